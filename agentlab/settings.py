@@ -1,0 +1,184 @@
+"""Typed settings, validated at the edge.
+
+Precedence, highest first: CLI flag > ``LITLAB_*`` environment variable > ``litlab.toml`` in
+``LITLAB_HOME`` > default. :func:`load_settings` also records where each value came from, which
+``litlab config show`` prints.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from agentlab.errors import ConfigError
+
+DEFAULT_HOME = Path("~/.litlab")
+ENV_PREFIX = "LITLAB_"
+
+
+class Settings(BaseSettings):
+    """Everything litlab can be told. Every field can be set in all four places."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", validate_assignment=True
+    )
+
+    home: Path = Field(
+        DEFAULT_HOME,
+        description="Where litlab keeps settings, the library, models, adapters, chats and runs.",
+    )
+    model: str = Field(
+        "smollm2-135m-instruct",
+        description="Model (or adapter) answers come from: a packaged model name, or any name "
+        "the server at api_base lists under /v1/models.",
+    )
+    api_base: str | None = Field(
+        None,
+        description="OpenAI-compatible URL of a vLLM server you run yourself, e.g. "
+        "http://gpu-box:8000/v1. When set, litlab starts no local server.",
+    )
+    api_key: str = Field("EMPTY", description="API key sent to the server (vLLM --api-key).")
+    host: str = Field("127.0.0.1", description="Interface the managed local server listens on.")
+    port: int = Field(
+        8765, ge=1, le=65535, description="Preferred port of the managed local server."
+    )
+    dtype: Literal["auto", "bfloat16", "float32", "float16"] = Field(
+        "bfloat16", description="Weight dtype the local vLLM server computes in."
+    )
+    max_model_len: int = Field(
+        4096, ge=256, description="Context length (prompt + answer) of the local server."
+    )
+    kv_cache_gib: float = Field(
+        1.0, gt=0, description="Memory for the KV cache of the local CPU server, in GiB."
+    )
+    lora: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Serve with LoRA adapters enabled: 'auto' enables it when adapters exist "
+        "or one is asked for (LoRA slows a CPU server even for base-model requests).",
+    )
+    max_loras: int = Field(1, ge=1, description="LoRA adapters usable in one batch.")
+    max_lora_rank: int = Field(16, ge=1, description="Largest LoRA rank the server accepts.")
+    cpu_threads: int | None = Field(
+        None, ge=1, description="CPU cores the local server computes on (default: all)."
+    )
+    startup_timeout: float = Field(
+        300.0, gt=0, description="Seconds to wait for the local server to become healthy."
+    )
+    request_timeout: float = Field(
+        120.0, gt=0, description="Seconds one model request may take before it is abandoned."
+    )
+    connect_retries: int = Field(
+        2, ge=0, description="Retries of a request that could not connect (never of a slow one)."
+    )
+    max_tokens: int = Field(512, ge=1, description="Default cap on tokens in one answer.")
+    temperature: float = Field(
+        0.2, ge=0, le=2, description="Default sampling temperature (0 is greedy)."
+    )
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, *_: Any, **__: Any):  # type: ignore[no-untyped-def, override]
+        # load_settings() layers env and toml itself so it can report origins.
+        return (init_settings,)
+
+    # Paths inside the home. Derived, never set directly.
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home_dir / "models"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home_dir / "adapters"
+
+    @property
+    def run_dir(self) -> Path:
+        """Runtime state: the managed server's pid file and log."""
+        return self.home_dir / "run"
+
+    @property
+    def toml_path(self) -> Path:
+        return self.home_dir / "litlab.toml"
+
+
+class LoadedSettings:
+    """Settings together with where each value came from."""
+
+    def __init__(self, settings: Settings, origins: dict[str, str], warnings: list[str]) -> None:
+        self.settings = settings
+        self.origins = origins
+        self.warnings = warnings
+
+
+def _env_values() -> dict[str, Any]:
+    source = EnvSettingsSource(Settings, case_sensitive=False, env_prefix=ENV_PREFIX)
+    return source()
+
+
+def _unknown_env() -> list[str]:
+    known = {f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields}
+    return sorted(
+        k for k in os.environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known
+    )
+
+
+def _toml_values(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}", "fix or delete the file") from e
+    if "home" in data:
+        raise ConfigError(f"{path}: 'home' cannot be set inside the home", "use LITLAB_HOME")
+    return data
+
+
+def load_settings(**flags: Any) -> LoadedSettings:
+    """Build the effective settings from flags (None means not given), env, toml and defaults."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    env = _env_values()
+    home = Path(given.get("home") or env.get("home") or DEFAULT_HOME).expanduser()
+    toml_path = home / "litlab.toml"
+    toml = _toml_values(toml_path)
+
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for layer, label in (
+        (toml, str(toml_path)),
+        (env, "environment"),
+        (given, "command line"),
+    ):
+        for key, value in layer.items():
+            merged[key] = value
+            origins[key] = f"env {ENV_PREFIX}{key.upper()}" if label == "environment" else label
+    try:
+        settings = Settings(**merged)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        where = origins.get(key, "default")
+        raise ConfigError(
+            f"setting '{key}' from {where}: {err['msg']}",
+            "run `litlab config show` to see every setting",
+        ) from e
+    for name in Settings.model_fields:
+        origins.setdefault(name, "default")
+    warnings = [
+        f"ignoring {name}: litlab has no such setting (see `litlab config show`)"
+        for name in _unknown_env()
+    ]
+    return LoadedSettings(settings, origins, warnings)
+
+
+def describe_fields() -> dict[str, str]:
+    """Field name -> its description, for help texts."""
+    return {name: f.description or "" for name, f in Settings.model_fields.items()}
