@@ -28,6 +28,13 @@ class LitlabGroup(click.Group):
         except LitlabError as e:
             click.secho(f"error: {e}", fg="red", err=True)
             ctx.exit(e.exit_code)
+        except Exception as e:
+            from retrievers.errors import LibraryError
+
+            if not isinstance(e, LibraryError):
+                raise
+            click.secho(f"error: {e}", fg="red", err=True)
+            ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             ctx.exit(130)

@@ -257,12 +257,12 @@ class LocalServer:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     # -- lifecycle ----------------------------------------------------------------------
-    def _require_checkpoint(self) -> None:
+    def _require_checkpoint(self, progress: Progress) -> None:
+        """Prepare the packaged base model on first use (a one-time conversion)."""
         if not (self.checkpoint / MARKER).is_file():
-            raise ModelNotFound(
-                f"model '{self.base}' is not prepared",
-                f"run `litlab models prepare {self.base}`",
-            )
+            from agentlab.models import prepare
+
+            prepare(self.base, self.settings.models_dir, progress=progress)
 
     def _choose_port(self, progress: Progress) -> int:
         s = self.settings
@@ -282,7 +282,7 @@ class LocalServer:
             if old is not None and _alive(old.pid):
                 progress(f"restarting litlab's server to serve {self.settings.model}")
                 self.stop()
-            self._require_checkpoint()
+            self._require_checkpoint(progress)
             port = self._choose_port(progress)
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.log_path, "ab") as log:
@@ -340,7 +340,7 @@ class LocalServer:
                     f"litlab's server is already running at {state.api_base} (pid {state.pid})",
                     "use it as it is, or stop it first with `litlab serve --stop`",
                 )
-            self._require_checkpoint()
+            self._require_checkpoint(progress)
             port = self._choose_port(progress)
             self._write_state(
                 ServerState(

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     cpu_threads: int | None = Field(
         None, ge=1, description="CPU cores the local server computes on (default: all)."
     )
+    store: Literal["faiss", "chroma"] = Field(
+        "faiss", description="Vector store of the library: embedded FAISS, or Chroma."
+    )
+    chroma_url: str | None = Field(
+        None, description="URL of a Chroma server (chroma run); unset: embedded Chroma."
+    )
+    embed_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="sentence-transformers model for text embeddings (name or local path).",
+    )
     startup_timeout: float = Field(
         300.0, gt=0, description="Seconds to wait for the local server to become healthy."
     )

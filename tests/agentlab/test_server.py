@@ -1,0 +1,249 @@
+"""The real vLLM server on the embedded model: answers, streaming, adapters, faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agentlab.client import ModelClient
+from agentlab.errors import ModelNotFound, ServerUnavailable
+from agentlab.server import LocalServer, ServerState, check_remote
+from agentlab.settings import Settings
+from tests.conftest import DEFAULT_MODEL, RunningServer, free_port, home_with_models
+
+pytestmark = pytest.mark.server
+
+QUESTION = [{"role": "user", "content": "Name three deep learning architectures."}]
+
+
+_spawned: list[subprocess.Popen[str]] = []
+
+
+def litlab_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentlab.cli", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    _spawned.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _reap_cli_processes() -> object:
+    """A failed test must not leave a `litlab` behind: after the session server stops, it
+    would start a server of its own."""
+    yield
+    while _spawned:
+        proc = _spawned.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_chat_completion_answers(vllm_server: RunningServer) -> None:
+    result = vllm_server.client().chat(QUESTION, model=DEFAULT_MODEL, max_tokens=32, temperature=0)
+    assert result.text.strip()
+    assert result.model == DEFAULT_MODEL
+    assert 0 < result.completion_tokens <= 32
+    assert result.prompt_tokens > 5
+
+
+def test_stream_arrives_in_pieces_that_add_up(vllm_server: RunningServer) -> None:
+    stream = vllm_server.client().stream(QUESTION, model=DEFAULT_MODEL, max_tokens=24, temperature=0)
+    pieces = list(stream)
+    assert stream.result is not None
+    assert len(pieces) > 3
+    assert "".join(pieces) == stream.result.text
+    assert stream.result.completion_tokens > 3
+    assert stream.result.ttft_s is not None and stream.result.ttft_s < stream.result.total_s
+
+
+def test_litlab_ask_reuses_the_running_server(vllm_server: RunningServer) -> None:
+    pid_before = LocalServer(vllm_server.settings).read_state().pid  # type: ignore[union-attr]
+    proc = litlab_cli("ask", "--json", "--max-tokens", "16", "--temperature", "0",
+                      "What is attention?", env=vllm_server.env())
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    answer = json.loads(out)
+    assert answer["answer"].strip()
+    assert answer["model"] == DEFAULT_MODEL
+    assert answer["completion_tokens"] > 0 and answer["ttft_s"] > 0
+    assert "starting vLLM" not in err
+    assert LocalServer(vllm_server.settings).read_state().pid == pid_before  # type: ignore[union-attr]
+
+
+def test_ask_streams_text_to_the_terminal(vllm_server: RunningServer) -> None:
+    proc = litlab_cli("ask", "--max-tokens", "16", "--temperature", "0", "Say hello.",
+                      env=vllm_server.env())
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.strip() and not out.lstrip().startswith("{")
+
+
+def test_lora_adapter_served_beside_the_base_changes_the_answer(
+    vllm_server: RunningServer, tmp_path: Path
+) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base_path = vllm_server.settings.models_dir / DEFAULT_MODEL
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    config = LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj"],
+                        init_lora_weights=False)  # random A and B: a visibly different model
+    adapter_dir = tmp_path / "noisy-adapter"
+    get_peft_model(base, config).save_pretrained(adapter_dir)
+
+    client = vllm_server.client()
+    client.load_adapter("noisy-adapter", str(adapter_dir))
+    try:
+        assert "noisy-adapter" in client.models()
+        plain = client.chat(QUESTION, model=DEFAULT_MODEL, max_tokens=16, temperature=0).text
+        adapted = client.chat(QUESTION, model="noisy-adapter", max_tokens=16, temperature=0)
+        assert adapted.model == "noisy-adapter"
+        assert adapted.text != plain
+        again = client.chat(QUESTION, model=DEFAULT_MODEL, max_tokens=16, temperature=0).text
+        assert again == plain  # the base is untouched by the adapter
+    finally:
+        client.unload_adapter("noisy-adapter")
+
+
+def test_unknown_model_names_what_the_server_serves(vllm_server: RunningServer) -> None:
+    settings = Settings(api_base=vllm_server.api_base, model="gpt-17")
+    with pytest.raises(ModelNotFound, match=f"it serves: {DEFAULT_MODEL}"):
+        check_remote(settings)
+    with pytest.raises(ModelNotFound, match="gpt-17"):
+        vllm_server.client().chat(QUESTION, model="gpt-17", max_tokens=4)
+
+
+def test_ctrl_c_stops_the_answer_and_the_server_stays_healthy(vllm_server: RunningServer) -> None:
+    proc = litlab_cli("ask", "--max-tokens", "1500", "--temperature", "0.8",
+                      "Write a very long story about neural networks.", env=vllm_server.env())
+    assert proc.stdout is not None
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.extend(iter(lambda: proc.stdout.read(1), "")),
+                              daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(got) < 20:
+        time.sleep(0.1)
+    assert got, "no streamed output before the interrupt"
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    reader.join(timeout=5)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert proc.returncode == 130
+    assert "[stopped]" in err and "Traceback" not in err
+
+    root = vllm_server.api_base.removesuffix("/v1")
+    deadline = time.monotonic() + 10
+    running = None
+    while time.monotonic() < deadline:  # the aborted request leaves the engine
+        metrics = httpx.get(f"{root}/metrics", timeout=5).text
+        running = next(
+            float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+            if line.startswith("vllm:num_requests_running")
+        )
+        if running == 0:
+            break
+        time.sleep(0.5)
+    assert running == 0
+    assert httpx.get(f"{root}/health", timeout=5).status_code == 200
+    assert vllm_server.client().chat(QUESTION, model=DEFAULT_MODEL, max_tokens=4).text
+
+
+# -- without the real server -------------------------------------------------------------------
+def test_server_down_is_one_line_naming_the_url() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LITLAB_")}
+    env["LITLAB_HOME"] = os.environ["LITLAB_HOME"]
+    proc = litlab_cli("--api-base", url, "ask", "hello", env=env)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and url in lines[0] and lines[0].startswith("error:")
+    assert "Traceback" not in err
+
+    client = ModelClient(url, connect_retries=1)
+    started = time.monotonic()
+    with pytest.raises(ServerUnavailable, match="cannot reach the model server at " + url):
+        client.chat(QUESTION, model=DEFAULT_MODEL)
+    assert time.monotonic() - started < 10  # bounded retries, no hang
+
+
+class _Foreign(BaseHTTPRequestHandler):
+    """Another program on 'our' port, even claiming our model name."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = json.dumps({"data": [{"id": DEFAULT_MODEL, "root": "/not/litlab"}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_foreign_server_on_the_port_is_never_taken_for_ours(
+    tmp_path: Path, prepared_models: Path
+) -> None:
+    foreign = HTTPServer(("127.0.0.1", 0), _Foreign)
+    port = foreign.server_address[1]
+    threading.Thread(target=foreign.serve_forever, daemon=True).start()
+    try:
+        home = home_with_models(tmp_path / "home", prepared_models)
+        server = LocalServer(Settings(home=home, port=port))
+        # Even a state file naming a live process on that port does not make it ours.
+        server._write_state(ServerState(
+            pid=os.getpid(), host="127.0.0.1", port=port, model=DEFAULT_MODEL,
+            checkpoint=str(server.checkpoint), log="-", started_at=time.time()))
+        assert server.running() is None
+
+        notes: list[str] = []
+        chosen = server._choose_port(notes.append)
+        assert chosen != port
+        assert notes and f"port {port} is held by another program" in notes[0]
+    finally:
+        foreign.shutdown()
+
+
+def test_adapters_in_the_home_are_served_with_lora(tmp_path: Path, prepared_models: Path) -> None:
+    home = home_with_models(tmp_path / "home", prepared_models)
+    settings = Settings(home=home)
+    assert "--enable-lora" not in LocalServer(settings).command(8000)  # no adapters: no cost
+
+    adapter = settings.adapters_dir / "tutor"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text(json.dumps(
+        {"base_model_name_or_path": str(prepared_models / DEFAULT_MODEL)}))
+    cmd = LocalServer(settings).command(8000)
+    assert "--enable-lora" in cmd
+    assert f"tutor={adapter}" in cmd
+    # Asking for the adapter by name resolves to its base model.
+    assert LocalServer(Settings(home=home, model="tutor")).base == DEFAULT_MODEL
+
+
+@pytest.mark.slow
+def test_server_that_dies_while_starting_says_why(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    broken = home / "models" / DEFAULT_MODEL
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{not json")
+    (broken / "litlab-model.json").write_text("{}")
+    server = LocalServer(Settings(home=home, port=free_port(), startup_timeout=240))
+    with pytest.raises(ServerUnavailable, match="exited with code") as info:
+        server.ensure()
+    assert str(server.log_path) in str(info.value)
