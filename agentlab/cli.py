@@ -320,5 +320,31 @@ def chat(state: State, model: str | None) -> None:
         _footer(result)
 
 
+# -- other packages' commands, imported only when they run -----------------------------------
+def _mount(name: str, target: str, help_text: str) -> None:
+    """Add a command whose module is imported only when it runs (`--help` lists it cheaply)."""
+    module, attr = target.split(":")
+
+    class LazyCommand(click.Command):
+        def _real(self) -> click.Command:
+            import importlib
+
+            return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+        def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def, override]
+            return self._real().make_context(info_name, args, parent=parent, **extra)
+
+        def invoke(self, ctx: click.Context) -> Any:
+            return self._real().invoke(ctx)
+
+    main.add_command(LazyCommand(name, help=help_text, add_help_option=False,
+                                 context_settings={"ignore_unknown_options": True}))
+
+
+_mount("index", "retrievers.cli:index", "Add papers to the library (files, arXiv).")
+_mount("library", "retrievers.cli:library", "Inspect and maintain the library.")
+_mount("search", "retrievers.cli:search", "Search the library by meaning and by words.")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,357 @@
+"""The catalog: ``library.sqlite``, the source of truth for the library.
+
+Papers, their files (with content hashes), chunks with section/page/offsets, figures with
+captions, per-paper index state, and an FTS5 keyword index over the chunks. Vector indexes are
+derived from it and can always be rebuilt from it.
+
+A paper is written in one transaction (paper row, files, chunks, figures, keyword rows), so a
+crash leaves either the whole paper or none of it. Schema changes are append-only migrations.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE papers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,          -- 'arxiv:1706.03762' or 'file:<sha256 prefix>'
+        arxiv_id TEXT,
+        version INTEGER,
+        title TEXT NOT NULL DEFAULT '',
+        authors TEXT NOT NULL DEFAULT '[]',    -- JSON list
+        abstract TEXT NOT NULL DEFAULT '',
+        categories TEXT NOT NULL DEFAULT '[]', -- JSON list
+        published TEXT,
+        updated TEXT,
+        license TEXT,
+        source TEXT NOT NULL DEFAULT '',       -- path or URL it came from
+        content_hash TEXT,                     -- hash of the files it was parsed from
+        state TEXT NOT NULL DEFAULT 'indexed', -- indexed | failed
+        error TEXT,
+        added_at REAL NOT NULL,
+        indexed_at REAL
+    );
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,                    -- pdf | latex | markdown | text
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        bytes INTEGER NOT NULL
+    );
+    CREATE TABLE chunks (
+        -- AUTOINCREMENT: ids are never reused, because vector stores key vectors by them
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+        ord INTEGER NOT NULL,
+        section TEXT NOT NULL DEFAULT '',
+        page_start INTEGER,
+        page_end INTEGER,
+        char_start INTEGER NOT NULL,
+        char_end INTEGER NOT NULL,
+        text TEXT NOT NULL
+    );
+    CREATE INDEX chunks_paper ON chunks(paper_id);
+    CREATE TABLE figures (
+        id INTEGER PRIMARY KEY,
+        paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+        label TEXT,
+        caption TEXT NOT NULL DEFAULT '',
+        image_path TEXT,
+        page INTEGER,
+        section TEXT NOT NULL DEFAULT ''
+    );
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        text, section, title, tokenize = 'porter unicode61'
+    );
+    """,
+]
+
+
+@dataclass
+class Paper:
+    """A paper as the catalog records it."""
+
+    key: str
+    title: str = ""
+    authors: list[str] = field(default_factory=list)
+    abstract: str = ""
+    arxiv_id: str | None = None
+    version: int | None = None
+    categories: list[str] = field(default_factory=list)
+    published: str | None = None
+    updated: str | None = None
+    license: str | None = None
+    source: str = ""
+    content_hash: str | None = None
+    state: str = "indexed"
+    error: str | None = None
+    id: int | None = None
+
+    @property
+    def year(self) -> int | None:
+        return int(self.published[:4]) if self.published and self.published[:4].isdigit() else None
+
+
+@dataclass
+class Chunk:
+    """A passage of a paper that a citation can point at."""
+
+    text: str
+    section: str
+    char_start: int
+    char_end: int
+    page_start: int | None = None
+    page_end: int | None = None
+    ord: int = 0
+    id: int | None = None
+    paper_id: int | None = None
+
+    @property
+    def pages(self) -> str:
+        if self.page_start is None:
+            return ""
+        if self.page_end in (None, self.page_start):
+            return str(self.page_start)
+        return f"{self.page_start}-{self.page_end}"
+
+
+@dataclass
+class Figure:
+    caption: str
+    label: str | None = None
+    image_path: str | None = None
+    page: int | None = None
+    section: str = ""
+
+
+@dataclass
+class FileRecord:
+    kind: str
+    path: str
+    sha256: str
+    bytes: int
+
+
+def _paper_from_row(row: sqlite3.Row) -> Paper:
+    d = dict(row)
+    for k in ("added_at", "indexed_at"):
+        d.pop(k, None)
+    d["authors"] = json.loads(d["authors"])
+    d["categories"] = json.loads(d["categories"])
+    return Paper(**d)
+
+
+class Catalog:
+    """Access to ``library.sqlite``. One instance per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)"
+        )
+        done = {r[0] for r in self.db.execute("SELECT version FROM schema_migrations")}
+        for version, sql in enumerate(MIGRATIONS, start=1):
+            if version in done:
+                continue
+            with self.transaction():
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time())
+                )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- papers ----------------------------------------------------------------------------
+    def get(self, key: str) -> Paper | None:
+        row = self.db.execute("SELECT * FROM papers WHERE key = ?", (key,)).fetchone()
+        return _paper_from_row(row) if row else None
+
+    def get_by_id(self, paper_id: int) -> Paper | None:
+        row = self.db.execute("SELECT * FROM papers WHERE id = ?", (paper_id,)).fetchone()
+        return _paper_from_row(row) if row else None
+
+    def papers(self, state: str | None = None) -> list[Paper]:
+        sql, args = "SELECT * FROM papers", ()
+        if state:
+            sql, args = sql + " WHERE state = ?", (state,)
+        return [_paper_from_row(r) for r in self.db.execute(sql + " ORDER BY id", args)]
+
+    def find(self, text: str) -> Paper | None:
+        """A paper by key, arXiv id, or catalog id."""
+        for sql, arg in (
+            ("SELECT * FROM papers WHERE key = ?", text),
+            ("SELECT * FROM papers WHERE arxiv_id = ?", text),
+            ("SELECT * FROM papers WHERE id = ?", text if text.isdigit() else -1),
+        ):
+            row = self.db.execute(sql, (arg,)).fetchone()
+            if row:
+                return _paper_from_row(row)
+        return None
+
+    def put_paper(
+        self,
+        paper: Paper,
+        files: Sequence[FileRecord],
+        chunks: Sequence[Chunk],
+        figures: Sequence[Figure] = (),
+    ) -> int:
+        """Write a paper with everything parsed from it, replacing any earlier version of the
+        same key, in one transaction. Returns the paper's catalog id."""
+        now = time.time()
+        with self.transaction() as db:
+            old = db.execute("SELECT id FROM papers WHERE key = ?", (paper.key,)).fetchone()
+            if old:
+                self._delete_rows(old["id"])
+            cur = db.execute(
+                """INSERT INTO papers (key, arxiv_id, version, title, authors, abstract,
+                   categories, published, updated, license, source, content_hash, state, error,
+                   added_at, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                (paper.key, paper.arxiv_id, paper.version, paper.title,
+                 json.dumps(paper.authors), paper.abstract, json.dumps(paper.categories),
+                 paper.published, paper.updated, paper.license, paper.source,
+                 paper.content_hash, paper.state, paper.error, now,
+                 now if paper.state == "indexed" else None),
+            )
+            pid = int(cur.lastrowid or 0)
+            db.executemany(
+                "INSERT INTO files (paper_id, kind, path, sha256, bytes) VALUES (?,?,?,?,?)",
+                [(pid, f.kind, f.path, f.sha256, f.bytes) for f in files],
+            )
+            for i, c in enumerate(chunks):
+                cur = db.execute(
+                    """INSERT INTO chunks (paper_id, ord, section, page_start, page_end,
+                       char_start, char_end, text) VALUES (?,?,?,?,?,?,?,?)""",
+                    (pid, i, c.section, c.page_start, c.page_end, c.char_start, c.char_end,
+                     c.text),
+                )
+                db.execute(
+                    "INSERT INTO chunks_fts (rowid, text, section, title) VALUES (?,?,?,?)",
+                    (cur.lastrowid, c.text, c.section, paper.title),
+                )
+            db.executemany(
+                """INSERT INTO figures (paper_id, label, caption, image_path, page, section)
+                   VALUES (?,?,?,?,?,?)""",
+                [(pid, f.label, f.caption, f.image_path, f.page, f.section) for f in figures],
+            )
+        paper.id = pid
+        return pid
+
+    def record_failure(self, key: str, source: str, error: str) -> None:
+        """Remember that a paper failed, unless an indexed version of it exists."""
+        existing = self.get(key)
+        if existing and existing.state == "indexed":
+            return
+        self.put_paper(Paper(key=key, source=source, state="failed", error=error), [], [])
+
+    def _delete_rows(self, paper_id: int) -> None:
+        self.db.execute(
+            "DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE paper_id = ?)",
+            (paper_id,),
+        )
+        self.db.execute("DELETE FROM papers WHERE id = ?", (paper_id,))
+
+    def remove(self, paper_id: int) -> None:
+        with self.transaction():
+            self._delete_rows(paper_id)
+
+    # -- chunks and figures -----------------------------------------------------------------
+    def chunks_of(self, paper_id: int) -> list[Chunk]:
+        rows = self.db.execute(
+            "SELECT * FROM chunks WHERE paper_id = ? ORDER BY ord", (paper_id,)
+        )
+        return [Chunk(**dict(r)) for r in rows]
+
+    def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        out: dict[int, Chunk] = {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start:start + 500])
+            marks = ",".join("?" * len(part))
+            for r in self.db.execute(f"SELECT * FROM chunks WHERE id IN ({marks})", part):
+                out[r["id"]] = Chunk(**dict(r))
+        return out
+
+    def all_chunk_ids(self) -> set[int]:
+        return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
+
+    def iter_chunks(self, ids: set[int] | None = None, batch: int = 256) -> Iterator[list[Chunk]]:
+        """Chunks in id order, in batches (optionally only ``ids``), without loading all."""
+        last = -1
+        while True:
+            rows = self.db.execute(
+                "SELECT * FROM chunks WHERE id > ? ORDER BY id LIMIT ?", (last, batch * 4)
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1]["id"]
+            wanted = [Chunk(**dict(r)) for r in rows if ids is None or r["id"] in ids]
+            for i in range(0, len(wanted), batch):
+                yield wanted[i:i + batch]
+
+    def figures_of(self, paper_id: int) -> list[Figure]:
+        rows = self.db.execute(
+            "SELECT label, caption, image_path, page, section FROM figures WHERE paper_id = ?",
+            (paper_id,),
+        )
+        return [Figure(**dict(r)) for r in rows]
+
+    def keyword_search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score: higher is better), best first."""
+        terms = _fts_query(query)
+        if not terms:
+            return []
+        rows = self.db.execute(
+            "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY s LIMIT ?",
+            (terms, k),
+        )
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def stats(self) -> dict[str, Any]:
+        q = self.db.execute
+        return {
+            "papers": q("SELECT count(*) FROM papers WHERE state='indexed'").fetchone()[0],
+            "failed": q("SELECT count(*) FROM papers WHERE state='failed'").fetchone()[0],
+            "chunks": q("SELECT count(*) FROM chunks").fetchone()[0],
+            "figures": q("SELECT count(*) FROM figures").fetchone()[0],
+        }
+
+
+def _fts_query(text: str) -> str:
+    """A safe FTS5 query: words OR-ed together, each quoted (no FTS syntax from the user)."""
+    import re
+
+    words = [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1]
+    return " OR ".join(f'"{w}"' for w in words)

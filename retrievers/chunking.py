@@ -1,0 +1,64 @@
+"""Chunking with LlamaIndex's sentence-aware splitter, keeping what a citation needs.
+
+Chunks never cross a section. Each knows its section, the page(s) it spans and its character
+offsets in the paper's text (:attr:`retrievers.parsing.Document.text`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from retrievers.catalog import Chunk
+from retrievers.parsing import Document
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def approx_tokens(text: str) -> list[str]:
+    """A fast, offline token count (LlamaIndex defaults to tiktoken, which downloads)."""
+    return _WORD.findall(text)
+
+
+def chunk_document(
+    doc: Document,
+    chunk_size: int = 180,
+    overlap: int = 30,
+    tokenizer: Callable[[str], list[str]] = approx_tokens,
+) -> list[Chunk]:
+    from llama_index.core import Document as LIDocument
+    from llama_index.core.node_parser import SentenceSplitter
+
+    splitter = SentenceSplitter(chunk_size=chunk_size, chunk_overlap=overlap,
+                                tokenizer=tokenizer, include_metadata=False)
+    # Global offsets of each segment in doc.text ("\n\n"-joined).
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for seg in doc.segments:
+        spans.append((pos, pos + len(seg.text)))
+        pos += len(seg.text) + 2
+
+    chunks: list[Chunk] = []
+    i = 0
+    while i < len(doc.segments):
+        # A run of segments of one section (one per page for PDFs).
+        j = i
+        while j + 1 < len(doc.segments) and doc.segments[j + 1].section == doc.segments[i].section:
+            j += 1
+        start, end = spans[i][0], spans[j][1]
+        text = doc.text[start:end]
+        nodes = splitter.get_nodes_from_documents([LIDocument(text=text)])
+        for node in nodes:
+            s = start + (node.start_char_idx or 0)
+            e = start + (node.end_char_idx or len(text))
+            pages = [doc.segments[k].page for k in range(i, j + 1)
+                     if doc.segments[k].page is not None
+                     and spans[k][0] < e and spans[k][1] > s]
+            chunks.append(Chunk(
+                text=node.get_content(), section=doc.segments[i].section,
+                char_start=s, char_end=e,
+                page_start=min(pages) if pages else None, page_end=max(pages) if pages else None,
+                ord=len(chunks),
+            ))
+        i = j + 1
+    return chunks

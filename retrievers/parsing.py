@@ -1,0 +1,286 @@
+"""Turn a paper's files into a :class:`Document`: title, abstract, sections with pages, figures.
+
+Parsers are plain functions ``path -> Document``. PDF uses pypdf (BSD; PyMuPDF is AGPL), with a
+reading order that handles two-column pages and de-hyphenates line breaks. LaTeX keeps
+equations as LaTeX, resolves ``\\input``/``\\include`` inside the project and reads figure
+environments with their captions and image files.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrievers.catalog import Figure
+
+
+class ParseError(ValueError):
+    """A file that cannot be read as what it claims to be."""
+
+
+@dataclass
+class Segment:
+    """A run of text from one section on one page."""
+
+    section: str
+    text: str
+    page: int | None = None
+
+
+@dataclass
+class Document:
+    title: str = ""
+    abstract: str = ""
+    segments: list[Segment] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    kind: str = "text"
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.segments)
+
+
+# -- PDF -------------------------------------------------------------------------------------
+_HEADING = re.compile(
+    r"^(?:(?P<num>\d+(?:\.\d+)*)\.?\s+(?P<title>[A-Z][^\n]{1,70})|"
+    r"(?P<named>Abstract|Introduction|Related Work|Background|Method|Methods|Experiments|"
+    r"Results|Discussion|Conclusions?|References|Acknowledg(?:e)?ments|Appendix))\s*$"
+)
+
+
+def _dehyphenate(text: str) -> str:
+    text = re.sub(r"(\w)-\n(\w)", r"\1\2", text)  # trans-\nformer -> transformer
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return text
+
+
+def _page_text(page: object) -> str:
+    """Page text in reading order: a left column, then a right one, when the page has two."""
+    fragments: list[tuple[float, float, str]] = []
+
+    def visit(text: str, _cm: object, tm: list[float], *_: object) -> None:
+        if text.strip():
+            fragments.append((tm[4], tm[5], text))
+
+    plain = page.extract_text(visitor_text=visit) or ""  # type: ignore[attr-defined]
+    width = float(page.mediabox.width)  # type: ignore[attr-defined]
+    mid = width / 2
+    left = [f for f in fragments if f[0] < mid - 5]
+    right = [f for f in fragments if f[0] >= mid - 5]
+    # Two columns: both halves carry text and few fragments cross the middle.
+    if len(left) >= 3 and len(right) >= 3 and all(len(f[2]) < width / 4 for f in left[:3]):
+        def lines(frags: list[tuple[float, float, str]]) -> str:
+            ordered = sorted(frags, key=lambda f: (-round(f[1], 0), f[0]))
+            out: list[str] = []
+            last_y: float | None = None
+            for _x, y, t in ordered:
+                if last_y is not None and abs(y - last_y) > 1:
+                    out.append("\n")
+                elif out and not out[-1].endswith((" ", "\n")):
+                    out.append(" ")
+                out.append(t.rstrip("\n"))
+                last_y = y
+            return "".join(out)
+
+        return _dehyphenate(lines(left) + "\n" + lines(right))
+    return _dehyphenate(plain)
+
+
+def parse_pdf(path: Path) -> Document:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted:
+            raise ParseError(f"{path.name} is encrypted; decrypt it first (e.g. qpdf --decrypt)")
+        pages = [_page_text(p) for p in reader.pages]
+    except ParseError:
+        raise
+    except (PdfReadError, ValueError, KeyError, OSError, TypeError) as e:
+        raise ParseError(f"{path.name} is not a readable PDF ({type(e).__name__}: {e})") from e
+    if not any(p.strip() for p in pages):
+        raise ParseError(f"{path.name} has no extractable text (a scan? run OCR on it first)")
+
+    doc = Document(kind="pdf")
+    meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    section = ""
+    for number, text in enumerate(pages, start=1):
+        current: list[str] = []
+        for line in text.splitlines():
+            m = _HEADING.match(line.strip())
+            if m:
+                if current:
+                    doc.segments.append(Segment(section, "\n".join(current).strip(), number))
+                    current = []
+                section = (m.group("named") or f"{m.group('num')} {m.group('title')}").strip()
+                continue
+            current.append(line)
+            cap = re.match(r"^\s*(Figure|Fig\.)\s*(\d+)[:.]\s*(.+)$", line)
+            if cap:
+                doc.figures.append(Figure(caption=cap.group(3).strip(),
+                                          label=f"Figure {cap.group(2)}", page=number,
+                                          section=section))
+        if "\n".join(current).strip():
+            doc.segments.append(Segment(section, "\n".join(current).strip(), number))
+    first = next((ln.strip() for ln in pages[0].splitlines() if ln.strip()), "")
+    doc.title = meta_title.strip() or first[:200]
+    abstract = [s.text for s in doc.segments if s.section == "Abstract"]
+    doc.abstract = abstract[0][:2000] if abstract else ""
+    return doc
+
+
+# -- LaTeX -----------------------------------------------------------------------------------
+_SECTION = re.compile(r"\\(section|subsection|subsubsection)\*?\s*(?:\[[^\]]*\])?\s*\{")
+
+
+def _braced(text: str, start: int) -> tuple[str, int]:
+    """The content of the brace group opening at ``text[start] == '{'``, and the end index."""
+    depth = 0
+    for i in range(start, len(text)):
+        c = text[i]
+        if c == "\\":
+            continue
+        if c == "{" and (i == 0 or text[i - 1] != "\\"):
+            depth += 1
+        elif c == "}" and text[i - 1] != "\\":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1:i], i + 1
+    raise ParseError("unbalanced braces in LaTeX source")
+
+
+def _strip_comments(text: str) -> str:
+    return re.sub(r"(?<!\\)%.*", "", text)
+
+
+def _resolve_inputs(text: str, root: Path, depth: int = 0) -> str:
+    if depth > 10:
+        raise ParseError("\\input nesting deeper than 10 (a cycle?)")
+
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(2).strip()
+        target = (root / name).resolve()
+        if not target.suffix:
+            target = target.with_suffix(".tex")
+        if root.resolve() not in target.parents or not target.is_file():
+            return ""  # outside the project or missing: skip, never read it
+        return _resolve_inputs(_strip_comments(target.read_text(errors="replace")), root, depth + 1)
+
+    return re.sub(r"\\(input|include)\s*\{([^}]*)\}", repl, text)
+
+
+def _latex_to_text(tex: str) -> str:
+    """Readable text; math stays LaTeX."""
+    tex = re.sub(r"\\(cite|citep|citet|ref|eqref|autoref|cref|label)\*?\{[^}]*\}",
+                 lambda m: "" if m.group(1) == "label" else f"[{m.group(1)}]", tex)
+    tex = re.sub(r"\\(textbf|textit|emph|texttt|textrm|mathrm|underline)\{([^{}]*)\}", r"\2", tex)
+    tex = re.sub(r"\\begin\{(itemize|enumerate|description|center)\}|\\end\{(itemize|enumerate|description|center)\}", "", tex)
+    tex = re.sub(r"\\item\s*", "- ", tex)
+    tex = re.sub(r"\\(maketitle|centering|noindent|newpage|clearpage|bigskip|medskip|smallskip)\b", "", tex)
+    tex = re.sub(r"~", " ", tex)
+    tex = re.sub(r"\n{3,}", "\n\n", tex)
+    return tex.strip()
+
+
+def _find_main_tex(folder: Path) -> Path:
+    candidates = sorted(folder.rglob("*.tex"))
+    for c in candidates:
+        if "\\documentclass" in c.read_text(errors="replace"):
+            return c
+    if candidates:
+        return candidates[0]
+    raise ParseError(f"no .tex file in {folder.name}")
+
+
+def parse_latex(path: Path) -> Document:
+    """Parse a LaTeX project: a ``.tex`` file or a folder holding one."""
+    main = _find_main_tex(path) if path.is_dir() else path
+    root = main.parent
+    tex = _resolve_inputs(_strip_comments(main.read_text(errors="replace")), root)
+    doc = Document(kind="latex")
+
+    m = re.search(r"\\title\s*(?:\[[^\]]*\])?\s*\{", tex)
+    if m:
+        doc.title = re.sub(r"\s+", " ", _latex_to_text(_braced(tex, m.end() - 1)[0]))
+    m = re.search(r"\\begin\{abstract\}(.*?)\\end\{abstract\}", tex, re.S)
+    if m:
+        doc.abstract = _latex_to_text(m.group(1))
+        doc.segments.append(Segment("Abstract", doc.abstract))
+
+    body_start = tex.find("\\begin{document}")
+    body = tex[body_start + len("\\begin{document}"):] if body_start >= 0 else tex
+    body = body.split("\\end{document}")[0]
+    body = re.sub(r"\\begin\{abstract\}.*?\\end\{abstract\}", "", body, flags=re.S)
+    body = re.sub(r"\\title\s*\{.*?\}\s*", "", body, flags=re.S)
+    body = re.sub(r"\\(author|date|thanks)\s*\{[^}]*\}", "", body)
+
+    # Figures: captions and image files, then out of the running text.
+    def figure(m: re.Match[str]) -> str:
+        env = m.group(0)
+        caption = ""
+        cm = re.search(r"\\caption\s*(?:\[[^\]]*\])?\s*\{", env)
+        if cm:
+            caption = _latex_to_text(_braced(env, cm.end() - 1)[0])
+        label = re.search(r"\\label\{([^}]*)\}", env)
+        image = re.search(r"\\includegraphics\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}", env)
+        image_path = None
+        if image:
+            base = (root / image.group(1).strip()).resolve()
+            found = [base] if base.suffix else [base.with_suffix(s) for s in
+                                                  (".png", ".jpg", ".jpeg", ".pdf")]
+            image_path = next((str(p) for p in found if p.is_file() and root.resolve() in p.parents), None)
+        doc.figures.append(Figure(caption=caption, label=label.group(1) if label else None,
+                                  image_path=image_path))
+        return f"\n[Figure: {caption}]\n" if caption else ""
+
+    body = re.sub(r"\\begin\{figure\*?\}.*?\\end\{figure\*?\}", figure, body, flags=re.S)
+
+    positions = [(m.start(), m) for m in _SECTION.finditer(body)]
+    preamble = body[: positions[0][0]] if positions else body
+    if _latex_to_text(preamble).strip():
+        doc.segments.append(Segment("", _latex_to_text(preamble)))
+    for i, (_start, m) in enumerate(positions):
+        title, after = _braced(body, m.end() - 1)
+        end = positions[i + 1][0] if i + 1 < len(positions) else len(body)
+        text = _latex_to_text(body[after:end])
+        title = _latex_to_text(title)
+        if text:
+            doc.segments.append(Segment(title, text))
+    # Figures know their section: the last section heading before their caption in the text.
+    for f in doc.figures:
+        for s in doc.segments:
+            if f.caption and f.caption in s.text:
+                f.section = s.section
+                break
+    if not doc.segments:
+        raise ParseError(f"{main.name} has no text")
+    return doc
+
+
+# -- Markdown and plain text -----------------------------------------------------------------
+def parse_text(path: Path) -> Document:
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as e:
+        raise ParseError(f"{path.name} is not UTF-8 text") from e
+    if not text.strip():
+        raise ParseError(f"{path.name} is empty")
+    doc = Document(kind="markdown" if path.suffix.lower() in {".md", ".markdown"} else "text")
+    section, current = "", []
+    for line in text.splitlines():
+        m = re.match(r"^#{1,6}\s+(.+?)\s*#*$", line) if doc.kind == "markdown" else None
+        if m:
+            if "\n".join(current).strip():
+                doc.segments.append(Segment(section, "\n".join(current).strip()))
+            section, current = m.group(1), []
+            if not doc.title:
+                doc.title = section
+            continue
+        current.append(line)
+    if "\n".join(current).strip():
+        doc.segments.append(Segment(section, "\n".join(current).strip()))
+    if not doc.title:
+        doc.title = next(ln.strip() for ln in text.splitlines() if ln.strip())[:200]
+    return doc

@@ -1,0 +1,145 @@
+"""Vector stores behind one small interface: FAISS (embedded default) and Chroma.
+
+Vector ids are catalog chunk ids, so a store can always be reconciled with the catalog: what
+the catalog has and the store lacks is embedded and added, what the store has and the catalog
+lost is removed. That is what makes an interrupted index run safe to run again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class VectorStore(Protocol):
+    name: str
+
+    def ids(self) -> set[int]: ...
+    def add(self, ids: list[int], vectors: np.ndarray) -> None: ...
+    def remove(self, ids: Iterable[int]) -> None: ...
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
+    def save(self) -> None: ...
+
+
+class FaissStore:
+    """Exact inner-product search over normalised vectors, persisted to one file.
+
+    The file is replaced atomically on :meth:`save`; a crash loses at most the vectors added
+    since, which the next run's reconciliation adds again.
+    """
+
+    name = "faiss"
+
+    def __init__(self, folder: Path, dim: Callable[[], int]) -> None:
+        import faiss
+
+        self.path = folder / "faiss.index"
+        if self.path.exists():  # opening an index needs no embedding model
+            self.index = faiss.read_index(str(self.path))
+        else:
+            self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim()))
+        self._dirty = False
+
+    def ids(self) -> set[int]:
+        import faiss
+
+        return set(faiss.vector_to_array(self.index.id_map).tolist())
+
+    def add(self, ids: list[int], vectors: np.ndarray) -> None:
+        import numpy as np
+
+        if ids:
+            self.index.add_with_ids(vectors, np.asarray(ids, dtype="int64"))
+            self._dirty = True
+
+    def remove(self, ids: Iterable[int]) -> None:
+        import numpy as np
+
+        arr = np.asarray(sorted(ids), dtype="int64")
+        if arr.size:
+            self.index.remove_ids(arr)
+            self._dirty = True
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if self.index.ntotal == 0:
+            return []
+        scores, ids = self.index.search(vector.reshape(1, -1), min(k, self.index.ntotal))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def save(self) -> None:
+        import faiss
+
+        if not self._dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        faiss.write_index(self.index, str(tmp))
+        os.replace(tmp, self.path)
+        self._dirty = False
+
+
+class ChromaStore:
+    """A Chroma collection: embedded and persistent by default, or a Chroma server by URL."""
+
+    name = "chroma"
+
+    def __init__(self, folder: Path, url: str | None = None, collection: str = "chunks") -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        settings = ChromaSettings(anonymized_telemetry=False)
+        if url:
+            from urllib.parse import urlparse
+
+            u = urlparse(url)
+            self.client = chromadb.HttpClient(host=u.hostname or "localhost",
+                                              port=u.port or 8000, ssl=u.scheme == "https",
+                                              settings=settings)
+        else:
+            self.client = chromadb.PersistentClient(path=str(folder / "chroma"), settings=settings)
+        self.collection = self.client.get_or_create_collection(
+            collection, metadata={"hnsw:space": "cosine"})
+
+    def ids(self) -> set[int]:
+        return {int(i) for i in self.collection.get(include=[])["ids"]}
+
+    def add(self, ids: list[int], vectors: np.ndarray) -> None:
+        for start in range(0, len(ids), 1000):
+            part = ids[start:start + 1000]
+            self.collection.upsert(ids=[str(i) for i in part],
+                                   embeddings=vectors[start:start + len(part)].tolist())
+
+    def remove(self, ids: Iterable[int]) -> None:
+        ids = [str(i) for i in ids]
+        if ids:
+            self.collection.delete(ids=ids)
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        n = self.collection.count()
+        if n == 0:
+            return []
+        res = self.collection.query(query_embeddings=[vector.tolist()], n_results=min(k, n),
+                                    include=["distances"])
+        return [(int(i), 1.0 - float(d)) for i, d in
+                zip(res["ids"][0], res["distances"][0], strict=True)]  # type: ignore[index]
+
+    def save(self) -> None:
+        pass  # Chroma persists each write
+
+
+def open_store(
+    kind: str, folder: Path, dim: Callable[[], int], chroma_url: str | None = None
+) -> VectorStore:
+    """Open the library's store; ``dim`` is asked only when a new index must be created."""
+    if kind == "faiss":
+        return FaissStore(folder, dim)
+    if kind == "chroma":
+        return ChromaStore(folder, chroma_url)
+    from retrievers.errors import LibraryError
+
+    raise LibraryError(f"unknown vector store '{kind}'", "use --store faiss or --store chroma")

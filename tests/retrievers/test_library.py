@@ -1,0 +1,214 @@
+"""The library on real files, real SQLite, real FAISS and Chroma, the real MiniLM embedder."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agentlab.cli import main
+from retrievers.arxiv_ids import BadArxivId, parse_arxiv_id
+from retrievers.library import Library
+from retrievers.parsing import ParseError
+from tests.retrievers.conftest import MARKDOWN, make_latex_tarball, make_two_column_pdf
+
+
+@pytest.fixture(params=["faiss", "chroma"])
+def library(request: pytest.FixtureRequest, tmp_path: Path) -> Library:
+    lib = Library(tmp_path / "home", store=request.param)
+    yield lib
+    lib.close()
+
+
+def test_search_finds_the_right_paper_section_and_page(library: Library, papers_dir: Path) -> None:
+    report = library.index_files([papers_dir])
+    assert report.ok and len(report.added) == 3
+
+    hit = library.search("how many trainable parameters does low-rank adaptation save", k=1)[0]
+    assert hit.paper.title == "Efficient Adaptation of Generative Models"
+    assert hit.chunk.section == "1 Introduction" and hit.chunk.pages == "1"
+    assert "decomposition" in hit.chunk.text  # de-hyphenated: "decom-" + "position"
+
+    hit = library.search("Mamba sequence length", k=1)[0]
+    assert hit.chunk.section == "3 State Space Models" and hit.chunk.pages == "2"
+
+    hit = library.search("contrastive loss between image and text encoders", k=1)[0]
+    assert hit.paper.title == "Contrastive Language-Image Pretraining at Small Scale"
+    assert hit.chunk.section == "Method"
+    assert r"\mathcal{L}" in hit.chunk.text  # equations stay LaTeX
+    assert "SECRETCOMMENT" not in hit.chunk.text
+
+    hit = library.search("PPO with a KL penalty", k=1)[0]
+    assert hit.chunk.section == "Policy Optimisation"
+
+    # The offsets point at the chunk's text inside the paper.
+    for h in library.search("diffusion", k=3):
+        assert h.chunk.char_end > h.chunk.char_start
+
+
+def test_two_column_page_reads_left_column_first(tmp_path: Path) -> None:
+    from retrievers.parsing import parse_pdf
+
+    doc = parse_pdf(make_two_column_pdf(tmp_path / "p.pdf"))
+    text = doc.text
+    assert text.index("Low-rank adaptation") < text.index("Denoising diffusion")
+    assert doc.figures[0].label == "Figure 1" and doc.figures[0].page == 1
+
+
+def test_latex_figures_keep_caption_and_image(library: Library, papers_dir: Path) -> None:
+    library.index_files([papers_dir / "clip-small.tar.gz"])
+    paper = library.catalog.papers()[0]
+    (figure,) = library.catalog.figures_of(paper.id or 0)
+    assert figure.caption == "Overview of contrastive pretraining with paired captions."
+    assert figure.section == "Results" and figure.label == "fig:overview"
+    assert figure.image_path and Path(figure.image_path).is_file()
+
+
+def test_unchanged_library_is_not_parsed_or_embedded_again(
+    library: Library, papers_dir: Path
+) -> None:
+    library.index_files([papers_dir])
+    again = library.index_files([papers_dir])
+    assert len(again.unchanged) == 3 and not again.added and again.vectors_added == 0
+
+    (papers_dir / "rlhf.md").write_text(MARKDOWN + "\n## Direct Preference Optimisation\nDPO skips the reward model.\n")
+    changed = library.index_files([papers_dir])
+    assert changed.replaced == [str((papers_dir / "rlhf.md").resolve())]
+    assert changed.vectors_removed > 0 and changed.vectors_added > 0
+    assert library.store.ids() == library.catalog.all_chunk_ids()
+    assert library.search("DPO skips the reward model", k=1)[0].chunk.section == \
+        "Direct Preference Optimisation"
+
+
+def test_remove_drops_vectors_and_keyword_rows(library: Library, papers_dir: Path) -> None:
+    library.index_files([papers_dir])
+    library.remove(f"file:{(papers_dir / 'rlhf.md').resolve()}")
+    assert library.store.ids() == library.catalog.all_chunk_ids()
+    assert library.catalog.keyword_search("reward", 10) == []
+    assert all(h.paper.title != "Reinforcement Learning from Human Feedback"
+               for h in library.search("reward model preference", k=5))
+
+
+def test_bad_files_are_recorded_and_the_rest_indexed(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "truncated.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<<")
+    (folder / "notreally.pdf").write_text("just text pretending")
+    (folder / "empty.md").write_text("")
+    (folder / "good.md").write_text(MARKDOWN)
+    with tarfile.open(folder / "evil.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo("../escape.tex")
+        data = b"\\section{x} y"
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+    lib = Library(tmp_path / "home")
+    report = lib.index_files([folder])
+    assert len(report.added) == 1
+    reasons = dict(report.failed)
+    assert len(reasons) == 4
+    assert "outside the archive" in reasons[str((folder / "evil.tar.gz").resolve())]
+    assert not (tmp_path / "home" / "sources" / "escape.tex").exists()
+    assert not (tmp_path / "escape.tex").exists()
+    failed = {p.source: p.error for p in lib.catalog.papers("failed")}
+    assert set(failed) == set(reasons)
+
+
+def test_cli_reports_failures_and_exits_non_zero(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "broken.pdf").write_bytes(b"not a pdf")
+    (folder / "good.md").write_text(MARKDOWN)
+    result = CliRunner().invoke(main, ["index", "files", str(folder)])
+    assert result.exit_code == 2
+    assert "added 1" in result.output and "failed: " in result.output
+    assert "Traceback" not in result.output
+
+    found = CliRunner().invoke(main, ["search", "reward model", "--json", "--k", "1"])
+    assert found.exit_code == 0
+    (hit,) = json.loads(found.output)
+    assert hit["section"] == "Reward Models" and hit["title"].startswith("Reinforcement")
+
+    missing = CliRunner().invoke(main, ["index", "files", str(tmp_path / "nope")])
+    assert missing.exit_code == 1 and "no such file or folder" in missing.output
+
+
+def test_second_index_run_is_told_the_library_is_busy(tmp_path: Path) -> None:
+    from retrievers.errors import LibraryBusy
+
+    lib = Library(tmp_path / "home")
+    with lib.locked(), pytest.raises(LibraryBusy, match="another index run"):
+        Library(tmp_path / "home").index_files([])
+
+
+@pytest.mark.slow
+def test_killed_index_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"paper{i:02}.md").write_text(
+            f"# Paper {i}\n\n## Body\n" + " ".join(f"Sentence {j} about topic {i}." for j in range(300)))
+    make_latex_tarball(folder / "clip.tar.gz")
+
+    reference = Library(tmp_path / "ref")
+    reference.index_files([folder])
+    want_titles = sorted(p.title for p in reference.catalog.papers())
+    want_chunks = len(reference.catalog.all_chunk_ids())
+
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LITLAB_")}
+    env["LITLAB_HOME"] = str(home)
+    cmd = [sys.executable, "-m", "agentlab.cli", "index", "files", str(folder)]
+    for delay in (4.0, 7.0, 9.0):  # during start-up, parsing and embedding
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    lib = Library(home)
+    assert sorted(p.title for p in lib.catalog.papers()) == want_titles
+    ids = lib.catalog.all_chunk_ids()
+    assert len(ids) == want_chunks
+    assert lib.store.ids() == ids  # no vector missing, none twice (ids are unique keys)
+    assert lib.store.index.ntotal == len(ids)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("1706.03762", ("1706.03762", None)),
+    ("1706.03762v7", ("1706.03762", 7)),
+    ("arXiv:1706.03762", ("1706.03762", None)),
+    ("https://arxiv.org/abs/2106.09685v2", ("2106.09685", 2)),
+    ("https://arxiv.org/pdf/2106.09685.pdf", ("2106.09685", None)),
+    ("arxiv.org/pdf/2106.09685v1", ("2106.09685", 1)),
+    ("hep-th/9901001", ("hep-th/9901001", None)),
+    ("math.GT/0309136v2", ("math.gt/0309136", 2)),
+])
+def test_arxiv_ids_in_every_form(text: str, expected: tuple[str, int | None]) -> None:
+    parsed = parse_arxiv_id(text)
+    assert (parsed.id, parsed.version) == expected
+
+
+@pytest.mark.parametrize("text", ["", "1706", "attention is all you need", "1706.03762v"])
+def test_bad_arxiv_id_says_what_is_expected(text: str) -> None:
+    with pytest.raises(BadArxivId, match="expected e.g. 1706.03762"):
+        parse_arxiv_id(text)
+
+
+def test_parse_error_for_unsupported_type(tmp_path: Path) -> None:
+    from retrievers.library import parse_file
+
+    f = tmp_path / "x.docx"
+    f.write_bytes(b"PK")
+    with pytest.raises(ParseError, match="unsupported file type"):
+        parse_file(f)
