@@ -70,6 +70,30 @@ def index_files(ctx: click.Context, paths: tuple[Path, ...], store: str | None) 
     _report(report)
 
 
+@index.command("arxiv")
+@click.argument("ids", nargs=-1)
+@click.option("--query", "-q", help="An arXiv search query instead of ids, e.g. 'all:lora'.")
+@click.option("--max", "max_results", default=10, show_default=True, help="Papers for --query.")
+@STORE
+@click.pass_context
+def index_arxiv(ctx: click.Context, ids: tuple[str, ...], query: str | None, max_results: int,
+                store: str | None) -> None:
+    """Index arXiv papers by id (1706.03762, arXiv:1706.03762v7, abs/pdf URLs, hep-th/9901001)
+    or by a search query. Uses the LaTeX source when arXiv has it, the PDF otherwise."""
+    from retrievers.errors import LibraryError
+
+    if not ids and not query:
+        raise LibraryError("give arXiv ids or --query", "e.g. litlab index arxiv 1706.03762")
+    lib = _library(ctx, store)
+    status, progress = _progress()
+    try:
+        report = lib.index_arxiv(list(ids), query, max_results, progress=progress)
+    finally:
+        if status:
+            status.stop()
+    _report(report)
+
+
 @click.group()
 def library() -> None:
     """Inspect and maintain the library."""

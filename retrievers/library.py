@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from retrievers.catalog import Catalog, Chunk, FileRecord, Paper
 from retrievers.errors import LibraryBusy, LibraryError
@@ -204,6 +205,84 @@ class Library:
             doc, [FileRecord(doc.kind, str(path), digest, path.stat().st_size)],
         )
         (report.replaced if old and old.state == "indexed" else report.added).append(str(path))
+
+    def index_arxiv(self, refs: Sequence[str] = (), query: str | None = None,
+                    max_results: int = 10, client: Any = None,
+                    progress: Progress = _quiet) -> IndexReport:
+        """Index arXiv papers by id (any pasted form) or by an arXiv search query."""
+        from retrievers.arxiv import ArxivClient, ArxivError
+        from retrievers.arxiv_ids import BadArxivId, parse_arxiv_id
+
+        report = IndexReport()
+        own = client is None
+        client = client or ArxivClient()
+        try:
+            with self.locked():
+                entries = []
+                if query:
+                    progress(f"searching arXiv for {query!r}")
+                    entries = client.search(query, max_results)
+                ids = []
+                for ref in refs:
+                    try:
+                        ids.append(parse_arxiv_id(ref))
+                    except BadArxivId as e:
+                        report.failed.append((ref, str(e)))
+                if ids:
+                    progress(f"asking arXiv about {len(ids)} paper(s)")
+                    found = client.fetch(ids)
+                    for aid in ids:
+                        if aid.id in found:
+                            entries.append(found[aid.id])
+                        else:
+                            reason = f"arXiv has no paper {aid}"
+                            self.catalog.record_failure(f"arxiv:{aid.id}", str(aid), reason)
+                            report.failed.append((str(aid), reason))
+                for entry in entries:
+                    try:
+                        self._index_arxiv_entry(entry, client, report, progress)
+                    except (ArxivError, ParseError) as e:
+                        self.catalog.record_failure(f"arxiv:{entry.id}", entry.id, str(e))
+                        report.failed.append((entry.id, str(e)))
+                self._sync_vectors(report, progress)
+        finally:
+            if own:
+                client.close()
+        return report
+
+    def _index_arxiv_entry(self, entry: Any, client: Any, report: IndexReport,
+                           progress: Progress) -> None:
+        key = f"arxiv:{entry.id}"
+        old = self.catalog.get(key)
+        if old and old.state == "indexed" and old.version == entry.version:
+            report.unchanged.append(entry.id)
+            return
+        versioned = f"{entry.id}v{entry.version}" if entry.version else entry.id
+        folder = self.home / "sources" / "arxiv" / versioned.replace("/", "_")
+        progress(f"downloading {versioned}")
+        pdf = client.download(entry.pdf_url or f"https://arxiv.org/pdf/{versioned}",
+                              folder / "paper.pdf")
+        source = client.source(entry, folder)
+        doc: Document | None = None
+        files = [FileRecord("pdf", str(pdf), sha256_file(pdf), pdf.stat().st_size)]
+        if source is not None:
+            try:
+                doc = parse_file(source, folder / "src") if source.suffix == ".tar" \
+                    else parse_latex(source)
+                files.append(FileRecord("latex", str(source), sha256_file(source),
+                                        source.stat().st_size))
+            except ParseError:
+                doc = None  # a broken source: the PDF still tells the paper
+        if doc is None:
+            doc = parse_pdf(pdf)
+        self.put_document(
+            Paper(key=key, arxiv_id=entry.id, version=entry.version, title=entry.title,
+                  authors=entry.authors, abstract=entry.abstract, categories=entry.categories,
+                  published=entry.published, updated=entry.updated, license=entry.license,
+                  source=f"https://arxiv.org/abs/{versioned}", content_hash=files[0].sha256),
+            doc, files,
+        )
+        (report.replaced if old and old.state == "indexed" else report.added).append(versioned)
 
     def put_document(self, paper: Paper, doc: Document, files: Sequence[FileRecord]) -> int:
         from retrievers.chunking import chunk_document

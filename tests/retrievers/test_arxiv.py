@@ -1,0 +1,118 @@
+"""arXiv indexing against recorded Atom answers, replayed through a real httpx transport."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import httpx
+import pytest
+
+from retrievers.arxiv import ArxivClient, ArxivError, parse_feed
+from retrievers.library import Library
+from tests.retrievers.conftest import make_latex_tarball, make_two_column_pdf
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "arxiv"
+
+
+class RecordedArxiv:
+    """Serves the recorded API answers, a PDF and an e-print; counts requests."""
+
+    def __init__(self, tmp: Path, source: bytes | None, fail_first: int = 0) -> None:
+        self.pdf = make_two_column_pdf(tmp / "lora.pdf").read_bytes()
+        self.source = source
+        self.fail_first = fail_first
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.fail_first:
+            self.fail_first -= 1
+            return httpx.Response(503, text="busy")
+        path = request.url.path
+        if path == "/api/query":
+            ids = request.url.params.get("id_list", "")
+            name = "id_list_2106.09685.xml" if "2106.09685" in ids else "empty.xml"
+            return httpx.Response(200, text=(FIXTURES / name).read_text())
+        if path.startswith("/pdf/2106.09685"):
+            return httpx.Response(200, content=self.pdf)
+        if path.startswith("/e-print/2106.09685") and self.source is not None:
+            return httpx.Response(200, content=self.source)
+        return httpx.Response(404)
+
+
+def client(server: RecordedArxiv) -> ArxivClient:
+    return ArxivClient(delay=0.0, transport=httpx.MockTransport(server))
+
+
+def latex_source(tmp: Path) -> bytes:
+    raw = make_latex_tarball(tmp / "src.tar.gz").read_bytes()
+    return gzip.compress(gzip.decompress(raw))  # arXiv serves the tar gzipped
+
+
+def test_index_by_id_uses_latex_source_and_arxiv_metadata(tmp_path: Path) -> None:
+    server = RecordedArxiv(tmp_path, latex_source(tmp_path))
+    lib = Library(tmp_path / "home")
+    report = lib.index_arxiv(["arXiv:2106.09685", "https://arxiv.org/abs/9912.99999"],
+                             client=client(server))
+    assert report.added == ["2106.09685v2"]
+    assert report.failed == [("9912.99999", "arXiv has no paper 9912.99999")]
+
+    paper = lib.catalog.find("2106.09685")
+    assert paper is not None and paper.version == 2
+    assert paper.title == "LoRA: Low-Rank Adaptation of Large Language Models"
+    assert paper.authors[0] == "Edward J. Hu" and "cs.LG" in paper.categories
+    assert paper.year == 2021
+    hit = lib.search("contrastive objective image text", k=1, paper="2106.09685")[0]
+    assert hit.chunk.section in {"Abstract", "Method"}  # parsed from the LaTeX source
+    assert lib.search("anything", k=3, year=2020) == []
+    assert lib.search("anything", k=3, category="cs.LG")
+
+    ua = server.requests[0].headers["user-agent"]
+    assert ua.startswith("litlab/")
+
+    again = lib.index_arxiv(["2106.09685v2"], client=client(server))
+    assert again.unchanged == ["2106.09685"] and again.vectors_added == 0
+
+
+def test_pdf_only_paper_is_read_from_the_pdf(tmp_path: Path) -> None:
+    server = RecordedArxiv(tmp_path, source=None)
+    lib = Library(tmp_path / "home")
+    report = lib.index_arxiv(["2106.09685"], client=client(server))
+    assert report.ok
+    hit = lib.search("Mamba sequence length", k=1)[0]
+    assert hit.chunk.pages == "2" and hit.paper.arxiv_id == "2106.09685"
+
+
+def test_busy_arxiv_is_retried_with_backoff(tmp_path: Path) -> None:
+    server = RecordedArxiv(tmp_path, source=None, fail_first=2)
+    lib = Library(tmp_path / "home")
+    assert lib.index_arxiv(["2106.09685"], client=client(server)).ok
+    assert len(server.requests) >= 3
+
+
+def test_error_feed_and_throttling_are_clear_errors() -> None:
+    with pytest.raises(ArxivError, match="incorrect id format"):
+        parse_feed((FIXTURES / "error.xml").read_text())
+    with pytest.raises(ArxivError, match="Rate exceeded"):
+        parse_feed("Rate exceeded.")
+    entries, total = parse_feed((FIXTURES / "empty.xml").read_text())
+    assert entries == [] and total == 0
+
+
+def test_network_failure_is_recorded_per_paper(tmp_path: Path) -> None:
+    def down(_request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("no route")
+
+    lib = Library(tmp_path / "home")
+    with pytest.raises(ArxivError, match="cannot reach arXiv"):
+        lib.index_arxiv(["2106.09685"], client=ArxivClient(
+            delay=0.0, retries=1, transport=httpx.MockTransport(down)))
+
+
+def test_unparseable_ids_are_reported_not_fatal(tmp_path: Path) -> None:
+    server = RecordedArxiv(tmp_path, source=None)
+    report = Library(tmp_path / "home").index_arxiv(["not-an-id", "2106.09685"],
+                                                     client=client(server))
+    assert report.added == ["2106.09685v2"]
+    assert report.failed[0][0] == "not-an-id"
