@@ -17,6 +17,7 @@ import click
 
 from agentlab.errors import LitlabError
 from agentlab.settings import LoadedSettings, Settings, load_settings
+from retrievers.errors import UserError
 
 
 class LitlabGroup(click.Group):
@@ -25,14 +26,7 @@ class LitlabGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except LitlabError as e:
-            click.secho(f"error: {e}", fg="red", err=True)
-            ctx.exit(e.exit_code)
-        except Exception as e:
-            from retrievers.errors import LibraryError
-
-            if not isinstance(e, LibraryError):
-                raise
+        except UserError as e:  # LitlabError and the library's errors alike
             click.secho(f"error: {e}", fg="red", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:

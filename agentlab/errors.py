@@ -6,19 +6,11 @@ notification. Anything that is not a ``LitlabError`` is a bug and keeps its trac
 
 from __future__ import annotations
 
+from retrievers.errors import UserError
 
-class LitlabError(Exception):
+
+class LitlabError(UserError):
     """A problem the person can fix; ``hint`` says how."""
-
-    exit_code = 1
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
 class ConfigError(LitlabError):

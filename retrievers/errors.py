@@ -1,10 +1,11 @@
-"""Errors of the paper library; the CLI prints each as one line with its hint."""
+"""Errors a person can fix. ``UserError`` is the one base of every litlab error (agentlab's
+included: this package depends on no other, the others on it); the CLI prints one line."""
 
 from __future__ import annotations
 
 
-class LibraryError(Exception):
-    """A problem with the library the person can fix; ``hint`` says how."""
+class UserError(Exception):
+    """A problem the person can fix; ``hint`` says how."""
 
     exit_code = 1
 
@@ -15,6 +16,10 @@ class LibraryError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class LibraryError(UserError):
+    """A problem with the paper library."""
 
 
 class LibraryBusy(LibraryError):
