@@ -134,6 +134,7 @@ class LocalServer:
         self.checkpoint = get_packaged(self.base).path(settings.models_dir)
         self.state_path = settings.run_dir / "server.json"
         self.log_path = settings.run_dir / "server.log"
+        self._last_served: list[str] = []  # ids from the latest /v1/models answer
 
     # -- what to serve ------------------------------------------------------------------
     def _base_model_name(self, model: str) -> str:
@@ -226,6 +227,7 @@ class LocalServer:
             models = served_models(state.api_base, api_key=self.settings.api_key)
         except (httpx.HTTPError, ValueError):
             return False
+        self._last_served = [str(m.get("id")) for m in models]
         return any(
             m.get("id") == self.base and m.get("root") == str(self.checkpoint) for m in models
         )
@@ -238,13 +240,8 @@ class LocalServer:
         return None
 
     def _serves_requested(self, state: ServerState) -> bool:
-        if self.settings.model == self.base:
-            return True
-        try:
-            models = served_models(state.api_base, api_key=self.settings.api_key)
-        except (httpx.HTTPError, ValueError):
-            return False
-        return any(m.get("id") == self.settings.model for m in models)
+        # running() just asked the server for its models; no second request on every command.
+        return self.settings.model == self.base or self.settings.model in self._last_served
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
