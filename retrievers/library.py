@@ -111,7 +111,7 @@ def parse_file(path: Path, unpack_to: Path | None = None) -> Document:
         safe_extract(path, unpack_to)
         return parse_latex(unpack_to)
     if name.endswith(".pdf"):
-        return parse_pdf(path)
+        return parse_pdf(path, unpack_to / "images" if unpack_to else None)
     if name.endswith(".tex"):
         return parse_latex(path)
     if name.endswith((".md", ".markdown", ".txt")):
@@ -157,9 +157,40 @@ class Library:
         if self._store is None:
             from retrievers.stores import open_store
 
+            built_with = self._recorded_model()
+            if built_with not in (None, self.embed_model):
+                raise LibraryError(
+                    f"the {self.store_kind} index was built with embedding model "
+                    f"'{built_with}', but embed_model is '{self.embed_model}'",
+                    "run `litlab library rebuild` to embed the library again, "
+                    "or set embed_model back")
             self._store = open_store(self.store_kind, self.home / "indexes",
                                      lambda: self.embedder.dim, self.chroma_url)
         return self._store
+
+    @property
+    def _meta_path(self) -> Path:
+        return self.home / "indexes" / f"{self.store_kind}.json"
+
+    def _recorded_model(self) -> str | None:
+        """The embedding model the vectors in this store were made with, if recorded."""
+        import json
+
+        try:
+            return str(json.loads(self._meta_path.read_text())["embed_model"])
+        except (FileNotFoundError, KeyError, ValueError):
+            return None
+
+    def _record_model(self) -> None:
+        import json
+        import os
+
+        if self._recorded_model() == self.embed_model:
+            return
+        self._meta_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"embed_model": self.embed_model}))
+        os.replace(tmp, self._meta_path)
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -274,7 +305,7 @@ class Library:
             except ParseError:
                 doc = None  # a broken source: the PDF still tells the paper
         if doc is None:
-            doc = parse_pdf(pdf)
+            doc = parse_pdf(pdf, folder / "images")
         self.put_document(
             Paper(key=key, arxiv_id=entry.id, version=entry.version, title=entry.title,
                   authors=entry.authors, abstract=entry.abstract, categories=entry.categories,
@@ -308,6 +339,8 @@ class Library:
             if done % 2048 < len(batch):
                 store.save()  # bound what a crash can lose
         store.save()
+        if want:
+            self._record_model()
 
     def sync(self, progress: Progress = _quiet) -> IndexReport:
         report = IndexReport()
@@ -330,6 +363,7 @@ class Library:
             folder = self.home / "indexes"
             if self.store_kind == "faiss":
                 (folder / "faiss.index").unlink(missing_ok=True)
+            self._meta_path.unlink(missing_ok=True)  # the old model no longer matters
             self._store = None
             if self.store_kind == "chroma":
                 self.store.remove(self.store.ids())

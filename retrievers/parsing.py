@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from retrievers.catalog import Figure
 
@@ -87,7 +88,28 @@ def _page_text(page: object) -> str:
     return _dehyphenate(plain)
 
 
-def parse_pdf(path: Path) -> Document:
+def _save_images(page: Any, number: int, folder: Path) -> list[str]:
+    """Write a page's embedded images to ``folder``; an image pypdf cannot decode is skipped."""
+    out: list[str] = []
+    try:
+        images = list(page.images)
+    except Exception:  # noqa: BLE001 - a broken image stream must not lose the page's text
+        return out
+    for i, image in enumerate(images):
+        suffix = Path(image.name).suffix or ".png"
+        target = folder / f"page{number}-{i + 1}{suffix}"
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(image.data)
+        out.append(str(target))
+    return out
+
+
+def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
+    """Per-page text in reading order, sections from headings, figures from captions.
+
+    With ``images_to``, embedded images are saved there and paired in order with the figure
+    captions on their page; an image with no caption on its page is kept as an unlabelled figure.
+    """
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -124,6 +146,15 @@ def parse_pdf(path: Path) -> Document:
                                           section=section))
         if "\n".join(current).strip():
             doc.segments.append(Segment(section, "\n".join(current).strip(), number))
+        if images_to is not None:
+            captions = iter([f for f in doc.figures if f.page == number])
+            for image_path in _save_images(reader.pages[number - 1], number, images_to):
+                figure = next(captions, None)
+                if figure is None:
+                    doc.figures.append(Figure(caption="", page=number, section=section,
+                                              image_path=image_path))
+                else:
+                    figure.image_path = image_path
     first = next((ln.strip() for ln in pages[0].splitlines() if ln.strip()), "")
     doc.title = meta_title.strip() or first[:200]
     abstract = [s.text for s in doc.segments if s.section == "Abstract"]

