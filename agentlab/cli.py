@@ -250,28 +250,161 @@ def _footer(result: Any) -> None:
                     f"{result.tokens_per_s:.0f} tok/s]", dim=True, err=True)
 
 
+def _print_citations(answer: Any) -> None:
+    if answer.dropped:
+        click.secho("removed " + ", ".join(f"[{n}]" for n in answer.dropped)
+                    + ": the answer cited sources that do not exist", fg="yellow", err=True)
+    if answer.citations:
+        click.secho("\nSources:", bold=True)
+        for c in answer.citations:
+            click.echo(f"  {c.header()}" + (f" · {'; '.join(c.figures)}" if c.figures else ""))
+
+
+def _print_trace(steps: list[Any]) -> None:
+    click.secho("\nTrace:", bold=True)
+    for i, step in enumerate(steps, start=1):
+        data = {k: v for k, v in step.data.items() if v not in (None, [], {}, "")}
+        detail = json.dumps(data, ensure_ascii=False)
+        click.echo(f"  {i}. {step.kind:9s} {step.ms:8.1f} ms  "
+                   f"{detail if len(detail) < 300 else detail[:297] + '...'}")
+
+
 @main.command()
 @click.argument("question")
+@click.option("--prompt", "-p", "prompt_name", default="rag", show_default=True,
+              help="Prompt template (`litlab prompts list`); zero_shot skips the library.")
+@click.option("--agent", "use_agent", is_flag=True,
+              help="Let the research agent use tools (search, read a section, arXiv, ...).")
+@click.option("--rewrite", is_flag=True, help="Rewrite the question into a search query first.")
+@click.option("--k", type=int, help="Sources to retrieve (default from settings: 5).")
+@click.option("--trace", is_flag=True, help="Print each step: retrieval, prompt, tools, timings.")
 @click.option("--model", "-m", help="Model or adapter to answer with.")
 @click.option("--max-tokens", type=int, help="Cap on tokens in the answer.")
 @click.option("--temperature", type=float, help="Sampling temperature (0 is greedy).")
-@click.option("--system", help="A system message to send first.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object: answer, model, token counts, timings.")
+              help="Print one JSON object: answer, citations, reasoning, trace, timings.")
 @pass_state
-def ask(state: State, question: str, model: str | None, max_tokens: int | None,
-        temperature: float | None, system: str | None, as_json: bool) -> None:
-    """Ask one question; the answer streams to the terminal."""
-    s = state.settings(model=model, max_tokens=max_tokens, temperature=temperature)
+def ask(state: State, question: str, prompt_name: str, use_agent: bool, rewrite: bool,
+        k: int | None, trace: bool, model: str | None, max_tokens: int | None,
+        temperature: float | None, as_json: bool) -> None:
+    """Answer a question from the library, citing paper, section and page as [n].
+
+    When the library has nothing relevant, says so instead of guessing. The turn and its trace
+    are kept in chats.sqlite.
+    """
+    from agentlab.chats import ChatStore
+    from agentlab.prompts import load_template
+    from retrievers.library import Library
+
+    s = state.settings(model=model, max_tokens=max_tokens, temperature=temperature, top_k=k)
+    if not use_agent:
+        load_template(prompt_name, s.home_dir)  # a bad name fails before anything starts
     client = _client(s)
-    messages = ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": question}
-    ]
-    result = _stream_answer(client, messages, s, echo=not as_json)
-    if as_json:
-        click.echo(json.dumps({**result.to_dict(), "tokens_per_s": result.tokens_per_s}))
+    library = Library(s.home_dir, store=s.store, chroma_url=s.chroma_url,
+                      embed_model=s.embed_model)
+    if use_agent:
+        answer = _run_agent(s, client, library, question)
+        if not as_json:
+            click.echo(answer.text)
     else:
-        _footer(result)
+        from agentlab.assistant import Assistant
+
+        bot = Assistant(client=client, model=s.model, library=library, home=s.home_dir,
+                        max_tokens=s.max_tokens, temperature=s.temperature, k=s.top_k,
+                        min_relevance=s.min_relevance)
+        streamed: list[str] = []
+
+        def show(piece: str) -> None:
+            streamed.append(piece)
+            click.echo(piece, nl=False)
+
+        try:
+            answer = bot.answer(question, prompt=prompt_name, rewrite=rewrite,
+                                on_token=None if as_json else show)
+        except KeyboardInterrupt:
+            click.echo()
+            click.secho("[stopped]", fg="yellow", err=True)
+            raise
+        if not as_json:
+            click.echo("\n" if streamed else answer.text)
+    store = ChatStore(s.home_dir / "chats.sqlite")
+    message_id = store.add_turn(
+        store.new_conversation(question), question, answer.text, reasoning=answer.reasoning,
+        citations=[c.to_dict() for c in answer.citations], model=answer.model,
+        prompt=answer.prompt, steps=answer.steps)
+    if as_json:
+        click.echo(json.dumps({**answer.to_dict(), "message_id": message_id}))
+        return
+    _print_citations(answer)
+    if trace:
+        _print_trace(answer.steps)
+    if answer.result is not None:
+        _footer(answer.result)
+
+
+def _run_agent(s: Settings, client: Any, library: Any, question: str) -> Any:
+    from agentlab.agent import ResearchAgent
+    from retrievers.arxiv import ArxivClient
+
+    protocol = s.agent_protocol
+    if protocol == "auto":
+        protocol = "tools" if s.tool_parser else "react"
+    agent = ResearchAgent(
+        chat_model=client.langchain(s.model, max_tokens=s.max_tokens, temperature=s.temperature),
+        model=s.model, library=library, home=s.home_dir, protocol=protocol,
+        max_steps=s.agent_max_steps, time_limit=s.agent_time_limit, arxiv=ArxivClient,
+        on_error=lambda e: client.convert_error(e, s.model))
+    with progress_line() as progress:
+        progress("the agent is working (tools: library, arXiv, calculator) ...")
+        return agent.run(question)
+
+
+# -- prompt templates ------------------------------------------------------------------------
+@main.group()
+def prompts() -> None:
+    """Prompt templates: shipped ones, overridable from LITLAB_HOME/prompts."""
+
+
+@prompts.command("list")
+@pass_state
+def prompts_list(state: State) -> None:
+    """Each template with its variables and what it is for."""
+    from agentlab.prompts import list_templates
+
+    for t in list_templates(state.settings().home_dir):
+        origin = "" if t.path.parent.name == "prompts" and "agentlab" in t.path.parts \
+            else f"  [{t.path}]"
+        click.echo(f"{t.name:10s} ({', '.join(t.inputs)}){origin}\n    {t.description}")
+
+
+@prompts.command("show")
+@click.argument("name")
+@pass_state
+def prompts_show(state: State, name: str) -> None:
+    """The template's file as written."""
+    from agentlab.prompts import load_template
+
+    click.echo(load_template(name, state.settings().home_dir).path.read_text())
+
+
+@prompts.command("render")
+@click.argument("name")
+@click.option("--var", "variables", multiple=True, metavar="KEY=VALUE",
+              help="A variable's value; repeat for each variable.")
+@pass_state
+def prompts_render(state: State, name: str, variables: tuple[str, ...]) -> None:
+    """The chat messages the template makes from the given variables."""
+    from agentlab.prompts import PromptError, load_template
+
+    values = {}
+    for item in variables:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise PromptError(f"--var '{item}' is not KEY=VALUE", "e.g. --var question=...")
+        values[key.strip()] = value
+    for m in load_template(name, state.settings().home_dir).render(**values):
+        click.secho(f"--- {m['role']}", bold=True)
+        click.echo(m["content"])
 
 
 @main.command()

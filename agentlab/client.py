@@ -179,6 +179,7 @@ class ModelClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.connect_retries = connect_retries
+        self.api_key, self.timeout = api_key, timeout
         self._errors = _Errors(self.base_url)
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=0
@@ -194,6 +195,19 @@ class ModelClient:
                     continue
                 raise self._errors.convert(e, model) from e
         raise AssertionError("unreachable")
+
+    def langchain(self, model: str, *, max_tokens: int | None = None,
+                  temperature: float | None = None) -> Any:
+        """The same server as a LangChain chat model (for LangGraph agents)."""
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(model=model, base_url=self.base_url, api_key=self.api_key,
+                          timeout=self.timeout, max_retries=self.connect_retries,
+                          max_tokens=max_tokens, temperature=temperature)
+
+    def convert_error(self, e: Exception, model: str) -> LitlabError:
+        """An OpenAI SDK error from this server as a litlab error with a next step."""
+        return self._errors.convert(e, model)
 
     def models(self) -> list[str]:
         """Names the server serves: base models and loaded adapters."""

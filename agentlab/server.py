@@ -180,6 +180,10 @@ class LocalServer:
             "--api-key", s.api_key,
             "--disable-uvicorn-access-log",
         ]
+        if s.tool_parser:
+            cmd += ["--enable-auto-tool-choice", "--tool-call-parser", s.tool_parser]
+        if s.chat_template:
+            cmd += ["--chat-template", s.chat_template]
         if self.lora_enabled():
             cmd += ["--enable-lora", "--max-loras", str(s.max_loras),
                     "--max-lora-rank", str(s.max_lora_rank)]

@@ -86,6 +86,29 @@ class Settings(BaseSettings):
         2, ge=0, description="Retries of a request that could not connect (never of a slow one)."
     )
     max_tokens: int = Field(512, ge=1, description="Default cap on tokens in one answer.")
+    top_k: int = Field(5, ge=1, le=50, description="Chunks retrieved as sources for an answer.")
+    min_relevance: float = Field(
+        0.3, ge=-1, le=1,
+        description="Cosine similarity below which a chunk is not a source; when no chunk "
+                    "reaches it the answer is that the library has nothing on the question.",
+    )
+    tool_parser: str | None = Field(
+        None,
+        description="vLLM tool-call parser for models that call tools (e.g. hermes, llama3_json); "
+                    "when set the server enables tool calling and the agent uses it.",
+    )
+    chat_template: str | None = Field(
+        None, description="A chat template file for the server (some tool-calling models need one)."
+    )
+    agent_protocol: Literal["auto", "tools", "react"] = Field(
+        "auto",
+        description="How the agent calls tools: vLLM tool calling, a ReAct text protocol, or auto "
+                    "(tool calling when tool_parser is set; the embedded models use ReAct).",
+    )
+    agent_max_steps: int = Field(6, ge=1, le=50, description="Model calls one agent turn may make.")
+    agent_time_limit: float = Field(
+        300, gt=0, description="Seconds one agent turn may take before it stops with what it has."
+    )
     temperature: float = Field(
         0.2, ge=0, le=2, description="Default sampling temperature (0 is greedy)."
     )

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "serving.json"
+from common import write
+
 TOPICS = [
     "attention", "LoRA", "diffusion models", "CLIP", "RLHF", "state-space models", "dropout",
     "batch normalization", "residual connections", "the transformer", "tokenization", "GRPO",
@@ -148,18 +147,14 @@ def main() -> None:
         "ttft_s": round(ttft, 4),
         "targets": {"ratio_litlab_vs_vllm": ">= 0.9", "ratio_litlab_vs_hf": ">= 15",
                     "ttft_s": "< 0.1"},
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    write("serving", results)
     print(f"\n(a) transformers {hf:8.1f} tok/s")
     print(f"(b) vLLM direct  {vllm_tok_s:8.1f} tok/s")
     print(f"(c) litlab       {litlab_tok_s:8.1f} tok/s")
     print(f"c/a = {results['ratio_litlab_vs_hf']}  (target >= 15)")
     print(f"c/b = {results['ratio_litlab_vs_vllm']}  (target >= 0.9)")
     print(f"time to first token through litlab: {ttft * 1000:.0f} ms  (target < 100 ms)")
-    print(f"written to {RESULTS}")
 
 
 if __name__ == "__main__":

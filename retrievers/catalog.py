@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrievers.sqlite_db import connect, transaction
+
 MIGRATIONS: list[str] = [
     # 1: the first schema
     """
@@ -157,39 +159,12 @@ class Catalog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)"
-        )
-        done = {r[0] for r in self.db.execute("SELECT version FROM schema_migrations")}
-        for version, sql in enumerate(MIGRATIONS, start=1):
-            if version in done:
-                continue
-            with self.transaction():
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time())
-                )
+        self.db = connect(path, MIGRATIONS)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with transaction(self.db) as db:
+            yield db
 
     def close(self) -> None:
         self.db.close()
@@ -209,13 +184,22 @@ class Catalog:
             sql, args = sql + " WHERE state = ?", (state,)
         return [_paper_from_row(r) for r in self.db.execute(sql + " ORDER BY id", args)]
 
-    def find(self, text: str) -> Paper | None:
-        """A paper by key, arXiv id, or catalog id."""
+    def find(self, text: str, titles: bool = False) -> Paper | None:
+        """A paper by key, arXiv id (any pasted form) or catalog id; with ``titles``, also the
+        first whose title contains ``text`` (not for anything that deletes)."""
+        from retrievers.arxiv_ids import BadArxivId, parse_arxiv_id
+
+        try:
+            arxiv_id = parse_arxiv_id(text).id
+        except BadArxivId:
+            arxiv_id = text
         for sql, arg in (
             ("SELECT * FROM papers WHERE key = ?", text),
-            ("SELECT * FROM papers WHERE arxiv_id = ?", text),
+            ("SELECT * FROM papers WHERE arxiv_id = ?", arxiv_id),
             ("SELECT * FROM papers WHERE id = ?", text if text.isdigit() else -1),
-        ):
+            ("SELECT * FROM papers WHERE title LIKE ? ESCAPE '\\' ORDER BY id",
+             "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"),
+        )[: 4 if titles else 3]:
             row = self.db.execute(sql, (arg,)).fetchone()
             if row:
                 return _paper_from_row(row)
@@ -302,6 +286,10 @@ class Catalog:
             for r in self.db.execute(f"SELECT * FROM chunks WHERE id IN ({marks})", part):
                 out[r["id"]] = Chunk(**dict(r))
         return out
+
+    def is_empty(self) -> bool:
+        """True when no paper has any chunk (nothing to search)."""
+        return self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
 
     def all_chunk_ids(self) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT id FROM chunks")}

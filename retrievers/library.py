@@ -56,6 +56,7 @@ class Hit:
     score: float
     dense_rank: int | None = None
     keyword_rank: int | None = None
+    dense_score: float | None = None  # cosine similarity to the query, when dense search ran
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -387,6 +388,7 @@ class Library:
             keyword = self.catalog.keyword_search(query, pool)
         fused: dict[int, float] = {}
         ranks: dict[int, dict[str, int]] = {}
+        cosine = dict(dense)
         for name, ranking in (("dense", dense), ("keyword", keyword)):
             for rank, (cid, _score) in enumerate(ranking, start=1):
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (60 + rank)
@@ -405,7 +407,7 @@ class Library:
             if p is None or not _matches(p, paper, year, category):
                 continue
             hits.append(Hit(chunk, p, fused[cid], ranks[cid].get("dense"),
-                            ranks[cid].get("keyword")))
+                            ranks[cid].get("keyword"), cosine.get(cid)))
             if len(hits) == k:
                 break
         return hits

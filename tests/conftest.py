@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentlab.settings import Settings
+from tests.papers import papers_dir  # noqa: F401 - a fixture for every package's tests
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 

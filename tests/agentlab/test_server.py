@@ -70,7 +70,7 @@ def test_stream_arrives_in_pieces_that_add_up(vllm_server: RunningServer) -> Non
 
 def test_litlab_ask_reuses_the_running_server(vllm_server: RunningServer) -> None:
     pid_before = LocalServer(vllm_server.settings).read_state().pid  # type: ignore[union-attr]
-    proc = litlab_cli("ask", "--json", "--max-tokens", "16", "--temperature", "0",
+    proc = litlab_cli("ask", "--prompt", "zero_shot", "--json", "--max-tokens", "16", "--temperature", "0",
                       "What is attention?", env=vllm_server.env())
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -83,7 +83,7 @@ def test_litlab_ask_reuses_the_running_server(vllm_server: RunningServer) -> Non
 
 
 def test_ask_streams_text_to_the_terminal(vllm_server: RunningServer) -> None:
-    proc = litlab_cli("ask", "--max-tokens", "16", "--temperature", "0", "Say hello.",
+    proc = litlab_cli("ask", "--prompt", "zero_shot", "--max-tokens", "16", "--temperature", "0", "Say hello.",
                       env=vllm_server.env())
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -128,7 +128,7 @@ def test_unknown_model_names_what_the_server_serves(vllm_server: RunningServer) 
 
 
 def test_ctrl_c_stops_the_answer_and_the_server_stays_healthy(vllm_server: RunningServer) -> None:
-    proc = litlab_cli("ask", "--max-tokens", "1500", "--temperature", "0.8",
+    proc = litlab_cli("ask", "--prompt", "zero_shot", "--max-tokens", "1500", "--temperature", "0.8",
                       "Write a very long story about neural networks.", env=vllm_server.env())
     assert proc.stdout is not None
     got: list[str] = []

@@ -10,7 +10,7 @@ import pytest
 
 from retrievers.arxiv import ArxivClient, ArxivError, parse_feed
 from retrievers.library import Library
-from tests.retrievers.conftest import make_latex_tarball, make_two_column_pdf
+from tests.papers import make_latex_tarball, make_two_column_pdf
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "arxiv"
 

@@ -19,7 +19,7 @@ from agentlab.cli import main
 from retrievers.arxiv_ids import BadArxivId, parse_arxiv_id
 from retrievers.library import Library
 from retrievers.parsing import ParseError
-from tests.retrievers.conftest import MARKDOWN, make_latex_tarball, make_two_column_pdf
+from tests.papers import MARKDOWN, make_latex_tarball, make_two_column_pdf
 
 
 @pytest.fixture(params=["faiss", "chroma"])

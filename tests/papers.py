@@ -1,4 +1,4 @@
-"""Papers made by the tests: a two-column PDF, a LaTeX project with a figure, Markdown."""
+"""Papers made by the tests (shared by every package's tests): a two-column PDF, a LaTeX project with a figure, Markdown."""
 
 from __future__ import annotations
 

@@ -1,0 +1,154 @@
+"""Answering with citations: question → (query rewrite) → hybrid retrieval → numbered sources →
+streamed answer with [n] markers → every marker checked against the sources.
+
+Every step is timed and kept as a :class:`~agentlab.chats.Step`, so a turn can be stored and
+shown as a trace. When retrieval finds nothing relevant the model is not asked at all: the answer
+is the :data:`~agentlab.citations.NOT_IN_LIBRARY` message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentlab.chats import Step
+from agentlab.citations import (
+    NOT_IN_LIBRARY,
+    NOT_IN_LIBRARY_MESSAGE,
+    Source,
+    format_sources,
+    resolve,
+    split_reasoning,
+)
+from agentlab.prompts import load_template
+
+OnToken = Callable[[str], None]
+
+
+@dataclass
+class Answer:
+    """A finished turn: the answer alone, its reasoning, its checked citations and its trace."""
+
+    question: str
+    text: str
+    model: str
+    prompt: str
+    reasoning: str = ""
+    citations: list[Source] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)  # markers that pointed at no source
+    not_in_library: bool = False
+    sources: list[Source] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    raw: str = ""  # what the model wrote, before checking
+    result: Any = None  # the client's ChatResult, when the model was asked
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "question": self.question, "answer": self.text, "reasoning": self.reasoning,
+            "citations": [c.to_dict() for c in self.citations],
+            "dropped_citations": self.dropped, "not_in_library": self.not_in_library,
+            "model": self.model, "prompt": self.prompt,
+            "prompt_tokens": r.prompt_tokens if r else 0,
+            "completion_tokens": r.completion_tokens if r else 0,
+            "ttft_s": r.ttft_s if r else None, "total_s": r.total_s if r else 0.0,
+            "trace": [s.to_dict() for s in self.steps],
+        }
+
+
+class _Clock:
+    def __init__(self, steps: list[Step]) -> None:
+        self.steps = steps
+        self.t = time.perf_counter()
+
+    def step(self, kind: str, **data: Any) -> None:
+        now = time.perf_counter()
+        self.steps.append(Step(kind, 1000 * (now - self.t), data))
+        self.t = now
+
+
+class Assistant:
+    """Answers questions over a library through one model client."""
+
+    def __init__(self, *, client: Any, model: str, library: Any = None, home: Path | None = None,
+                 max_tokens: int | None = None, temperature: float | None = None, k: int = 5,
+                 min_relevance: float = 0.3) -> None:
+        self.client, self.model, self.library, self.home = client, model, library, home
+        self.max_tokens, self.temperature = max_tokens, temperature
+        self.k, self.min_relevance = k, min_relevance
+
+    def retrieve(self, query: str) -> list[Source]:
+        """The relevant chunks for ``query``, numbered from 1 (with the figures they hold)."""
+        lib = self.library
+        if lib is None or lib.catalog.is_empty():
+            return []
+        hits = [h for h in lib.search(query, self.k)
+                if h.dense_score is None or h.dense_score >= self.min_relevance]
+        figures: dict[int, Sequence[Any]] = {}
+        sources = []
+        for n, h in enumerate(hits, start=1):
+            pid = int(h.paper.id or 0)
+            if pid not in figures:
+                figures[pid] = lib.catalog.figures_of(pid)
+            sources.append(Source.from_hit(n, h, figures[pid]))
+        return sources
+
+    def answer(self, question: str, *, prompt: str = "rag", rewrite: bool = False,
+               history: Sequence[dict[str, str]] = (), on_token: OnToken | None = None) -> Answer:
+        template = load_template(prompt, self.home)
+        steps: list[Step] = []
+        clock = _Clock(steps)
+        values: dict[str, Any] = {"question": question}
+        sources: list[Source] = []
+        if "sources" in template.inputs:
+            query = question
+            if rewrite:
+                query = self._rewrite(question) or question
+                clock.step("rewrite", query=query)
+            sources = self.retrieve(query)
+            clock.step("retrieve", query=query,
+                       sources=[{"n": s.n, "chunk_id": s.chunk_id, "paper": s.paper,
+                                 "section": s.section, "pages": s.pages} for s in sources])
+            if not sources:
+                return Answer(question, NOT_IN_LIBRARY_MESSAGE, self.model, prompt,
+                              not_in_library=True, steps=steps)
+            values["sources"] = format_sources(sources)
+        if "not_in_library" in template.inputs:
+            values["not_in_library"] = NOT_IN_LIBRARY
+        messages = template.render(**values)
+        messages[-1:-1] = list(history)  # earlier turns go between the system and the question
+        clock.step("prompt", template=prompt, messages=len(messages),
+                   chars=sum(len(m["content"]) for m in messages))
+
+        result = self._generate(messages, on_token)
+        clock.step("generate", model=result.model, ttft_ms=1000 * (result.ttft_s or 0),
+                   prompt_tokens=result.prompt_tokens,
+                   completion_tokens=result.completion_tokens,
+                   finish_reason=result.finish_reason)
+        reasoning, text = split_reasoning(result.text)
+        checked = resolve(text, sources)
+        clock.step("cite", cited=[c.n for c in checked.citations], dropped=checked.dropped)
+        return Answer(question, checked.text, result.model, prompt, reasoning=reasoning,
+                      citations=checked.citations, dropped=checked.dropped,
+                      not_in_library=checked.not_in_library, sources=sources, steps=steps,
+                      raw=result.text, result=result)
+
+    def _generate(self, messages: list[dict[str, str]], on_token: OnToken | None) -> Any:
+        stream = self.client.stream(messages, model=self.model, max_tokens=self.max_tokens,
+                                    temperature=self.temperature)
+        try:
+            for piece in stream:
+                if on_token is not None:
+                    on_token(piece)
+        except BaseException:
+            stream.close()  # Ctrl-C or a closed UI: stop generating on the server too
+            raise
+        return stream.result
+
+    def _rewrite(self, question: str) -> str:
+        messages = load_template("rewrite", self.home).render(question=question)
+        result = self.client.chat(messages, model=self.model, max_tokens=32, temperature=0)
+        return str(result.text).strip().splitlines()[0].strip().strip('"') if result.text else ""

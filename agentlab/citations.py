@@ -1,0 +1,108 @@
+"""Numbered sources in, checked citations out.
+
+The model sees sources as ``[n] Title (arXiv id), section, p. X`` followed by the chunk text and
+cites them as ``[n]`` (or ``[n, m]``). :func:`resolve` maps every marker back to its chunk, paper,
+section, pages and (where the chunk holds one) figure; a marker that points at no source is
+removed from the answer and reported, never shown as if it were evidence. An answer the library
+cannot support is the shared sentinel :data:`NOT_IN_LIBRARY`, never an invented source.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+NOT_IN_LIBRARY = "NOT_IN_LIBRARY"
+NOT_IN_LIBRARY_MESSAGE = (
+    "The library has nothing that answers this. Add papers on it "
+    "(`litlab index arxiv --query \"...\"`) and ask again."
+)
+_MARKER = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+
+
+@dataclass
+class Source:
+    """A retrieved chunk as the model sees it, under its number."""
+
+    n: int
+    chunk_id: int
+    paper: str
+    title: str
+    section: str
+    pages: str
+    text: str
+    figures: list[str] = field(default_factory=list)  # "Figure 2: caption" held by the chunk
+
+    @classmethod
+    def from_hit(cls, n: int, hit: Any, figures: Sequence[Any] = ()) -> Source:
+        text = hit.chunk.text
+        held = [f"{f.label or 'Figure'}: {f.caption}" for f in figures
+                if f.caption and f.caption[:60] in text]
+        return cls(n=n, chunk_id=int(hit.chunk.id or 0),
+                   paper=hit.paper.arxiv_id or hit.paper.key, title=hit.paper.title,
+                   section=hit.chunk.section, pages=hit.chunk.pages, text=text, figures=held)
+
+    def header(self) -> str:
+        where = ", ".join(x for x in (self.section, f"p. {self.pages}" if self.pages else "") if x)
+        paper = f" ({self.paper})" if not self.paper.startswith("file:") else ""
+        return f"[{self.n}] {self.title or 'Untitled'}{paper}" + (f", {where}" if where else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def format_sources(sources: Sequence[Source]) -> str:
+    """The sources block of a prompt: each header, then the chunk text."""
+    return "\n\n".join(f"{s.header()}\n{s.text.strip()}" for s in sources)
+
+
+@dataclass
+class Resolved:
+    text: str
+    citations: list[Source]
+    dropped: list[int]
+    not_in_library: bool = False
+
+    @property
+    def supported(self) -> bool:
+        return bool(self.citations) and not self.not_in_library
+
+
+def resolve(answer: str, sources: Sequence[Source]) -> Resolved:
+    """Check every ``[n]`` in ``answer`` against ``sources``; drop and report the rest."""
+    if NOT_IN_LIBRARY in answer:
+        return Resolved(NOT_IN_LIBRARY_MESSAGE, [], [], not_in_library=True)
+    by_n = {s.n: s for s in sources}
+    cited: dict[int, Source] = {}
+    dropped: list[int] = []
+
+    def check(m: re.Match[str]) -> str:
+        numbers = [int(x) for x in re.split(r"\s*[,;]\s*", m.group(1))]
+        good = [n for n in numbers if n in by_n]
+        dropped.extend(n for n in numbers if n not in by_n and n not in dropped)
+        for n in good:
+            cited.setdefault(n, by_n[n])
+        if not good:
+            return ""
+        return m.group(0)[: len(m.group(0)) - len(m.group(0).lstrip())] + \
+            f"[{', '.join(map(str, good))}]"
+
+    text = _MARKER.sub(check, answer).strip()
+    return Resolved(text, list(cited.values()), dropped)
+
+
+def split_reasoning(text: str) -> tuple[str, str]:
+    """(reasoning, answer) of a chain-of-thought reply: ``<think>...</think>`` or an
+    ``Answer:`` line; a reply with neither is all answer."""
+    m = re.search(r"<think>(.*?)(?:</think>|$)(.*)", text, flags=re.S)
+    if m:
+        reasoning, rest = m.group(1).strip(), m.group(2)
+    else:
+        reasoning, rest = "", text
+    parts = re.split(r"(?im)^\s*(?:final\s+)?answer\s*:\s*", rest, maxsplit=1)
+    if len(parts) == 2:
+        reasoning = (reasoning + "\n" + parts[0]).strip()
+        rest = parts[1]
+    return reasoning, rest.strip()
