@@ -39,6 +39,9 @@ lint: $(STAMP)
 
 bench: setup
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/indexing.py
+	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/ask.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -80,12 +80,22 @@ def progress_line() -> Iterator[Callable[[str], None]]:
 def main(ctx: click.Context, home: str | None, api_base: str | None, model: str | None) -> None:
     """litlab: a local-first research assistant for deep learning.
 
-    Run with no command to chat. Settings come from flags, LITLAB_* environment variables,
-    LITLAB_HOME/litlab.toml and defaults, in that order; `litlab config show` prints them.
+    Run with no command to open the terminal app (the line chat when not in a terminal).
+    Settings come from flags, LITLAB_* environment variables, LITLAB_HOME/litlab.toml and
+    defaults, in that order; `litlab config show` prints them.
     """
     ctx.obj = State({"home": home, "api_base": api_base, "model": model})
     if ctx.invoked_subcommand is None:
-        ctx.invoke(chat)
+        ctx.invoke(tui if sys.stdin.isatty() and sys.stdout.isatty() else chat)
+
+
+@main.command()
+@pass_state
+def tui(state: State) -> None:
+    """Open the terminal app: chat with cited answers, the library, feedback (F1: keys)."""
+    from tui.app import run
+
+    run(state.settings())
 
 
 # -- config ----------------------------------------------------------------------------------
@@ -409,20 +419,35 @@ def prompts_render(state: State, name: str, variables: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--model", "-m", help="Model or adapter to answer with.")
+@click.option("--prompt", "-p", "prompt_name", default="rag", show_default=True,
+              help="Prompt template (`litlab prompts list`).")
 @pass_state
-def chat(state: State, model: str | None) -> None:
-    """Chat in the terminal, line by line. /reset forgets the conversation, /quit leaves."""
+def chat(state: State, model: str | None, prompt_name: str) -> None:
+    """Chat in the terminal, line by line, with cited answers from the library.
+
+    /reset starts a new conversation, /quit (or Ctrl-D) leaves, Ctrl-C stops an answer.
+    Conversations are kept in chats.sqlite.
+    """
+    from agentlab.assistant import Assistant
+    from agentlab.chats import ChatStore
+    from agentlab.prompts import load_template
+    from retrievers.library import Library
+
     s = state.settings(model=model)
+    load_template(prompt_name, s.home_dir)
     client = _client(s)
-    history: list[dict[str, Any]] = []
+    bot = Assistant(client=client, model=s.model, home=s.home_dir, max_tokens=s.max_tokens,
+                    temperature=s.temperature, k=s.top_k, min_relevance=s.min_relevance,
+                    library=Library(s.home_dir, store=s.store, chroma_url=s.chroma_url,
+                                    embed_model=s.embed_model))
+    store = ChatStore(s.home_dir / "chats.sqlite")
+    conversation: int | None = None
+    history: list[dict[str, str]] = []
     click.secho(f"litlab · {s.model} · Ctrl-C stops an answer, Ctrl-D or /quit leaves", dim=True)
     while True:
         try:
             line = input("you> ").strip()
-        except EOFError:
-            click.echo()
-            return
-        except KeyboardInterrupt:
+        except (EOFError, KeyboardInterrupt):
             click.echo()
             return
         if not line:
@@ -431,20 +456,30 @@ def chat(state: State, model: str | None) -> None:
             return
         if line == "/reset":
             history.clear()
-            click.secho("(conversation forgotten)", dim=True)
+            conversation = None
+            click.secho("(new conversation)", dim=True)
             continue
-        history.append({"role": "user", "content": line})
         try:
-            result = _stream_answer(client, history, s)
+            answer = bot.answer(line, prompt=prompt_name, history=history,
+                                on_token=lambda piece: click.echo(piece, nl=False))
         except KeyboardInterrupt:
-            history.pop()
+            click.echo()
+            click.secho("[stopped]", fg="yellow", err=True)
             continue
-        except LitlabError as e:
-            history.pop()
+        except UserError as e:
             click.secho(f"error: {e}", fg="red", err=True)
             continue
-        history.append({"role": "assistant", "content": result.text})
-        _footer(result)
+        click.echo(answer.text if answer.result is None else "")
+        _print_citations(answer)
+        if conversation is None:
+            conversation = store.new_conversation(line)
+        store.add_turn(conversation, line, answer.text, reasoning=answer.reasoning,
+                       citations=[c.to_dict() for c in answer.citations], model=answer.model,
+                       prompt=answer.prompt, steps=answer.steps)
+        history += [{"role": "user", "content": line},
+                    {"role": "assistant", "content": answer.text}]
+        if answer.result is not None:
+            _footer(answer.result)
 
 
 # -- other packages' commands, imported only when they run -----------------------------------

@@ -25,8 +25,29 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+_VOCAB: list[str] = []
+
+
+def vocabulary() -> list[str]:
+    """The field's words plus 30,000 made-up ones: text with a realistic long tail, so keyword
+    search sees selective terms as it does on real papers (a 66-word corpus matches every
+    chunk on every query word)."""
+    if not _VOCAB:
+        import numpy as np
+
+        rng = np.random.default_rng(7)
+        letters = np.array(list("etaoinshrdlucmfwypvbgkqjxz"))
+        _VOCAB.extend(WORDS)
+        _VOCAB.extend("".join(letters[rng.integers(0, 12, rng.integers(4, 10))])
+                      for _ in range(30_000))
+    return _VOCAB
+
+
 def sentence(rng: Any, n: int = 18) -> str:
-    return " ".join(WORDS[i] for i in rng.integers(0, len(WORDS), n)).capitalize() + "."
+    """Words drawn Zipf-like from :func:`vocabulary` (frequent words first)."""
+    vocab = vocabulary()
+    ranks = [min(int(r), len(vocab)) - 1 for r in rng.zipf(1.3, n)]
+    return " ".join(vocab[i] for i in ranks).capitalize() + "."
 
 
 def clustered_vectors(n: int, dim: int = 384, clusters: int = 256, seed: int = 0) -> Any:

@@ -17,6 +17,7 @@ bench/results/retrieval.json. Targets: recall@10 >= 0.95, end-to-end p50 < 50 ms
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from common import WORDS, clustered_vectors, percentile, sentence, write
+from common import RESULTS, clustered_vectors, percentile, sentence, write
 
 QUERIES = 200
 
@@ -98,14 +99,20 @@ def end_to_end(n: int, root: Path) -> dict[str, Any]:
     lib.store.add(chunk_ids, clustered_vectors(len(chunk_ids)))
     lib.store.save()
     lib._record_model()
-    questions = [" ".join(WORDS[i] for i in rng.integers(0, len(WORDS), 6))
-                 for _ in range(QUERIES)]
+    questions = [sentence(rng, 8).rstrip(".") for _ in range(QUERIES)]
     embedder, store = lib.embedder, lib.store
     lib.search(questions[0])  # warm-up: caches, the FTS index pages
     ours, _ = latencies(lambda q: lib.search(q, 5), questions)
     bare, _ = latencies(lambda q: store.index.search(embedder.embed([q]), 5), questions)
+    vectors = [embedder.embed([q])[0] for q in questions]
+    parts = {
+        "embed_query": summary(latencies(lambda q: embedder.embed([q]), questions)[0]),
+        "dense_search": summary(latencies(lambda v: store.search(v, 50), vectors)[0]),
+        "keyword_search": summary(latencies(lambda q: lib.catalog.keyword_search(q, 50),
+                                            questions)[0]),
+    }
     result = {"chunks": len(chunk_ids), "litlab_search": summary(ours),
-              "bare_embed_plus_faiss": summary(bare)}
+              "bare_embed_plus_faiss": summary(bare), "parts": parts}
     result["ratio_p50_litlab_vs_bare"] = round(
         result["litlab_search"]["p50_ms"] / result["bare_embed_plus_faiss"]["p50_ms"], 3)
     print(f"  end to end at {len(chunk_ids)} chunks: {result}")
@@ -116,16 +123,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--only-end-to-end", action="store_true",
+                        help="skip the store-by-store figures (minutes at 1M)")
     parser.add_argument("--chroma-max", type=int, default=100_000,
                         help="largest size also measured on Chroma (its inserts are slow)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
     results: dict[str, Any] = {"dim": 384, "queries": QUERIES, "sizes": {}}
+    if args.only_end_to_end and (RESULTS / "retrieval.json").exists():  # keep the store figures
+        results = json.loads((RESULTS / "retrieval.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
-        for n in sizes:
+        for n in [] if args.only_end_to_end else sizes:
             print(f"{n} vectors ...")
             results["sizes"][str(n)] = bench_size(n, args.chroma_max, Path(tmp))
+        results["sizes"] = results.get("sizes", {})
         results["end_to_end"] = end_to_end(min(sizes), Path(tmp))
     recalls = [r["recall_at_10"] for r in results["sizes"].values()]
     e2e = results["end_to_end"]["litlab_search"]["p50_ms"]

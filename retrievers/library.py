@@ -393,23 +393,26 @@ class Library:
             for rank, (cid, _score) in enumerate(ranking, start=1):
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (60 + rank)
                 ranks.setdefault(cid, {})[name] = rank
-        chunks = self.catalog.chunks_by_id(list(fused))
-        papers: dict[int, Paper | None] = {}
+        order = sorted(fused, key=lambda c: -fused[c])
+        papers: dict[int, Paper] = {}
         hits: list[Hit] = []
-        for cid in sorted(fused, key=lambda c: -fused[c]):
-            chunk = chunks.get(cid)
-            if chunk is None:
-                continue  # a vector the catalog no longer has; the next sync drops it
-            pid = int(chunk.paper_id or 0)
-            if pid not in papers:
-                papers[pid] = self.catalog.get_by_id(pid)
-            p = papers[pid]
-            if p is None or not _matches(p, paper, year, category):
-                continue
-            hits.append(Hit(chunk, p, fused[cid], ranks[cid].get("dense"),
-                            ranks[cid].get("keyword"), cosine.get(cid)))
-            if len(hits) == k:
-                break
+        step = max(2 * k, 10)  # look up only as many chunks as the filters need
+        for start in range(0, len(order), step):
+            batch = order[start:start + step]
+            chunks = self.catalog.chunks_by_id(batch)
+            papers.update(self.catalog.papers_by_id(
+                {int(c.paper_id or 0) for c in chunks.values()} - set(papers)))
+            for cid in batch:
+                chunk = chunks.get(cid)
+                if chunk is None:
+                    continue  # a vector the catalog no longer has; the next sync drops it
+                p = papers.get(int(chunk.paper_id or 0))
+                if p is None or not _matches(p, paper, year, category):
+                    continue
+                hits.append(Hit(chunk, p, fused[cid], ranks[cid].get("dense"),
+                                ranks[cid].get("keyword"), cosine.get(cid)))
+                if len(hits) == k:
+                    return hits
         return hits
 
     def close(self) -> None:

@@ -26,10 +26,11 @@ class VectorStore(Protocol):
     def save(self) -> None: ...
 
 
-# Below this many vectors exact search is fast enough (bench/retrieval.py: a few ms at 100k on
-# two cores); above it the index becomes an inverted-file index, whose recall@10 against exact
-# search the same benchmark checks (>= 0.95 with NPROBE lists probed).
-APPROX_MIN_VECTORS = 200_000
+# Exact search costs ~0.25 ms per 1k vectors on two cores (bench/retrieval.py: 23 ms p50 at 100k,
+# 350 ms at 1M; IVF 1-4 ms). Past 50k it would take over a quarter of the 50 ms search budget,
+# so the index becomes an inverted-file index there; the same benchmark checks its recall@10
+# against exact search (>= 0.95 with NPROBE lists probed).
+APPROX_MIN_VECTORS = 50_000
 NPROBE = 48
 
 

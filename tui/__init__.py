@@ -1,1 +1,1 @@
-"""litlab: tui."""
+"""The Textual app. It calls the other packages; none of them imports it."""

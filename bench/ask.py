@@ -1,0 +1,136 @@
+"""Where the time of `litlab ask` goes, on the embedded model.
+
+For each question, in one run against the same vLLM server:
+  (a) litlab's Assistant: retrieve (embed + hybrid search), build the prompt, stream the answer,
+      check citations; each step timed from its trace;
+  (b) the same final messages sent straight to the server with the OpenAI client (the model's
+      time alone, the baseline);
+and, for reference, the wall time of the `litlab ask` command (a fresh process: imports and
+model loading included).
+
+Prints litlab's own share of a warm answer (everything except waiting for the model; target at
+most 10%) and the ratio a/b; writes bench/results/ask.json.
+
+    .venv/bin/python bench/ask.py [--questions 8] [--tokens 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import write
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+QUESTIONS = [
+    "How does Mamba scale with sequence length?",
+    "What does low-rank adaptation freeze?",
+    "How is the RLHF policy optimised?",
+    "What is the reward model trained on?",
+    "What loss aligns images and text?",
+    "How do diffusion models generate images?",
+    "How many trainable parameters does LoRA save?",
+    "What does zero-shot classification reach?",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--questions", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=64)
+    args = parser.parse_args()
+
+    from agentlab.assistant import Assistant
+    from agentlab.client import ModelClient
+    from agentlab.server import ensure_server
+    from agentlab.settings import load_settings
+    from retrievers.library import Library
+    from tests.papers import MARKDOWN, make_latex_tarball, make_two_column_pdf
+
+    settings = load_settings().settings
+    url = ensure_server(settings, print)
+    client = ModelClient(url, api_key=settings.api_key)
+    questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(args.questions)]
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        papers = Path(tmp) / "papers"
+        papers.mkdir()
+        make_two_column_pdf(papers / "adaptation.pdf")
+        make_latex_tarball(papers / "clip.tar.gz")
+        (papers / "rlhf.md").write_text(MARKDOWN)
+        library = Library(home)
+        assert library.index_files([papers]).ok
+        bot = Assistant(client=client, model=settings.model, library=library, home=home,
+                        max_tokens=args.tokens, temperature=0, k=settings.top_k,
+                        min_relevance=settings.min_relevance)
+        bot.answer(questions[0])  # warm-up: the embedder and the server's caches
+
+        rows = []
+        for q in questions:
+            t = time.perf_counter()
+            answer = bot.answer(q)
+            total = 1000 * (time.perf_counter() - t)
+            steps = {s.kind: s for s in answer.steps}
+            if "generate" not in steps:
+                print(f"  (not in library, skipped) {q}")
+                continue
+            t = time.perf_counter()
+            messages = _messages(bot, q)
+            direct = client.chat(messages, model=settings.model, max_tokens=args.tokens,
+                                 temperature=0)
+            direct_ms = 1000 * (time.perf_counter() - t)
+            model_ms = steps["generate"].ms
+            rows.append({
+                "retrieve_ms": steps["retrieve"].ms, "prompt_ms": steps["prompt"].ms,
+                "ttft_ms": steps["generate"].data["ttft_ms"], "model_ms": model_ms,
+                "cite_ms": steps["cite"].ms, "total_ms": total,
+                "own_share": (total - model_ms) / total, "direct_ms": direct_ms,
+                "tokens": steps["generate"].data["completion_tokens"],
+                "direct_tokens": direct.completion_tokens,
+            })
+            r = rows[-1]
+            print(f"  retrieve {r['retrieve_ms']:6.1f} ms  prompt {r['prompt_ms']:5.2f} ms  "
+                  f"first token {r['ttft_ms']:6.1f} ms  total {r['total_ms']:7.1f} ms  "
+                  f"own {100 * r['own_share']:4.1f}%  direct {r['direct_ms']:7.1f} ms")
+
+        env = {**os.environ, "LITLAB_HOME": str(home), "LITLAB_API_BASE": url}
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "agentlab.cli", "ask", "--max-tokens",
+                        str(args.tokens), "--temperature", "0", questions[0]], env=env,
+                       check=True, capture_output=True)
+        cli_ms = 1000 * (time.perf_counter() - t)
+
+    med = {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]}
+    ratio = med["total_ms"] / med["direct_ms"]
+    print(f"\nmedian: retrieve {med['retrieve_ms']} ms, prompt {med['prompt_ms']} ms, "
+          f"first token {med['ttft_ms']} ms, total {med['total_ms']} ms")
+    print(f"litlab's own share of a warm answer: {100 * med['own_share']:.1f}%  (target <= 10%)")
+    print(f"a/b (litlab ask / the model alone) = {ratio:.3f}")
+    print(f"`litlab ask` as a fresh process: {cli_ms:.0f} ms (imports and model loading included)")
+    write("ask", {"model": settings.model, "questions": len(rows), "max_tokens": args.tokens,
+                  "median": med, "ratio_litlab_vs_direct": round(ratio, 3),
+                  "cli_process_ms": round(cli_ms), "per_question": rows,
+                  "targets": {"own_share": "<= 0.10"}})
+
+
+def _messages(bot: object, question: str) -> list[dict[str, str]]:
+    """The exact messages the Assistant sent, rebuilt from the same template and sources."""
+    from agentlab.citations import NOT_IN_LIBRARY, format_sources
+    from agentlab.prompts import load_template
+
+    sources = bot.retrieve(question)  # type: ignore[attr-defined]
+    return load_template("rag").render(question=question, sources=format_sources(sources),
+                                       not_in_library=NOT_IN_LIBRARY)
+
+
+if __name__ == "__main__":
+    main()

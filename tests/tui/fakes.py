@@ -1,0 +1,51 @@
+"""A fake model client for TUI tests that are not about the model: it streams a scripted answer
+(slowly if asked) the way litlab's ModelClient does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from agentlab.client import ChatResult
+from agentlab.errors import ServerUnavailable
+
+
+class FakeStream:
+    def __init__(self, text: str, model: str, delay: float) -> None:
+        self.pieces = [w + " " for w in text.split(" ")]
+        self.pieces[-1] = self.pieces[-1].rstrip()
+        self.model, self.delay = model, delay
+        self.result: ChatResult | None = None
+        self.closed = False
+
+    def __iter__(self) -> Iterator[str]:
+        for p in self.pieces:
+            if self.closed:
+                return
+            time.sleep(self.delay)
+            yield p
+        self.result = ChatResult("".join(self.pieces), self.model, 10, len(self.pieces),
+                                 "stop", ttft_s=self.delay, total_s=self.delay * len(self.pieces))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeClient:
+    def __init__(self, answer: str = "LoRA freezes the pretrained weights [1]. See also [9].",
+                 delay: float = 0.0, down: bool = False) -> None:
+        self.answer, self.delay, self.down = answer, delay, down
+        self.requests: list[list[dict[str, Any]]] = []
+
+    def models(self) -> list[str]:
+        if self.down:
+            raise ServerUnavailable("no model server at http://127.0.0.1:1/v1",
+                                    "start it with `litlab serve`")
+        return ["smollm2-135m-instruct"]
+
+    def stream(self, messages: list[dict[str, Any]], **_: Any) -> FakeStream:
+        if self.down:
+            self.models()
+        self.requests.append(messages)
+        return FakeStream(self.answer, "smollm2-135m-instruct", self.delay)

@@ -1,0 +1,219 @@
+"""The terminal app driven through Textual's pilot; the model is fake except in the last test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, ListView, Static
+
+from agentlab.settings import load_settings
+from retrievers.library import Library
+from tests.tui.fakes import FakeClient
+from tui.app import LitlabApp
+from tui.services import Services
+from tui.widgets.citations import CitationsPanel
+from tui.widgets.message import MessageView
+
+QUESTION = "What does low-rank adaptation freeze?"
+
+
+@pytest.fixture
+def home(papers_dir: Path) -> Path:
+    home = Path(os.environ["LITLAB_HOME"])
+    lib = Library(home)
+    assert lib.index_files([papers_dir]).ok
+    lib.close()
+    return home
+
+
+def make_app(client: FakeClient | None = None, arxiv=None) -> LitlabApp:  # type: ignore[no-untyped-def]
+    return LitlabApp(Services(load_settings().settings, client=client or FakeClient(),
+                              arxiv=arxiv))
+
+
+async def ask(pilot, question: str = QUESTION) -> MessageView:  # type: ignore[no-untyped-def]
+    app = pilot.app
+    app.screen.query_one("#ask", Input).value = question
+    await pilot.press("enter")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return list(app.screen.query(MessageView))[-1]
+
+
+@pytest.mark.anyio
+async def test_question_streams_in_with_citations_to_open(home: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        assert "ready" in str(app.screen.query_one("#server", Static).render())
+        view = await ask(pilot)
+        assert view.text == "LoRA freezes the pretrained weights [1]. See also."  # [9] dropped
+        assert "removed [9]" in str(view.query_one(".meta", Static).render())
+        panel = app.screen.query_one(CitationsPanel)
+        assert len(panel.citations) == 1
+        assert panel.citations[0]["title"] == "Efficient Adaptation of Generative Models"
+        panel.query_one(ListView).index = 0
+        await pilot.pause()
+        detail = str(panel.query_one("#citation-text", Static).render())
+        assert "1 Introduction, p. 1" in detail and "decomposition" in detail
+        # The turn is in chats.sqlite with its trace.
+        chats = app.services.chats
+        (conv,) = chats.conversations()
+        assert conv.title == QUESTION
+        assert [s.kind for s in chats.trace(view.message_id)][:2] == ["retrieve", "prompt"]
+
+
+@pytest.mark.anyio
+async def test_feedback_thumbs_and_edited_answer_are_stored(home: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        view = await ask(pilot)
+        await pilot.press("f4")
+        assert app.services.chats.feedback(view.message_id) == (-1, None)
+        await pilot.press("f5")
+        editor = app.screen.query_one("#edit")
+        editor.text = "LoRA freezes W and trains B and A [1]."  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.services.chats.feedback(view.message_id) == \
+            (-1, "LoRA freezes W and trains B and A [1].")
+
+
+@pytest.mark.anyio
+async def test_stop_key_ends_the_answer_and_typing_never_waits(home: Path) -> None:
+    app = make_app(FakeClient(answer=" ".join(["word"] * 200), delay=0.05))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        app.screen.query_one("#ask", Input).value = QUESTION
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        await pilot.press("h", "i")  # typed while the answer streams
+        assert app.screen.query_one("#ask", Input).value == "hi"
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        view = list(app.screen.query(MessageView))[-1]
+        assert "[stopped]" in str(view.query_one(".meta", Static).render())
+        assert view.text.count("word") < 200
+
+
+@pytest.mark.anyio
+async def test_conversations_resume_rename_export_delete(home: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await ask(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert not list(app.screen.query(MessageView))
+        conversations = app.screen.query_one("#conversation-list", ListView)
+        conversations.index = 0
+        conversations.action_select_cursor()
+        await pilot.pause()
+        assert [v.role for v in app.screen.query(MessageView)] == ["user", "assistant"]
+        await pilot.press("f8")
+        app.screen.query_one("#edit", Input).value = "LoRA basics"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.services.chats.conversations()[0].title == "LoRA basics"
+        await pilot.press("f9")
+        exported = home / "exports" / f"conversation-{app.services.chats.conversations()[0].id}.md"
+        assert exported.read_text().startswith("# LoRA basics")
+        await pilot.press("ctrl+delete")
+        await pilot.pause()
+        assert app.services.chats.conversations() == []
+
+
+@pytest.mark.anyio
+async def test_server_down_is_a_notification_not_a_crash(home: Path) -> None:
+    app = make_app(FakeClient(down=True))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "down" in str(app.screen.query_one("#server", Static).render())
+        assert any("no model server" in n.message for n in app._notifications)
+        view = await ask(pilot)
+        assert "error" in view.text and app.is_running
+
+
+@pytest.mark.anyio
+async def test_library_screen_filters_adds_and_reports_failures(home: Path, tmp_path: Path) -> None:
+    import httpx
+
+    from retrievers.arxiv import ArxivClient
+    from tests.retrievers.test_arxiv import RecordedArxiv
+
+    server = RecordedArxiv(tmp_path, source=None)
+    app = make_app(arxiv=lambda: ArxivClient(delay=0.0, transport=httpx.MockTransport(server)))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("f2")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 3
+        app.screen.query_one("#filter", Input).value = "reinforcement"
+        await pilot.pause()
+        assert table.row_count == 1
+        app.screen.query_one("#filter", Input).value = ""
+        await pilot.press("a")
+        app.screen.query_one("#add", Input).value = "2106.09685 2401.99999"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()  # the table's refresh, started when indexing ended
+        await pilot.pause()
+        status = str(app.screen.query_one("#index-status").render())
+        assert table.row_count == 5, status  # the new paper, and the failed id with its reason
+        assert "indexed 1" in status and "2401.99999" in status
+        table.move_cursor(row=0)
+        await pilot.pause()
+        assert "Sections:" in str(app.screen.query_one("#paper-details", Static).render())
+
+
+def test_chat_screen_snapshot(home: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.app.workers.wait_for_complete()
+        await ask(pilot)
+        panel = pilot.app.screen.query_one(CitationsPanel)
+        panel.query_one(ListView).index = 0
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=(140, 40), run_before=run_before)
+
+
+def test_library_screen_snapshot(home: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("f2")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=(140, 40), run_before=run_before)
+
+
+def test_help_screen_snapshot(home: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(make_app(), terminal_size=(140, 40), press=["f1"])
+
+
+@pytest.mark.server
+@pytest.mark.anyio
+async def test_real_server_answer_with_a_citation_selected(home: Path, vllm_server) -> None:  # type: ignore[no-untyped-def]
+    settings = load_settings(api_base=vllm_server.api_base, max_tokens=48, temperature=0).settings
+    app = LitlabApp(Services(settings))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        assert "ready" in str(app.screen.query_one("#server", Static).render())
+        view = await ask(pilot, "How does Mamba scale with sequence length?")
+        assert view.text.strip() and view.message_id
+        panel = app.screen.query_one(CitationsPanel)
+        if panel.citations:  # the 135M model does not always cite; when it does, it resolves
+            panel.query_one(ListView).index = 0
+            await pilot.pause()
+            assert panel.citations[0]["text"][:20] in str(
+                panel.query_one("#citation-text", Static).render())
+        stored = app.services.chats.messages(app.services.chats.conversations()[0].id)
+        assert stored[-1].content == view.text

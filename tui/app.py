@@ -1,0 +1,90 @@
+"""The litlab terminal app: chat and library screens, help, and the server's state always on
+screen. Start-up paints first and loads everything heavy in workers."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from agentlab.settings import Settings
+from tui.screens.chat import ChatScreen
+from tui.screens.help import HelpScreen
+from tui.screens.library import LibraryScreen
+from tui.services import Services
+
+
+class LitlabApp(App[None]):
+    TITLE = "litlab"
+    SCREENS = {"chat-screen": ChatScreen, "library-screen": LibraryScreen,  # noqa: RUF012
+               "help": HelpScreen}
+    MODES = {"chat": "chat-screen", "library": "library-screen"}  # noqa: RUF012
+    BINDINGS = [  # noqa: RUF012 - Textual's API
+        Binding("ctrl+q", "quit", "Quit"),
+        Binding("ctrl+r", "retry_server", "Retry server", show=False),
+    ]
+    HEALTH_EVERY_S = 15.0
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+        self._server_up: bool | None = None
+
+    @property
+    def chat(self) -> ChatScreen:
+        return self.get_screen("chat-screen")  # type: ignore[return-value]
+
+    def on_mount(self) -> None:
+        self.switch_mode("chat")
+        self.start_server()
+        self.set_interval(self.HEALTH_EVERY_S, self.check_server)
+
+    @work(thread=True, group="server", exclusive=True)
+    def start_server(self) -> None:
+        from retrievers.errors import UserError
+
+        say = self.call_from_thread
+        try:
+            url = self.services.start_server(lambda m: say(self.chat.server_status, m))
+            models = self.services.models()
+        except UserError as e:
+            self._server_up = False
+            say(self.chat.server_status, f"down: {e.message} (ctrl+r retries)", False)
+            say(self.notify, str(e), title="model server", severity="error", timeout=10)
+            return
+        self._server_up = True
+        say(self.chat.server_status, f"ready · {url}", True)
+        say(self.chat.set_models, models)
+
+    @work(thread=True, group="health", exclusive=True)
+    def check_server(self) -> None:
+        """Notice a server that went away or came back; never raise."""
+        if not self.services.server_ready.is_set():
+            return
+        try:
+            self.services.models()
+            up = True
+        except Exception:  # noqa: BLE001 - any failure means "down" here
+            up = False
+        if up != self._server_up:
+            self._server_up = up
+            say = self.call_from_thread
+            if up:
+                say(self.chat.server_status, "ready again", True)
+                say(self.notify, "the model server is back")
+            else:
+                say(self.chat.server_status, "down (ctrl+r restarts it)", False)
+                say(self.notify, "the model server stopped answering; press ctrl+r to restart it",
+                    severity="error", timeout=10)
+
+    def action_retry_server(self) -> None:
+        if self.services.client is not None and not self._server_up and \
+                hasattr(self.services.client, "base_url"):
+            self.services.client = None  # ask ensure_server again: it restarts a dead server
+            self.services.server_ready.clear()
+        self.chat.server_status("starting…")
+        self.start_server()
+
+
+def run(settings: Settings) -> None:
+    LitlabApp(Services(settings)).run()

@@ -1,0 +1,337 @@
+"""The chat: conversations on the left, the answer streaming in the middle, its sources on the
+right. Answers run in a worker thread; the input never waits for them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, ListItem, ListView, Select, Static
+
+from tui.widgets.citations import CitationsPanel
+from tui.widgets.message import MessageView
+
+
+class Stopped(Exception):
+    """The person pressed the stop key."""
+
+
+class ChatScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "stop", "Stop"),
+        Binding("ctrl+n", "new_conversation", "New chat"),
+        Binding("f2", "app.switch_mode('library')", "Library"),
+        Binding("f3", "thumb(1)", "👍"),
+        Binding("f4", "thumb(-1)", "👎"),
+        Binding("f5", "edit_answer", "Edit answer"),
+        Binding("f6", "copy_answer", "Copy"),
+        Binding("f7", "toggle_agent", "Agent mode"),
+        Binding("f8", "rename", "Rename"),
+        Binding("f9", "export", "Export"),
+        Binding("ctrl+delete", "delete_conversation", "Delete chat", show=False),
+        Binding("f1", "app.push_screen('help')", "Help"),
+    ]
+    DEFAULT_CSS = """
+    #conversations { width: 28; border-right: solid $primary; }
+    #conversations ListView { height: 1fr; }
+    #center { width: 1fr; }
+    #messages { height: 1fr; padding: 0 1; }
+    #toolbar { height: 3; }
+    #toolbar Select { width: 1fr; }
+    #toolbar #mode { width: 14; padding: 1 1; }
+    #server { height: 1; padding: 0 1; background: $panel; }
+    #server.up { color: $success; }
+    #server.down { color: $error; }
+    #ask { dock: bottom; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conversation: int | None = None
+        self.agent_mode = False
+        self._stop = threading.Event()
+        self._busy = False
+        self._server_state: tuple[str, bool | None] = ("starting…", None)
+        self._conversation_ids: list[int] = []
+        self._models: list[str] = []
+
+    @property
+    def services(self) -> Any:
+        return self.app.services  # type: ignore[attr-defined]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            with Vertical(id="conversations"):
+                yield Label("[b]Conversations[/b]  (ctrl+n new)")
+                yield ListView(id="conversation-list")
+            with Vertical(id="center"):
+                yield Static("server: starting…", id="server", markup=False)
+                with Horizontal(id="toolbar"):
+                    yield Select([], prompt="model", id="model", allow_blank=True)
+                    yield Select([("rag", "rag")], value="rag", allow_blank=False, id="prompt")
+                    yield Label("answer", id="mode")
+                yield VerticalScroll(id="messages")
+                yield Input(placeholder="Ask about the papers in your library…", id="ask")
+            yield CitationsPanel()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show_server()
+        self._show_models()
+        self.query_one("#ask", Input).focus()
+        self.load_conversations()
+        self.load_prompts()
+
+    # -- server status (the app calls these) -------------------------------------------------------
+    def server_status(self, text: str, ok: bool | None = None) -> None:
+        """Show the server's state (kept until the screen is mounted, if it is not yet)."""
+        self._server_state = (text, ok)
+        if self.is_mounted:
+            self._show_server()
+
+    def _show_server(self) -> None:
+        text, ok = self._server_state
+        w = self.query_one("#server", Static)
+        w.update(f"server: {text}")
+        w.set_class(ok is True, "up")
+        w.set_class(ok is False, "down")
+
+    def set_models(self, models: list[str]) -> None:
+        self._models = models
+        if self.is_mounted:
+            self._show_models()
+
+    def _show_models(self) -> None:
+        models = self._models
+        select = self.query_one("#model", Select)
+        select.set_options([(m, m) for m in models])
+        default = self.services.settings.model
+        if default in models:
+            select.value = default
+        elif models:
+            select.value = models[0]
+
+    @work(thread=True, group="prompts")
+    def load_prompts(self) -> None:
+        from agentlab.prompts import list_templates
+
+        names = [t.name for t in list_templates(self.services.settings.home_dir)
+                 if "question" in t.inputs]
+        self.app.call_from_thread(self._set_prompts, names)
+
+    def _set_prompts(self, names: list[str]) -> None:
+        self.query_one("#prompt", Select).set_options([(n, n) for n in names])
+        self.query_one("#prompt", Select).value = "rag" if "rag" in names else names[0]
+
+    # -- conversations ---------------------------------------------------------------------------
+    def load_conversations(self) -> None:
+        lv = self.query_one("#conversation-list", ListView)
+        lv.clear()
+        self._conversation_ids = []
+        for c in self.services.chats.conversations():
+            self._conversation_ids.append(c.id)
+            lv.append(ListItem(Label(c.title, markup=False)))
+
+    @on(ListView.Selected, "#conversation-list")
+    def open_conversation(self, event: ListView.Selected) -> None:
+        index = event.list_view.index
+        if index is None or self._busy:
+            return
+        self.conversation = self._conversation_ids[index]
+        messages = self.query_one("#messages", VerticalScroll)
+        messages.remove_children()
+        last: MessageView | None = None
+        for m in self.services.chats.messages(self.conversation):
+            view = MessageView(m.role, m.content, m.id)
+            view.citations = m.citations
+            messages.mount(view)
+            if m.role == "assistant":
+                last = view
+        self.query_one(CitationsPanel).show(last.citations if last else [])
+        messages.scroll_end(animate=False)
+
+    def action_new_conversation(self) -> None:
+        if self._busy:
+            return
+        self.conversation = None
+        self.query_one("#messages", VerticalScroll).remove_children()
+        self.query_one(CitationsPanel).show([])
+        self.query_one("#ask", Input).focus()
+
+    def action_delete_conversation(self) -> None:
+        if self.conversation is not None and not self._busy:
+            self.services.chats.delete(self.conversation)
+            self.action_new_conversation()
+            self.load_conversations()
+            self.notify("conversation deleted")
+
+    def action_rename(self) -> None:
+        from tui.screens.edit import EditScreen
+
+        if self.conversation is None:
+            self.notify("nothing to rename yet: ask a question first", severity="warning")
+            return
+        current = next((c.title for c in self.services.chats.conversations()
+                        if c.id == self.conversation), "")
+
+        def done(title: str | None) -> None:
+            if title and self.conversation is not None:
+                self.services.chats.rename(self.conversation, title)
+                self.load_conversations()
+
+        self.app.push_screen(EditScreen("Rename conversation", current, single_line=True), done)
+
+    def action_export(self) -> None:
+        if self.conversation is None:
+            self.notify("nothing to export yet", severity="warning")
+            return
+        folder = self.services.settings.home_dir / "exports"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"conversation-{self.conversation}.md"
+        path.write_text(self.services.chats.export_markdown(self.conversation))
+        self.notify(f"exported to {path}")
+
+    # -- asking ----------------------------------------------------------------------------------
+    @on(Input.Submitted, "#ask")
+    def ask(self, event: Input.Submitted) -> None:
+        question = event.value.strip()
+        if not question:
+            return
+        if self._busy:
+            self.notify("an answer is still coming: wait, or press Esc to stop it",
+                        severity="warning")
+            return
+        if not self.services.server_ready.is_set():
+            self.notify("the model server is still starting; your question will wait for it")
+        event.input.value = ""
+        messages = self.query_one("#messages", VerticalScroll)
+        messages.mount(MessageView("user", question))
+        view = MessageView("assistant")
+        messages.mount(view)
+        messages.scroll_end(animate=False)
+        self._busy = True
+        self._stop.clear()
+        model = self.query_one("#model", Select).value
+        prompt = self.query_one("#prompt", Select).value
+        self.answer(question, view, None if model is Select.BLANK else str(model),
+                    str(prompt), self.agent_mode, self._history(view))
+
+    def _history(self, exclude: MessageView) -> list[dict[str, str]]:
+        views = [v for v in self.query(MessageView) if v is not exclude]
+        return [{"role": v.role, "content": v.text} for v in views[:-1] if v.text]
+
+    @work(thread=True, group="answer")
+    def answer(self, question: str, view: MessageView, model: str | None, prompt: str,
+               agent: bool, history: list[dict[str, str]]) -> None:
+        call = self.app.call_from_thread
+        try:
+            self.services.server_ready.wait()
+            model = model or self.services.settings.model
+            pieces: list[str] = []
+            last = [0.0]
+
+            def on_token(piece: str) -> None:
+                if self._stop.is_set():
+                    raise Stopped
+                pieces.append(piece)
+                now = time.monotonic()
+                if now - last[0] > 0.05:  # repaint at most 20 times a second
+                    last[0] = now
+                    call(view.set_text, "".join(pieces))
+
+            if agent:
+                call(view.set_text, "_the agent is working…_")
+                result = self.services.agent(model).run(question)
+            else:
+                result = self.services.assistant(model).answer(
+                    question, prompt=prompt, history=history, on_token=on_token)
+            chats = self.services.chats
+            if self.conversation is None:
+                self.conversation = chats.new_conversation(question)
+                call(self.load_conversations)
+            message_id = chats.add_turn(
+                self.conversation, question, result.text, reasoning=result.reasoning,
+                citations=[c.to_dict() for c in result.citations], model=result.model,
+                prompt=result.prompt, steps=result.steps)
+            call(self._finish, view, result, message_id)
+        except Stopped:
+            call(view.set_meta, "[stopped]")
+            call(self._done)
+        except Exception as e:  # noqa: BLE001 - every failure is a notification, never a crash
+            from retrievers.errors import UserError
+
+            text = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+            call(view.set_text, f"_error: {text}_")
+            call(self.notify, text, title="could not answer", severity="error")
+            call(self._done)
+
+    def _finish(self, view: MessageView, result: Any, message_id: int) -> None:
+        view.message_id = message_id
+        view.answer = result
+        view.citations = [c.to_dict() for c in result.citations]
+        view.set_text(result.text)
+        view.set_reasoning(result.reasoning)
+        meta = [result.model]
+        if result.result is not None:
+            meta.append(f"{result.result.completion_tokens} tokens")
+        if result.dropped:
+            meta.append("removed " + ", ".join(f"[{n}]" for n in result.dropped)
+                        + ": no such source")
+        view.set_meta(" · ".join(meta))
+        self.query_one(CitationsPanel).show(view.citations)
+        self._done()
+
+    def _done(self) -> None:
+        self._busy = False
+        self.query_one("#messages", VerticalScroll).scroll_end(animate=False)
+
+    def action_stop(self) -> None:
+        if self._busy:
+            self._stop.set()
+
+    # -- the last answer -------------------------------------------------------------------------
+    def _last_answer(self) -> MessageView | None:
+        views = [v for v in self.query(MessageView) if v.role == "assistant" and v.message_id]
+        if not views:
+            self.notify("no answer yet", severity="warning")
+        return views[-1] if views else None
+
+    def action_thumb(self, rating: int) -> None:
+        view = self._last_answer()
+        if view is not None:
+            self.services.chats.set_feedback(view.message_id, rating=rating)
+            view.set_meta(f"{'👍' if rating > 0 else '👎'} feedback saved")
+            self.notify("thanks: feedback saved for fine-tuning")
+
+    def action_edit_answer(self) -> None:
+        from tui.screens.edit import EditScreen
+
+        view = self._last_answer()
+        if view is None:
+            return
+
+        def done(text: str | None) -> None:
+            if text and text.strip() != view.text.strip():
+                self.services.chats.set_feedback(view.message_id, preferred=text)
+                view.set_meta("✎ your corrected answer is saved as the preferred one")
+
+        self.app.push_screen(EditScreen("Edit the answer (saved as the preferred answer)",
+                                        view.text), done)
+
+    def action_copy_answer(self) -> None:
+        view = self._last_answer()
+        if view is not None:
+            self.app.copy_to_clipboard(view.text)
+            self.notify("answer copied")
+
+    def action_toggle_agent(self) -> None:
+        self.agent_mode = not self.agent_mode
+        self.query_one("#mode", Label).update("agent" if self.agent_mode else "answer")
+        self.notify("agent mode: the assistant may use tools" if self.agent_mode
+                    else "answer mode: retrieval and a cited answer")

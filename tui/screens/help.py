@@ -1,0 +1,52 @@
+"""Keys and what litlab does, in one place."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# litlab
+
+Ask about the papers in your library. Answers cite their sources as **[n]**; the panel on the
+right lists them: select one to read the passage, its paper, section and page. When the library
+has nothing on a question, litlab says so instead of guessing.
+
+| key | chat |
+|---|---|
+| Enter | ask |
+| Esc | stop the answer |
+| ctrl+n | new conversation |
+| F3 / F4 | thumbs up / down on the last answer |
+| F5 | edit the last answer (kept as the preferred answer for fine-tuning) |
+| F6 | copy the last answer |
+| F7 | answer mode / agent mode (the agent uses tools) |
+| F8 / F9 | rename / export the conversation (Markdown, under LITLAB_HOME/exports) |
+| ctrl+delete | delete the conversation |
+
+| key | library (F2) |
+|---|---|
+| a | add papers: arXiv ids, or `?` and a search query |
+| / | filter the papers |
+| Enter | paper details |
+| delete | remove the selected paper |
+| Esc | cancel indexing |
+
+F1 shows this help, ctrl+q quits. The mouse works everywhere.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90; height: 80%; border: thick $accent;
+                                  background: $surface; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Markdown(HELP)

@@ -1,0 +1,206 @@
+"""The library: papers with a filter, details, removal, and adding papers from arXiv while you
+keep chatting (indexing runs in a worker, can be cancelled, and reports failures per paper)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
+
+
+class Cancelled(Exception):
+    """The person cancelled the index run (between two steps: nothing half-written)."""
+
+
+class LibraryScreen(Screen[None]):
+    BINDINGS = [
+        Binding("f2", "app.switch_mode('chat')", "Chat"),
+        Binding("a", "focus_add", "Add papers"),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("delete", "remove", "Remove"),
+        Binding("escape", "cancel", "Cancel indexing"),
+        Binding("f1", "app.push_screen('help')", "Help"),
+    ]
+    DEFAULT_CSS = """
+    #inputs { height: 3; }
+    #inputs Input { width: 1fr; }
+    #papers { height: 1fr; }
+    #details { height: 12; border-top: solid $primary; padding: 0 1; }
+    #indexing { height: 2; padding: 0 1; }
+    #indexing ProgressBar { width: 30; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cancel = threading.Event()
+        self._papers: list[Any] = []
+        self.indexing = False
+
+    @property
+    def services(self) -> Any:
+        return self.app.services  # type: ignore[attr-defined]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            with Horizontal(id="inputs"):
+                yield Input(placeholder="/ filter by title, id or category", id="filter")
+                yield Input(placeholder="a: add arXiv ids (1706.03762 …) or ?search query",
+                            id="add")
+            yield DataTable(id="papers", cursor_type="row", zebra_stripes=True)
+            with Horizontal(id="indexing"):
+                yield ProgressBar(id="progress", show_eta=False)
+                yield Label("", id="index-status")
+            with VerticalScroll(id="details"):
+                yield Static("Select a paper to see its abstract, sections and figures.",
+                             id="paper-details", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("paper", "title", "year", "state")
+        self.query_one("#progress", ProgressBar).display = False
+        table.focus()  # so "a", "/" and delete work at once
+        self.refresh_papers()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_papers()
+
+    @work(thread=True, group="papers", exclusive=True)
+    def refresh_papers(self) -> None:
+        papers = self.services.library.catalog.papers()
+        self.app.call_from_thread(self._show_papers, papers)
+
+    def _show_papers(self, papers: list[Any]) -> None:
+        self._papers = papers
+        words = self.query_one("#filter", Input).value.lower().split()
+        table = self.query_one(DataTable)
+        table.clear()
+        for p in papers:
+            ident = p.arxiv_id or p.key.removeprefix("file:").rsplit("/", 1)[-1]
+            hay = " ".join([ident, p.title, *p.categories]).lower()
+            if all(w in hay for w in words):
+                table.add_row(ident, p.title[:70], str(p.year or ""), p.state, key=p.key)
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self) -> None:
+        self._show_papers(self._papers)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_focus_add(self) -> None:
+        self.query_one("#add", Input).focus()
+
+    @on(DataTable.RowHighlighted)
+    def show_details(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value if event.row_key else None
+        paper = next((p for p in self._papers if p.key == key), None)
+        if paper is None:
+            return
+        lib = self.services.library
+        sections = list(dict.fromkeys(c.section for c in lib.catalog.chunks_of(paper.id)
+                                      if c.section))
+        figures = lib.catalog.figures_of(paper.id)
+        source = paper.source if "://" in paper.source else f"file {Path(paper.source).name}"
+        lines = [paper.title, ", ".join(paper.authors[:6]), source, "",
+                 paper.abstract or "(no abstract)", "",
+                 "Sections: " + ("; ".join(sections) or "none")]
+        lines += [f"{f.label or 'Figure'}: {f.caption}" for f in figures]
+        if paper.error:
+            lines.append(f"Last failure: {paper.error}")
+        self.query_one("#paper-details", Static).update("\n".join(lines))
+
+    def action_remove(self) -> None:
+        table = self.query_one(DataTable)
+        if self.indexing or table.row_count == 0:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        self._remove(str(key))
+
+    @work(thread=True, group="papers")
+    def _remove(self, key: str) -> None:
+        from retrievers.errors import UserError
+
+        try:
+            paper = self.services.library.remove(key)
+            self.app.call_from_thread(self.notify, f"removed {paper.title or key}")
+        except UserError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error")
+        self.refresh_papers()
+
+    # -- adding ------------------------------------------------------------------------------
+    @on(Input.Submitted, "#add")
+    def add(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            return
+        if self.indexing:
+            self.notify("an index run is going: wait, or press Esc to cancel it",
+                        severity="warning")
+            return
+        event.input.value = ""
+        query = text[1:].strip() if text.startswith("?") else None
+        refs = [] if query else text.replace(",", " ").split()
+        self.indexing = True
+        self._cancel.clear()
+        bar = self.query_one("#progress", ProgressBar)
+        bar.display = True
+        bar.update(total=None, progress=0)
+        self.query_one("#index-status", Label).update(f"indexing {text} …")
+        self.index(refs, query)
+
+    @work(thread=True, group="index")
+    def index(self, refs: list[str], query: str | None) -> None:
+        from retrievers.errors import UserError
+
+        call = self.app.call_from_thread
+
+        def progress(message: str) -> None:
+            if self._cancel.is_set():
+                raise Cancelled
+            call(self._progress, message)
+
+        arxiv = self.services.arxiv
+        try:
+            report = self.services.library.index_arxiv(
+                refs, query=query, max_results=10, client=arxiv() if arxiv else None,
+                progress=progress)
+        except Cancelled:
+            call(self._indexed, "indexing cancelled; what finished is kept", "warning")
+            return
+        except UserError as e:
+            call(self._indexed, str(e), "error")
+            return
+        except Exception as e:  # noqa: BLE001 - a notification, never a crash
+            call(self._indexed, f"indexing failed: {type(e).__name__}: {e}", "error")
+            return
+        done = len(report.added) + len(report.replaced)
+        summary = f"indexed {done}, unchanged {len(report.unchanged)}"
+        if report.failed:
+            summary += "; failed: " + "; ".join(f"{r}: {why}" for r, why in report.failed)
+        call(self._indexed, summary, "error" if report.failed else "information")
+
+    def _progress(self, message: str) -> None:
+        self.query_one("#index-status", Label).update(message)
+        if message.startswith("embedded "):
+            done, total = message.split()[1].split("/")
+            self.query_one("#progress", ProgressBar).update(total=int(total), progress=int(done))
+
+    def _indexed(self, summary: str, severity: str) -> None:
+        self.indexing = False
+        self.query_one("#progress", ProgressBar).display = False
+        self.query_one("#index-status", Label).update(summary)
+        self.notify(summary, severity=severity)  # type: ignore[arg-type]
+        self.refresh_papers()
+
+    def action_cancel(self) -> None:
+        if self.indexing:
+            self._cancel.set()
+            self.query_one("#index-status", Label).update("cancelling after this step …")

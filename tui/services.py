@@ -1,0 +1,86 @@
+"""What the screens need from the rest of litlab, created lazily and off the UI thread.
+
+Nothing here is imported at start-up beyond settings: the server, the embedder, FAISS and the
+agent load inside workers the first time a screen needs them. Tests pass a fake model client
+(and, for the library screen, a recorded arXiv) instead of the real ones.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from agentlab.settings import Settings
+
+
+class Services:
+    def __init__(self, settings: Settings, client: Any = None,
+                 arxiv: Callable[[], Any] | None = None) -> None:
+        self.settings = settings
+        self.client = client  # None: litlab's own server, started by start_server()
+        self.arxiv = arxiv
+        self.server_ready = threading.Event()
+        self._library: Any = None
+        self._chats: Any = None
+        self._lock = threading.Lock()
+
+    def start_server(self, progress: Callable[[str], None]) -> str:
+        """Start (or reuse) the model server; blocking, so call it from a worker."""
+        if self.client is None:
+            from agentlab.client import ModelClient
+            from agentlab.server import ensure_server
+
+            s = self.settings
+            url = ensure_server(s, progress)
+            self.client = ModelClient(url, api_key=s.api_key, timeout=s.request_timeout,
+                                      connect_retries=s.connect_retries)
+        self.server_ready.set()
+        return str(getattr(self.client, "base_url", "test"))
+
+    def models(self) -> list[str]:
+        return list(self.client.models()) if self.client is not None else []
+
+    @property
+    def library(self) -> Any:
+        with self._lock:
+            if self._library is None:
+                from retrievers.library import Library
+
+                s = self.settings
+                self._library = Library(s.home_dir, store=s.store, chroma_url=s.chroma_url,
+                                        embed_model=s.embed_model)
+            return self._library
+
+    @property
+    def chats(self) -> Any:
+        with self._lock:
+            if self._chats is None:
+                from agentlab.chats import ChatStore
+
+                self._chats = ChatStore(self.settings.home_dir / "chats.sqlite")
+            return self._chats
+
+    def assistant(self, model: str) -> Any:
+        from agentlab.assistant import Assistant
+
+        s = self.settings
+        return Assistant(client=self.client, model=model, library=self.library,
+                         home=s.home_dir, max_tokens=s.max_tokens, temperature=s.temperature,
+                         k=s.top_k, min_relevance=s.min_relevance)
+
+    def agent(self, model: str) -> Any:
+        from agentlab.agent import ResearchAgent
+
+        s = self.settings
+        protocol = s.agent_protocol if s.agent_protocol != "auto" else \
+            ("tools" if s.tool_parser else "react")
+        arxiv = self.arxiv
+        if arxiv is None:
+            from retrievers.arxiv import ArxivClient as arxiv
+        return ResearchAgent(
+            chat_model=self.client.langchain(model, max_tokens=s.max_tokens,
+                                             temperature=s.temperature),
+            model=model, library=self.library, home=s.home_dir, protocol=protocol,
+            max_steps=s.agent_max_steps, time_limit=s.agent_time_limit, arxiv=arxiv,
+            on_error=lambda e: self.client.convert_error(e, model))

@@ -1,0 +1,44 @@
+"""One turn of the conversation: the text as Markdown, reasoning folded away, a status line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Collapsible, Markdown, Static
+
+
+class MessageView(Vertical):
+    DEFAULT_CSS = """
+    MessageView { height: auto; margin: 0 0 1 0; padding: 0 1; }
+    MessageView.user { background: $boost; border-left: thick $accent; }
+    MessageView.assistant { border-left: thick $success; }
+    MessageView .meta { color: $text-muted; }
+    MessageView Collapsible { display: none; }
+    MessageView.has-reasoning Collapsible { display: block; }
+    """
+
+    def __init__(self, role: str, text: str = "", message_id: int | None = None) -> None:
+        super().__init__(classes=role)
+        self.role, self.text, self.message_id = role, text, message_id
+        self.answer: Any = None  # the Answer, for assistant turns made in this session
+        self.citations: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        with Collapsible(title="reasoning", collapsed=True):
+            yield Static("", classes="reasoning", markup=False)
+        yield Markdown(self.text or ("…" if self.role == "assistant" else ""))
+        yield Static("", classes="meta", markup=False)
+
+    def set_text(self, text: str) -> None:
+        self.text = text
+        self.query_one(Markdown).update(text or "…")
+
+    def set_reasoning(self, reasoning: str) -> None:
+        if reasoning:
+            self.query_one(".reasoning", Static).update(reasoning)
+            self.add_class("has-reasoning")
+
+    def set_meta(self, meta: str) -> None:
+        self.query_one(".meta", Static).update(meta)
