@@ -92,7 +92,7 @@ def parse_react(text: str, tool_names: list[str]) -> ReactStep:
     body = raw.group(1).strip().strip("`").removeprefix("json").strip()
     try:
         args, _ = json.JSONDecoder().raw_decode(body)
-    except ValueError as e:
+    except json.JSONDecodeError as e:
         raise ReactFormatError(f"Action Input is not a JSON object ({e.msg})") from None
     if not isinstance(args, dict):
         raise ReactFormatError("Action Input must be a JSON object, e.g. {\"query\": \"...\"}")
@@ -229,7 +229,7 @@ class Turn:
         return repr(calculate(expression))
 
     def tools(self) -> list[BaseTool]:
-        out = []
+        out: list[BaseTool] = []
         for fn in (self.search_library, self.read_section, self.search_arxiv, self.index_paper,
                    self.calculator):
             out.append(StructuredTool.from_function(self._traced(fn), name=fn.__name__,

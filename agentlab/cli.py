@@ -491,9 +491,9 @@ def _mount(name: str, target: str, help_text: str) -> None:
         def _real(self) -> click.Command:
             import importlib
 
-            return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+            return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return,unused-ignore]
 
-        def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def, override]
+        def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[override,unused-ignore]
             return self._real().make_context(info_name, args, parent=parent, **extra)
 
         def invoke(self, ctx: click.Context) -> Any:

@@ -200,10 +200,13 @@ class ModelClient:
                   temperature: float | None = None) -> Any:
         """The same server as a LangChain chat model (for LangGraph agents)."""
         from langchain_openai import ChatOpenAI
+        from pydantic import SecretStr
 
-        return ChatOpenAI(model=model, base_url=self.base_url, api_key=self.api_key,
-                          timeout=self.timeout, max_retries=self.connect_retries,
-                          max_tokens=max_tokens, temperature=temperature)
+        # max_tokens is a pydantic field that mypy sees only by its alias.
+        return ChatOpenAI(  # type: ignore[call-arg]
+            model=model, base_url=self.base_url, api_key=SecretStr(self.api_key),
+            timeout=self.timeout, max_retries=self.connect_retries,
+            max_tokens=max_tokens, temperature=temperature)
 
     def convert_error(self, e: Exception, model: str) -> LitlabError:
         """An OpenAI SDK error from this server as a litlab error with a next step."""
@@ -338,7 +341,10 @@ class AsyncModelClient:
             api_key=api_key,
             timeout=timeout,
             max_retries=0,
-            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout),
+            # openai 3 bundles httpx2, which takes httpx's Limits as they are (the pool is sized
+            # as asked: checked); its stubs want httpx2's own class.
+            http_client=openai.DefaultAsyncHttpxClient(limits=limits,  # type: ignore[arg-type]
+                                                       timeout=timeout),
         )
 
     async def _call(self, fn: Any, model: str, /, **kwargs: Any) -> Any:

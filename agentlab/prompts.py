@@ -108,6 +108,20 @@ def _files(home: Path | None) -> dict[str, Path]:
     return found
 
 
+def template_names(home: Path | None = None, taking: str | None = None) -> list[str]:
+    """Template names (those taking the variable ``taking``), without validating any: cheap
+    enough for a UI's start-up. An unreadable file is left out here and reported on use."""
+    names = []
+    for name, path in sorted(_files(home).items()):
+        try:
+            variables = tomllib.loads(path.read_text()).get("variables", [])
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        if taking is None or taking in variables:
+            names.append(name)
+    return names
+
+
 def list_templates(home: Path | None = None) -> list[PromptTemplate]:
     return [_load(p) for _, p in sorted(_files(home).items())]
 

@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     )
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, *_: Any, **__: Any):  # type: ignore[no-untyped-def, override]
+    def settings_customise_sources(cls, settings_cls, init_settings, *_: Any, **__: Any):  # type: ignore[override,unused-ignore]
         # load_settings() layers env and toml itself so it can report origins.
         return (init_settings,)
 

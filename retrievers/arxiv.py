@@ -59,22 +59,22 @@ def parse_feed(xml: str) -> tuple[list[ArxivEntry], int]:
         raise ArxivError(f"arXiv answered malformed XML ({e})", "run it again later") from e
     total = int(root.findtext("opensearch:totalResults", "0", NS) or 0)
     entries = []
-    for e in root.findall("atom:entry", NS):
-        raw_id = e.findtext("atom:id", "", NS)
-        if "/api/errors" in raw_id or _ws(e.findtext("atom:title", "", NS)) == "Error":
-            raise ArxivError(f"arXiv rejected the query: {_ws(e.findtext('atom:summary', '', NS))}")
+    for el in root.findall("atom:entry", NS):
+        raw_id = el.findtext("atom:id", "", NS)
+        if "/api/errors" in raw_id or _ws(el.findtext("atom:title", "", NS)) == "Error":
+            raise ArxivError(f"arXiv rejected the query: {_ws(el.findtext('atom:summary', '', NS))}")
         aid = parse_arxiv_id(raw_id)
-        pdf = next((ln.get("href") for ln in e.findall("atom:link", NS)
+        pdf = next((ln.get("href") for ln in el.findall("atom:link", NS)
                     if ln.get("title") == "pdf" or ln.get("type") == "application/pdf"), None)
         entries.append(ArxivEntry(
             id=aid.id, version=aid.version,
-            title=_ws(e.findtext("atom:title", "", NS)),
-            abstract=_ws(e.findtext("atom:summary", "", NS)),
-            authors=[_ws(a.findtext("atom:name", "", NS)) for a in e.findall("atom:author", NS)],
-            categories=[c.get("term", "") for c in e.findall("atom:category", NS)],
-            published=e.findtext("atom:published", None, NS),
-            updated=e.findtext("atom:updated", None, NS),
-            license=(e.find("arxiv:license", NS).text if e.find("arxiv:license", NS) is not None
+            title=_ws(el.findtext("atom:title", "", NS)),
+            abstract=_ws(el.findtext("atom:summary", "", NS)),
+            authors=[_ws(a.findtext("atom:name", "", NS)) for a in el.findall("atom:author", NS)],
+            categories=[c.get("term", "") for c in el.findall("atom:category", NS)],
+            published=el.findtext("atom:published", None, NS),
+            updated=el.findtext("atom:updated", None, NS),
+            license=(el.find("arxiv:license", NS).text if el.find("arxiv:license", NS) is not None
                      else None),
             pdf_url=pdf,
         ))

@@ -189,7 +189,7 @@ class Catalog:
         return {int(r["id"]): _paper_from_row(r) for r in rows}
 
     def papers(self, state: str | None = None) -> list[Paper]:
-        sql, args = "SELECT * FROM papers", ()
+        sql, args = "SELECT * FROM papers", tuple[str, ...]()
         if state:
             sql, args = sql + " WHERE state = ?", (state,)
         return [_paper_from_row(r) for r in self.db.execute(sql + " ORDER BY id", args)]

@@ -49,10 +49,10 @@ def chunk_document(
         text = doc.text[start:end]
         nodes = splitter.get_nodes_from_documents([LIDocument(text=text)])
         for node in nodes:
-            s = start + (node.start_char_idx or 0)
-            e = start + (node.end_char_idx or len(text))
-            pages = [doc.segments[k].page for k in range(i, j + 1)
-                     if doc.segments[k].page is not None
+            s = start + (getattr(node, "start_char_idx", None) or 0)
+            e = start + (getattr(node, "end_char_idx", None) or len(text))
+            pages = [p for k in range(i, j + 1)
+                     if (p := doc.segments[k].page) is not None
                      and spans[k][0] < e and spans[k][1] > s]
             chunks.append(Chunk(
                 text=node.get_content(), section=doc.segments[i].section,

@@ -18,11 +18,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrievers.catalog import Catalog, Chunk, FileRecord, Paper
 from retrievers.errors import LibraryBusy, LibraryError
 from retrievers.parsing import Document, ParseError, parse_latex, parse_pdf, parse_text
+
+if TYPE_CHECKING:
+    from retrievers.embeddings import TextEmbedder
+    from retrievers.stores import VectorStore
 
 Progress = Callable[[str], None]
 SUFFIXES = {".pdf", ".tex", ".md", ".markdown", ".txt", ".gz", ".tgz", ".tar"}
@@ -142,11 +146,11 @@ class Library:
         self.chroma_url = chroma_url
         self.embed_model = embed_model
         self.catalog = Catalog(home / "library.sqlite")
-        self._store = None
-        self._embedder = None
+        self._store: VectorStore | None = None
+        self._embedder: TextEmbedder | None = None
 
     @property
-    def embedder(self):  # type: ignore[no-untyped-def]
+    def embedder(self) -> TextEmbedder:
         if self._embedder is None:
             from retrievers.embeddings import get_embedder
 
@@ -154,7 +158,7 @@ class Library:
         return self._embedder
 
     @property
-    def store(self):  # type: ignore[no-untyped-def]
+    def store(self) -> VectorStore:
         if self._store is None:
             from retrievers.stores import open_store
 
@@ -383,7 +387,7 @@ class Library:
         dense: list[tuple[int, float]] = []
         keyword: list[tuple[int, float]] = []
         if mode in ("hybrid", "dense"):
-            dense = self.store.search(self.embedder.embed([query])[0], pool)
+            dense = self.store.search(self.embedder.embed_query(query), pool)
         if mode in ("hybrid", "keyword"):
             keyword = self.catalog.keyword_search(query, pool)
         fused: dict[int, float] = {}

@@ -299,7 +299,7 @@ def parse_text(path: Path) -> Document:
     if not text.strip():
         raise ParseError(f"{path.name} is empty")
     doc = Document(kind="markdown" if path.suffix.lower() in {".md", ".markdown"} else "text")
-    section, current = "", []
+    section, current = "", list[str]()
     for line in text.splitlines():
         m = re.match(r"^#{1,6}\s+(.+?)\s*#*$", line) if doc.kind == "markdown" else None
         if m:

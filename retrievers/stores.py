@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,6 +51,7 @@ class FaissStore:
 
         self.path = folder / "faiss.index"
         self.approx_min = approx_min
+        self.index: Any  # faiss's SWIG classes (IndexIDMap2 or IndexIVFFlat); stubs lag them
         if self.path.exists():  # opening an index needs no embedding model
             self.index = faiss.read_index(str(self.path))
         else:
@@ -66,7 +67,7 @@ class FaissStore:
 
         if not self.approximate:
             return set(faiss.vector_to_array(self.index.id_map).tolist())
-        lists = faiss.extract_index_ivf(self.index).invlists
+        lists: Any = faiss.extract_index_ivf(self.index).invlists
         out: set[int] = set()
         for i in range(lists.nlist):
             n = lists.list_size(i)
@@ -158,9 +159,9 @@ class ChromaStore:
                                    embeddings=vectors[start:start + len(part)].tolist())
 
     def remove(self, ids: Iterable[int]) -> None:
-        ids = [str(i) for i in ids]
-        if ids:
-            self.collection.delete(ids=ids)
+        keys = [str(i) for i in ids]
+        if keys:
+            self.collection.delete(ids=keys)
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         n = self.collection.count()

@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from agentlab.client import ChatResult
 from agentlab.errors import ServerUnavailable
 
 
@@ -16,10 +15,12 @@ class FakeStream:
         self.pieces = [w + " " for w in text.split(" ")]
         self.pieces[-1] = self.pieces[-1].rstrip()
         self.model, self.delay = model, delay
-        self.result: ChatResult | None = None
+        self.result: Any = None
         self.closed = False
 
     def __iter__(self) -> Iterator[str]:
+        from agentlab.client import ChatResult  # openai: not on the app's start-up path
+
         for p in self.pieces:
             if self.closed:
                 return

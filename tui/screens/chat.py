@@ -119,10 +119,9 @@ class ChatScreen(Screen[None]):
 
     @work(thread=True, group="prompts")
     def load_prompts(self) -> None:
-        from agentlab.prompts import list_templates
+        from agentlab.prompts import template_names
 
-        names = [t.name for t in list_templates(self.services.settings.home_dir)
-                 if "question" in t.inputs]
+        names = template_names(self.services.settings.home_dir, taking="question")
         self.app.call_from_thread(self._set_prompts, names)
 
     def _set_prompts(self, names: list[str]) -> None:
