@@ -37,7 +37,21 @@ class LitlabApp(App[None]):
     def on_mount(self) -> None:
         self.switch_mode("chat")
         self.start_server()
+        self.set_timer(0.5, self.warm_up)  # after the first paint
         self.set_interval(self.HEALTH_EVERY_S, self.check_server)
+
+    @work(thread=True, group="warm", exclusive=True)
+    def warm_up(self) -> None:
+        """Load the embedder and the vector index while the person types the first question
+        (importing sentence-transformers alone takes seconds)."""
+        try:
+            library = self.services.library
+            if not library.catalog.is_empty():
+                library.embedder.embed_query("warm-up")
+                library.store  # noqa: B018 - opening it is the point
+        except Exception as e:  # noqa: BLE001 - the first question will report it properly
+            self.call_from_thread(self.notify, f"the library could not be loaded: {e}",
+                                  severity="warning")
 
     @work(thread=True, group="server", exclusive=True)
     def start_server(self) -> None:

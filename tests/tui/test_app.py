@@ -217,3 +217,62 @@ async def test_real_server_answer_with_a_citation_selected(home: Path, vllm_serv
                 panel.query_one("#citation-text", Static).render())
         stored = app.services.chats.messages(app.services.chats.conversations()[0].id)
         assert stored[-1].content == view.text
+
+
+@pytest.mark.anyio
+async def test_library_screen_adds_local_files_and_cancels_arxiv(home: Path, tmp_path: Path) -> None:
+    import threading
+
+    import httpx
+
+    from retrievers.arxiv import ArxivClient
+    from tests.papers import MARKDOWN
+    from tests.retrievers.test_arxiv import RecordedArxiv
+
+    (tmp_path / "dpo.md").write_text(MARKDOWN.replace("Reinforcement Learning", "Direct Preference"))
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    release = threading.Event()
+    recorded = RecordedArxiv(tmp_path, source=None)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        release.wait(10)
+        return recorded(request)
+
+    app = make_app(arxiv=lambda: ArxivClient(delay=0.0, transport=httpx.MockTransport(slow)))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("f2")
+        await app.workers.wait_for_complete()
+        await pilot.press("a")
+        app.screen.query_one("#add", Input).value = \
+            f"{tmp_path / 'dpo.md'} {tmp_path / 'broken.pdf'}"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        status = str(app.screen.query_one("#index-status").render())
+        assert "indexed 1" in status and "broken.pdf" in status
+        titles = [p.title for p in app.services.library.catalog.papers() if p.state == "indexed"]
+        assert "Direct Preference from Human Feedback" in titles
+
+        await pilot.press("a")
+        app.screen.query_one("#add", Input).value = "2106.09685"
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        await pilot.press("escape")  # while arXiv is being asked
+        release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "cancelled" in str(app.screen.query_one("#index-status").render())
+        assert app.services.library.catalog.find("2106.09685") is None
+        assert app.is_running
+
+
+def test_edit_answer_snapshot(home: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.app.workers.wait_for_complete()
+        await ask(pilot)
+        await pilot.press("f5")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=(140, 40), run_before=run_before)

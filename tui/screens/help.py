@@ -29,7 +29,7 @@ has nothing on a question, litlab says so instead of guessing.
 
 | key | library (F2) |
 |---|---|
-| a | add papers: arXiv ids, or `?` and a search query |
+| a | add papers: arXiv ids, `?` and a search query, or a file or folder path |
 | / | filter the papers |
 | Enter | paper details |
 | delete | remove the selected paper |

@@ -51,7 +51,7 @@ class LibraryScreen(Screen[None]):
         with Vertical():
             with Horizontal(id="inputs"):
                 yield Input(placeholder="/ filter by title, id or category", id="filter")
-                yield Input(placeholder="a: add arXiv ids (1706.03762 …) or ?search query",
+                yield Input(placeholder="a: add arXiv ids (1706.03762 …), ?search query or a path",
                             id="add")
             yield DataTable(id="papers", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="indexing"):
@@ -148,17 +148,19 @@ class LibraryScreen(Screen[None]):
         event.input.value = ""
         query = text[1:].strip() if text.startswith("?") else None
         refs = [] if query else text.replace(",", " ").split()
+        paths = [Path(r).expanduser() for r in refs if _is_path(r)]
         self.indexing = True
         self._cancel.clear()
         bar = self.query_one("#progress", ProgressBar)
         bar.display = True
         bar.update(total=None, progress=0)
         self.query_one("#index-status", Label).update(f"indexing {text} …")
-        self.index(refs, query)
+        self.index([r for r in refs if not _is_path(r)], query, paths)
 
     @work(thread=True, group="index")
-    def index(self, refs: list[str], query: str | None) -> None:
+    def index(self, refs: list[str], query: str | None, paths: list[Path]) -> None:
         from retrievers.errors import UserError
+        from retrievers.library import IndexReport
 
         call = self.app.call_from_thread
 
@@ -168,10 +170,19 @@ class LibraryScreen(Screen[None]):
             call(self._progress, message)
 
         arxiv = self.services.arxiv
+        library = self.services.library
+        report = IndexReport()
         try:
-            report = self.services.library.index_arxiv(
-                refs, query=query, max_results=10, client=arxiv() if arxiv else None,
-                progress=progress)
+            runs = []
+            if paths:
+                runs.append(library.index_files(paths, progress=progress))
+            if refs or query:
+                runs.append(library.index_arxiv(refs, query=query, max_results=10,
+                                                client=arxiv() if arxiv else None,
+                                                progress=progress))
+            for run in runs:
+                for name in ("added", "replaced", "unchanged", "failed"):
+                    getattr(report, name).extend(getattr(run, name))
         except Cancelled:
             call(self._indexed, "indexing cancelled; what finished is kept", "warning")
             return
@@ -204,3 +215,9 @@ class LibraryScreen(Screen[None]):
         if self.indexing:
             self._cancel.set()
             self.query_one("#index-status", Label).update("cancelling after this step …")
+
+
+
+def _is_path(ref: str) -> bool:
+    """A local file or folder (what exists, or what is written as a path), not an arXiv id."""
+    return ref.startswith(("/", "~", "./", "../")) or Path(ref).expanduser().exists()
