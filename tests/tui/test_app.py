@@ -174,8 +174,15 @@ async def test_library_screen_filters_adds_and_reports_failures(home: Path, tmp_
         assert "Sections:" in str(app.screen.query_one("#paper-details", Static).render())
 
 
+def steady_cursors(app: LitlabApp) -> None:
+    """A blinking cursor would make a snapshot depend on the moment it is taken."""
+    for widget in app.screen.query("Input, TextArea"):
+        widget.cursor_blink = False  # type: ignore[attr-defined]
+
+
 def test_chat_screen_snapshot(home: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        steady_cursors(pilot.app)
         await pilot.app.workers.wait_for_complete()
         await ask(pilot)
         panel = pilot.app.screen.query_one(CitationsPanel)
@@ -190,6 +197,7 @@ def test_library_screen_snapshot(home: Path, snap_compare) -> None:  # type: ign
         await pilot.app.workers.wait_for_complete()
         await pilot.press("f2")
         await pilot.app.workers.wait_for_complete()
+        steady_cursors(pilot.app)
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=(140, 40), run_before=run_before)
@@ -273,6 +281,8 @@ def test_edit_answer_snapshot(home: Path, snap_compare) -> None:  # type: ignore
         await pilot.app.workers.wait_for_complete()
         await ask(pilot)
         await pilot.press("f5")
+        await pilot.pause()
+        steady_cursors(pilot.app)
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=(140, 40), run_before=run_before)
