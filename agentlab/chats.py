@@ -7,13 +7,18 @@ either all of it or none.
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from retrievers.sqlite_db import connect, transaction
+
+T = TypeVar("T")
 
 MIGRATIONS: list[str] = [
     """
@@ -85,14 +90,27 @@ class Conversation:
     updated_at: float
 
 
+def _serialised(method: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def run(self: ChatStore, *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class ChatStore:
     def __init__(self, path: Path) -> None:
         self.db = connect(path, MIGRATIONS)
+        # The app reads on its UI thread while a worker writes a turn: one connection, taken
+        # in turns.
+        self._lock = threading.RLock()
 
     def close(self) -> None:
         self.db.close()
 
     # -- conversations -------------------------------------------------------------------------
+    @_serialised
     def new_conversation(self, title: str) -> int:
         now = time.time()
         with transaction(self.db):
@@ -101,20 +119,24 @@ class ChatStore:
                 (title.strip()[:120] or "Untitled", now, now))
         return int(cur.lastrowid or 0)
 
+    @_serialised
     def conversations(self) -> list[Conversation]:
         rows = self.db.execute(
             "SELECT id, title, updated_at FROM conversations ORDER BY updated_at DESC, id DESC")
         return [Conversation(r["id"], r["title"], r["updated_at"]) for r in rows]
 
+    @_serialised
     def rename(self, conversation_id: int, title: str) -> None:
         with transaction(self.db):
             self.db.execute("UPDATE conversations SET title = ? WHERE id = ?",
                             (title.strip()[:120] or "Untitled", conversation_id))
 
+    @_serialised
     def delete(self, conversation_id: int) -> None:
         with transaction(self.db):
             self.db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
+    @_serialised
     def messages(self, conversation_id: int) -> list[Message]:
         rows = self.db.execute("SELECT * FROM messages WHERE conversation_id = ? ORDER BY id",
                                (conversation_id,))
@@ -122,6 +144,7 @@ class ChatStore:
                         json.loads(r["citations"]), r["model"], r["prompt"]) for r in rows]
 
     # -- turns ---------------------------------------------------------------------------------
+    @_serialised
     def add_turn(self, conversation_id: int, question: str, answer: str, *,
                  reasoning: str = "", citations: list[dict[str, Any]] | None = None,
                  model: str | None = None, prompt: str | None = None,
@@ -146,12 +169,14 @@ class ChatStore:
                             (now, conversation_id))
         return message_id
 
+    @_serialised
     def trace(self, message_id: int) -> list[Step]:
         rows = self.db.execute("SELECT kind, ms, data FROM steps WHERE message_id = ? ORDER BY ord",
                                (message_id,))
         return [Step(r["kind"], r["ms"], json.loads(r["data"])) for r in rows]
 
     # -- feedback ------------------------------------------------------------------------------
+    @_serialised
     def set_feedback(self, message_id: int, *, rating: int | None = None,
                      preferred: str | None = None) -> None:
         """Thumbs (+1/-1, 0 clears) and/or a corrected answer the person prefers."""
@@ -164,11 +189,13 @@ class ChatStore:
                 "updated_at = excluded.updated_at",
                 (message_id, rating, preferred, time.time()))
 
+    @_serialised
     def feedback(self, message_id: int) -> tuple[int | None, str | None]:
         row = self.db.execute("SELECT rating, preferred FROM feedback WHERE message_id = ?",
                               (message_id,)).fetchone()
         return (row["rating"], row["preferred"]) if row else (None, None)
 
+    @_serialised
     def export_markdown(self, conversation_id: int) -> str:
         title = self.db.execute("SELECT title FROM conversations WHERE id = ?",
                                 (conversation_id,)).fetchone()

@@ -41,16 +41,28 @@ class Services:
     def models(self) -> list[str]:
         return list(self.client.models()) if self.client is not None else []
 
+    def open_library(self) -> Any:
+        """A Library of its own, for a worker that writes (index, remove): a catalog connection
+        and a vector store are not shared between threads that change them."""
+        from retrievers.library import Library
+
+        s = self.settings
+        return Library(s.home_dir, store=s.store, chroma_url=s.chroma_url,
+                       embed_model=s.embed_model)
+
     @property
     def library(self) -> Any:
+        """The Library answers and screens read from."""
         with self._lock:
             if self._library is None:
-                from retrievers.library import Library
-
-                s = self.settings
-                self._library = Library(s.home_dir, store=s.store, chroma_url=s.chroma_url,
-                                        embed_model=s.embed_model)
+                self._library = self.open_library()
             return self._library
+
+    def library_changed(self) -> None:
+        """After a write: the next reader opens the library again (the embedder is cached, so
+        this costs the index file's load only). A search already running keeps its instance."""
+        with self._lock:
+            self._library = None
 
     @property
     def chats(self) -> Any:

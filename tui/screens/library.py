@@ -128,11 +128,15 @@ class LibraryScreen(Screen[None]):
     def _remove(self, key: str) -> None:
         from retrievers.errors import UserError
 
+        library = self.services.open_library()
         try:
-            paper = self.services.library.remove(key)
+            paper = library.remove(key)
             self.app.call_from_thread(self.notify, f"removed {paper.title or key}")
         except UserError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error")
+        finally:
+            library.close()
+            self.services.library_changed()
         self.refresh_papers()
 
     # -- adding ------------------------------------------------------------------------------
@@ -170,7 +174,7 @@ class LibraryScreen(Screen[None]):
             call(self._progress, message)
 
         arxiv = self.services.arxiv
-        library = self.services.library
+        library = self.services.open_library()
         report = IndexReport()
         try:
             runs = []
@@ -192,6 +196,9 @@ class LibraryScreen(Screen[None]):
         except Exception as e:  # noqa: BLE001 - a notification, never a crash
             call(self._indexed, f"indexing failed: {type(e).__name__}: {e}", "error")
             return
+        finally:
+            library.close()
+            self.services.library_changed()
         done = len(report.added) + len(report.replaced)
         summary = f"indexed {done}, unchanged {len(report.unchanged)}"
         if report.failed:
