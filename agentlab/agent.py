@@ -279,12 +279,17 @@ class ResearchAgent:
     def __init__(self, *, chat_model: Any, model: str, library: Any = None,
                  home: Path | None = None, protocol: str = "react", max_steps: int = 6,
                  time_limit: float = 300, arxiv: Callable[[], Any] | None = None,
-                 on_error: Callable[[Exception], Exception] | None = None) -> None:
+                 on_error: Callable[[Exception], Exception] | None = None,
+                 search_first: bool = True) -> None:
         if protocol not in ("react", "tools"):
             raise LitlabError(f"unknown agent protocol '{protocol}'", "use react or tools")
         self.chat_model, self.model, self.library, self.home = chat_model, model, library, home
         self.protocol, self.max_steps, self.time_limit = protocol, max_steps, time_limit
         self.arxiv, self.on_error = arxiv, on_error
+        # Start every turn with a library search for the question: a small model then only
+        # has to answer (or search again) from passages it can see, and the transcript shows
+        # it the protocol once.
+        self.search_first = search_first
 
     def run(self, question: str) -> Answer:
         from langgraph.errors import GraphRecursionError
@@ -359,13 +364,19 @@ class ResearchAgent:
         graph = StateGraph(AgentState)
         graph.add_node("model", call_model)
         graph.add_node("tools", ToolNode(tools, handle_tool_errors=_tool_error))
-        graph.add_edge(START, "model")
+        graph.add_edge(START, "tools" if self.search_first else "model")
         graph.add_conditional_edges("model", route, ["tools", "model", END])
         graph.add_edge("tools", "model")
         app = graph.compile()
         try:
-            state = app.invoke({"messages": [HumanMessage(question)], "final": None,
-                                "model_calls": 0},
+            opening: list[AnyMessage] = [HumanMessage(question)]
+            if self.search_first:  # the library first; the model decides what comes next
+                call = {"name": "search_library", "args": {"query": question},
+                        "id": "search-first", "type": "tool_call"}
+                opening.append(AIMessage(
+                    "Thought: I will search the library first.\nAction: search_library\n"
+                    f"Action Input: {json.dumps({'query': question})}", tool_calls=[call]))
+            state = app.invoke({"messages": opening, "final": None, "model_calls": 0},
                                {"recursion_limit": 3 * self.max_steps + 5})
             final = state.get("final") or ""
         except GraphRecursionError:

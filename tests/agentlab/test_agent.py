@@ -62,11 +62,14 @@ def test_react_search_then_answer_with_resolved_citations(library: Library) -> N
     assert cite.title == "Reinforcement Learning from Human Feedback"
     assert cite.section == "Policy Optimisation" and "KL penalty" in cite.text
     assert answer.dropped == [7]
-    # The observation the model read holds the numbered passage.
-    assert "[1] Reinforcement Learning from Human Feedback" in model.prompts[1][-1].content
+    # The turn opened with a library search for the question; the model saw its numbered
+    # passages before its first word, then searched again.
+    assert "[1] Reinforcement Learning from Human Feedback" in model.prompts[0][-1].content
+    assert "Action: search_library" in model.prompts[0][-2].content  # the protocol, shown once
     kinds = [s.kind for s in answer.steps]
-    assert kinds == ["model", "tool", "model"]
-    assert answer.steps[1].data["tool"] == "search_library"
+    assert kinds == ["tool", "model", "tool", "model"]
+    assert answer.steps[0].data["args"]["query"] == "How is the policy optimised in RLHF?"
+    assert answer.steps[2].data["args"] == {"query": "PPO KL penalty", "k": 2}
 
 
 def test_tool_calling_protocol_reads_a_section(library: Library) -> None:
@@ -156,6 +159,13 @@ def test_calculator_is_arithmetic_only() -> None:
     for bad in ["__import__('os').system('id')", "9 ** 9 ** 9", "open('x')", "[1, 2]"]:
         with pytest.raises(ValueError):
             calculate(bad)
+
+
+def test_search_first_can_be_turned_off(library: Library) -> None:
+    bot, model = agent(library, ["Final Answer: NOT_IN_LIBRARY"], search_first=False)
+    answer = bot.run("What is the capital of France?")
+    assert [s.kind for s in answer.steps] == ["model"] and len(model.prompts[0]) == 2
+    assert answer.not_in_library
 
 
 def test_agent_refuses_to_answer_from_nothing(tmp_path: Path) -> None:
