@@ -309,13 +309,24 @@ class ResearchAgent:
                 tools=listing, tool_names=", ".join(names), not_in_library=NOT_IN_LIBRARY,
             )[0]["content"]
 
+        def stop(reason: str) -> dict[str, Any]:
+            turn.steps.append(Step("stop", 0, {"reason": reason}))
+            found = "".join(f"\n[{s.n}] {s.title}" + (f", {s.section}" if s.section else "")
+                            for s in turn.sources[:5])
+            return {"final": f"I stopped ({reason}) without a final answer."
+                             + (f" The passages I found:{found}" if found else "")}
+
         def call_model(state: AgentState) -> dict[str, Any]:
             calls = state["model_calls"]
-            if calls >= self.max_steps or time.monotonic() > deadline:
-                why = f"{calls} steps" if calls >= self.max_steps else f"{self.time_limit:.0f} s"
-                turn.steps.append(Step("stop", 0, {"reason": f"limit reached after {why}"}))
-                return {"final": f"I stopped after {why} without a final answer."}
+            if calls >= self.max_steps:
+                return stop(f"after {calls} steps")
+            if time.monotonic() > deadline:
+                return stop(f"after {self.time_limit:.0f} s")
             history = state["messages"]
+            made = [m.content for m in history if isinstance(m, AIMessage)]
+            made = made[1:] if self.search_first else made  # the opening search is not its own
+            if len(made) >= 2 and _same(str(made[-1]), str(made[-2])):  # a loop
+                return stop("the model repeated its last reply")
             prompt = [SystemMessage(system)] + (
                 history if self.protocol == "tools" else _react_transcript(history))
             t = time.perf_counter()
@@ -380,11 +391,18 @@ class ResearchAgent:
                                {"recursion_limit": 3 * self.max_steps + 5})
             final = state.get("final") or ""
         except GraphRecursionError:
-            final = f"I stopped after {self.max_steps} steps without a final answer."
+            final = f"I stopped (after {self.max_steps} steps) without a final answer."
         checked = resolve(final, turn.sources)
         return Answer(question, checked.text, self.model, "agent", citations=checked.citations,
                       dropped=checked.dropped, not_in_library=checked.not_in_library,
                       sources=turn.sources, steps=turn.steps, raw=final)
+
+
+def _same(a: str, b: str) -> bool:
+    """Nearly the same reply (a small model echoing its observation varies only a few words)."""
+    import difflib
+
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.9
 
 
 def _tool_error(e: Exception) -> str:

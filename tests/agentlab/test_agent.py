@@ -111,12 +111,23 @@ def test_tool_protocol_malformed_call_is_an_observation(library: Library) -> Non
 
 
 def test_a_loop_stops_at_the_step_limit(library: Library) -> None:
-    bot, model = agent(library, ['Action: search_library\nAction Input: {"query": "loss"}'],
-                       repeat_last=True, max_steps=3)
+    bot, model = agent(library, [
+        'Action: search_library\nAction Input: {"query": "reward models trained on preferences"}',
+        'Action: calculator\nAction Input: {"expression": "2 * 4096"}',
+        'Action: read_section\nAction Input: {"paper": "Reinforcement", "section": "Reward"}',
+    ], max_steps=3)
     answer = bot.run("Keep searching forever.")
     assert len(model.prompts) == 3
-    assert answer.text == "I stopped after 3 steps without a final answer."
-    assert answer.steps[-1].kind == "stop"
+    assert answer.text.startswith("I stopped (after 3 steps) without a final answer.")
+    assert "The passages I found:\n[1] " in answer.text  # where to look, each a real source
+    assert answer.citations and answer.steps[-1].kind == "stop"
+
+
+def test_a_model_repeating_itself_is_stopped_early(library: Library) -> None:
+    bot, model = agent(library, ["Thought: [1] says PPO."], repeat_last=True, max_steps=6)
+    answer = bot.run("How is the policy optimised?")
+    assert len(model.prompts) == 2  # not six
+    assert answer.steps[-1].data == {"reason": "the model repeated its last reply"}
 
 
 def test_instructions_inside_a_paper_cannot_make_the_agent_index(library: Library) -> None:
