@@ -286,3 +286,14 @@ def test_edit_answer_snapshot(home: Path, snap_compare) -> None:  # type: ignore
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=(140, 40), run_before=run_before)
+
+
+@pytest.mark.anyio
+async def test_an_answer_citing_nothing_shows_what_it_was_given(home: Path) -> None:
+    app = make_app(FakeClient(answer="Mamba scales linearly."))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await ask(pilot, "How does Mamba scale with sequence length?")
+        panel = app.screen.query_one(CitationsPanel)
+        assert "cites none" in str(panel.query_one("#citations-title", Static).render())
+        assert panel.citations[0]["section"] == "3 State Space Models"

@@ -44,6 +44,7 @@ class ChatScreen(Screen[None]):
     #messages { height: 1fr; padding: 0 1; }
     #toolbar { height: 3; }
     #toolbar Select { width: 1fr; }
+    #toolbar #model { width: 2fr; }
     #toolbar #mode { width: 14; padding: 1 1; }
     #server { height: 1; padding: 0 1; background: $panel; }
     #server.up { color: $success; }
@@ -283,7 +284,7 @@ class ChatScreen(Screen[None]):
             meta.append("removed " + ", ".join(f"[{n}]" for n in result.dropped)
                         + ": no such source")
         view.set_meta(" · ".join(meta))
-        self.query_one(CitationsPanel).show(view.citations)
+        self.query_one(CitationsPanel).show(view.citations, [s.to_dict() for s in result.sources])
         self._done()
 
     def _done(self) -> None:

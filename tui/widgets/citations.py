@@ -21,19 +21,25 @@ class CitationsPanel(Vertical):
         self.citations: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
-        yield Label("[b]Sources[/b]")
+        yield Label("[b]Sources[/b]", id="citations-title")
         yield ListView(id="citation-list")
         with VerticalScroll(id="citation-detail"):
             yield Static("Select a citation to read its passage.", id="citation-text", markup=False)
 
-    def show(self, citations: list[dict[str, Any]]) -> None:
-        self.citations = citations
+    def show(self, citations: list[dict[str, Any]],
+             retrieved: list[dict[str, Any]] | None = None) -> None:
+        """The answer's citations; when it cites none, the passages it was given, said so."""
+        shown = citations or retrieved or []
+        self.citations = shown
+        self.query_one("#citations-title", Label).update(
+            "[b]Sources[/b]" if citations or not shown
+            else "[b]Retrieved[/b] (the answer cites none of them)")
         lv = self.query_one(ListView)
         lv.clear()
-        for c in citations:
+        for c in shown:
             lv.append(ListItem(Label(_header(c), markup=False)))
         self.query_one("#citation-text", Static).update(
-            "Select a citation to read its passage." if citations else "No sources for this answer.")
+            "Select a source to read its passage." if shown else "No sources for this answer.")
 
     def on_list_view_highlighted(self, event: ListView.Highlighted) -> None:
         index = event.list_view.index
