@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -379,12 +380,31 @@ def prompts() -> None:
 @pass_state
 def prompts_list(state: State) -> None:
     """Each template with its variables and what it is for."""
-    from agentlab.prompts import list_templates
+    from agentlab.prompts import PACKAGED, PromptError, load_template, template_names
 
-    for t in list_templates(state.settings().home_dir):
-        origin = "" if t.path.parent.name == "prompts" and "agentlab" in t.path.parts \
-            else f"  [{t.path}]"
+    home = state.settings().home_dir
+    broken = 0
+    for name in template_names(home) + _unreadable_prompts(home):
+        try:
+            t = load_template(name, home)
+        except PromptError as e:
+            broken += 1
+            click.secho(f"{name:10s} error: {e}", fg="red")
+            continue
+        origin = "" if t.path.parent == PACKAGED else f"  [{t.path}]"
         click.echo(f"{t.name:10s} ({', '.join(t.inputs)}){origin}\n    {t.description}")
+    if broken:
+        sys.exit(1)
+
+
+def _unreadable_prompts(home: Path) -> list[str]:
+    """Template files in LITLAB_HOME/prompts that template_names skipped (not valid TOML)."""
+    from agentlab.prompts import template_names
+
+    names = set(template_names(home))
+    folder = home / "prompts"
+    return sorted(p.stem for p in folder.glob("*.toml") if p.stem not in names) \
+        if folder.is_dir() else []
 
 
 @prompts.command("show")

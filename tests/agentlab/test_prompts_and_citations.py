@@ -97,3 +97,15 @@ def test_turns_traces_and_feedback_survive_reopening(tmp_path: Path) -> None:
     assert "[1] LoRA (2106.09685), 4 Method, p. 4" in again.export_markdown(conv)
     again.delete(conv)
     assert again.conversations() == [] and again.trace(mid) == []
+
+
+def test_prompts_list_names_a_broken_file_and_lists_the_rest() -> None:
+    import os
+
+    folder = Path(os.environ["LITLAB_HOME"]) / "prompts"
+    folder.mkdir(parents=True)
+    (folder / "mine.toml").write_text('variables = ["question"\nuser = "x"\n')
+    result = CliRunner().invoke(main, ["prompts", "list"])
+    assert result.exit_code == 1
+    assert "mine       error: cannot read prompt" in result.output
+    assert "rag        (question, sources, not_in_library)" in result.output
