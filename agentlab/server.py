@@ -323,7 +323,7 @@ class LocalServer:
             elapsed = time.monotonic() - start
             if elapsed - last_note >= 5 or last_note == 0:
                 progress(f"starting vLLM server for {self.base} on {state.api_base} "
-                         f"({elapsed:.0f}s, usually 30-60s)")
+                         f"({elapsed:.0f}s; 40 s to 3 min on a 2-core CPU)")
                 last_note = elapsed or 0.001
             time.sleep(0.5)
         raise ServerUnavailable(
