@@ -6,6 +6,7 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,15 @@ def test_agent_turn_is_traced(env: dict[str, str]) -> None:
     assert answer["answer"].strip()
     cited = {c["n"] for c in answer["citations"]}
     assert all(c["chunk_id"] for c in answer["citations"]) and len(cited) == len(answer["citations"])
+
+
+def test_line_chat_answers_and_keeps_the_conversation(env: dict[str, str]) -> None:
+    env = {**env, "LITLAB_MAX_TOKENS": "24", "LITLAB_TEMPERATURE": "0"}
+    proc = litlab_cli("chat", env=env, stdin=subprocess.PIPE)
+    out, err = proc.communicate("How does Mamba scale with sequence length?\n/quit\n",
+                                timeout=300)
+    assert proc.returncode == 0, err
+    assert "you>" in out and "Traceback" not in err
+    db = sqlite3.connect(Path(env["LITLAB_HOME"]) / "chats.sqlite")
+    roles = [r[0] for r in db.execute("SELECT role FROM messages ORDER BY id")]
+    assert roles == ["user", "assistant"]

@@ -29,10 +29,11 @@ QUESTION = [{"role": "user", "content": "Name three deep learning architectures.
 _spawned: list[subprocess.Popen[str]] = []
 
 
-def litlab_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+def litlab_cli(*args: str, env: dict[str, str], stdin: int | None = None
+               ) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentlab.cli", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     _spawned.append(proc)
     return proc
