@@ -36,7 +36,7 @@ from typing_extensions import TypedDict
 
 from agentlab.assistant import Answer
 from agentlab.chats import Step
-from agentlab.citations import NOT_IN_LIBRARY, Source, format_sources, resolve
+from agentlab.citations import NOT_IN_LIBRARY, Numbering, Source, format_sources, resolve
 from agentlab.errors import LitlabError
 from agentlab.prompts import load_template
 
@@ -160,21 +160,16 @@ class Turn:
 
     def __init__(self, question: str, library: Any, arxiv: Callable[[], Any] | None) -> None:
         self.question, self.library, self.arxiv = question, library, arxiv
-        self.sources: list[Source] = []
+        self.numbering = Numbering(library.catalog.figures_of if library is not None
+                                   else lambda _pid: [])
         self.steps: list[Step] = []
-        self._by_chunk: dict[int, Source] = {}
+
+    @property
+    def sources(self) -> list[Source]:
+        return self.numbering.sources
 
     def number(self, hits: list[Any]) -> list[Source]:
-        out = []
-        for h in hits:
-            cid = int(h.chunk.id or 0)
-            if cid not in self._by_chunk:
-                src = Source.from_hit(len(self.sources) + 1, h,
-                                      self.library.catalog.figures_of(int(h.paper.id or 0)))
-                self.sources.append(src)
-                self._by_chunk[cid] = src
-            out.append(self._by_chunk[cid])
-        return out
+        return self.numbering.add(hits)
 
     # The tools. Docstrings are what the model reads.
     def search_library(self, query: str, k: int = 4) -> str:
@@ -290,6 +285,22 @@ class ResearchAgent:
         # has to answer (or search again) from passages it can see, and the transcript shows
         # it the protocol once.
         self.search_first = search_first
+
+    @classmethod
+    def from_settings(cls, s: Any, client: Any, library: Any, model: str | None = None,
+                      arxiv: Callable[[], Any] | None = None) -> ResearchAgent:
+        """The agent with the person's settings, on ``client``'s server (a ModelClient).
+        ``agent_protocol = auto`` means tool calling when a tool parser is set, ReAct if not."""
+        model = model or s.model
+        protocol = s.agent_protocol if s.agent_protocol != "auto" else \
+            ("tools" if s.tool_parser else "react")
+        if arxiv is None:
+            from retrievers.arxiv import ArxivClient as arxiv
+        return cls(chat_model=client.langchain(model, max_tokens=s.max_tokens,
+                                               temperature=s.temperature),
+                   model=model, library=library, home=s.home_dir, protocol=protocol,
+                   max_steps=s.agent_max_steps, time_limit=s.agent_time_limit, arxiv=arxiv,
+                   on_error=lambda e: client.convert_error(e, model))
 
     def run(self, question: str) -> Answer:
         from langgraph.errors import GraphRecursionError

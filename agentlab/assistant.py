@@ -18,6 +18,7 @@ from agentlab.chats import Step
 from agentlab.citations import (
     NOT_IN_LIBRARY,
     NOT_IN_LIBRARY_MESSAGE,
+    Numbering,
     Source,
     format_sources,
     resolve,
@@ -80,6 +81,14 @@ class Assistant:
         self.max_tokens, self.temperature = max_tokens, temperature
         self.k, self.min_relevance = k, min_relevance
 
+    @classmethod
+    def from_settings(cls, s: Any, client: Any, library: Any,
+                      model: str | None = None) -> Assistant:
+        """An Assistant with the person's settings (``s``: agentlab.settings.Settings)."""
+        return cls(client=client, model=model or s.model, library=library, home=s.home_dir,
+                   max_tokens=s.max_tokens, temperature=s.temperature, k=s.top_k,
+                   min_relevance=s.min_relevance)
+
     def retrieve(self, query: str) -> list[Source]:
         """The relevant chunks for ``query``, numbered from 1 (with the figures they hold)."""
         lib = self.library
@@ -87,14 +96,7 @@ class Assistant:
             return []
         hits = [h for h in lib.search(query, self.k)
                 if h.dense_score is None or h.dense_score >= self.min_relevance]
-        figures: dict[int, Sequence[Any]] = {}
-        sources = []
-        for n, h in enumerate(hits, start=1):
-            pid = int(h.paper.id or 0)
-            if pid not in figures:
-                figures[pid] = lib.catalog.figures_of(pid)
-            sources.append(Source.from_hit(n, h, figures[pid]))
-        return sources
+        return Numbering(lib.catalog.figures_of).add(hits)
 
     def answer(self, question: str, *, prompt: str = "rag", rewrite: bool = False,
                history: Sequence[dict[str, str]] = (), on_token: OnToken | None = None) -> Answer:

@@ -10,7 +10,7 @@ cannot support is the shared sentinel :data:`NOT_IN_LIBRARY`, never an invented 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -51,6 +51,31 @@ class Source:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class Numbering:
+    """Numbers hits as sources from 1, once per chunk, with the figures each chunk holds.
+    One per answer: an agent's searches share it, so a passage keeps its number."""
+
+    def __init__(self, figures_of: Callable[[int], Sequence[Any]]) -> None:
+        self.figures_of = figures_of
+        self.sources: list[Source] = []
+        self._by_chunk: dict[int, Source] = {}
+        self._figures: dict[int, Sequence[Any]] = {}
+
+    def add(self, hits: Sequence[Any]) -> list[Source]:
+        out = []
+        for h in hits:
+            cid = int(h.chunk.id or 0)
+            if cid not in self._by_chunk:
+                pid = int(h.paper.id or 0)
+                if pid not in self._figures:
+                    self._figures[pid] = self.figures_of(pid)
+                self._by_chunk[cid] = Source.from_hit(len(self.sources) + 1, h,
+                                                      self._figures[pid])
+                self.sources.append(self._by_chunk[cid])
+            out.append(self._by_chunk[cid])
+        return out
 
 
 def format_sources(sources: Sequence[Source]) -> str:

@@ -225,13 +225,10 @@ def serve(state: State, stop: bool, status: bool, background: bool, port: int | 
 
 # -- ask and chat ----------------------------------------------------------------------------
 def _client(s: Settings) -> Any:
-    from agentlab.client import ModelClient
-    from agentlab.server import ensure_server
+    from agentlab.server import connect
 
     with progress_line() as progress:
-        url = ensure_server(s, progress)
-    return ModelClient(url, api_key=s.api_key, timeout=s.request_timeout,
-                       connect_retries=s.connect_retries)
+        return connect(s, progress)
 
 
 def _stream_answer(client: Any, messages: list[dict[str, Any]], s: Settings,
@@ -311,8 +308,7 @@ def ask(state: State, question: str, prompt_name: str, use_agent: bool, rewrite:
     if not use_agent:
         load_template(prompt_name, s.home_dir)  # a bad name fails before anything starts
     client = _client(s)
-    library = Library(s.home_dir, store=s.store, chroma_url=s.chroma_url,
-                      embed_model=s.embed_model)
+    library = Library.from_settings(s)
     if use_agent:
         answer = _run_agent(s, client, library, question)
         if not as_json:
@@ -320,9 +316,7 @@ def ask(state: State, question: str, prompt_name: str, use_agent: bool, rewrite:
     else:
         from agentlab.assistant import Assistant
 
-        bot = Assistant(client=client, model=s.model, library=library, home=s.home_dir,
-                        max_tokens=s.max_tokens, temperature=s.temperature, k=s.top_k,
-                        min_relevance=s.min_relevance)
+        bot = Assistant.from_settings(s, client, library)
         streamed: list[str] = []
 
         def show(piece: str) -> None:
@@ -355,16 +349,8 @@ def ask(state: State, question: str, prompt_name: str, use_agent: bool, rewrite:
 
 def _run_agent(s: Settings, client: Any, library: Any, question: str) -> Any:
     from agentlab.agent import ResearchAgent
-    from retrievers.arxiv import ArxivClient
 
-    protocol = s.agent_protocol
-    if protocol == "auto":
-        protocol = "tools" if s.tool_parser else "react"
-    agent = ResearchAgent(
-        chat_model=client.langchain(s.model, max_tokens=s.max_tokens, temperature=s.temperature),
-        model=s.model, library=library, home=s.home_dir, protocol=protocol,
-        max_steps=s.agent_max_steps, time_limit=s.agent_time_limit, arxiv=ArxivClient,
-        on_error=lambda e: client.convert_error(e, s.model))
+    agent = ResearchAgent.from_settings(s, client, library)
     with progress_line() as progress:
         progress("the agent is working (tools: library, arXiv, calculator) ...")
         return agent.run(question)
@@ -456,10 +442,7 @@ def chat(state: State, model: str | None, prompt_name: str) -> None:
     s = state.settings(model=model)
     load_template(prompt_name, s.home_dir)
     client = _client(s)
-    bot = Assistant(client=client, model=s.model, home=s.home_dir, max_tokens=s.max_tokens,
-                    temperature=s.temperature, k=s.top_k, min_relevance=s.min_relevance,
-                    library=Library(s.home_dir, store=s.store, chroma_url=s.chroma_url,
-                                    embed_model=s.embed_model))
+    bot = Assistant.from_settings(s, client, Library.from_settings(s))
     store = ChatStore(s.home_dir / "chats.sqlite")
     conversation: int | None = None
     history: list[dict[str, str]] = []

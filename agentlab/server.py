@@ -22,12 +22,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from agentlab.errors import ForeignServer, ModelNotFound, ServerUnavailable
 from agentlab.models import MARKER, PACKAGED, get_packaged
 from agentlab.settings import Settings
+
+if TYPE_CHECKING:
+    from agentlab.client import ModelClient
 
 Progress = Callable[[str], None]
 
@@ -378,6 +382,15 @@ def _signal_group(pid: int, sig: int) -> None:
             os.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def connect(settings: Settings, progress: Progress) -> ModelClient:
+    """A client for the model server: litlab's own (started or reused) or ``api_base``."""
+    from agentlab.client import ModelClient
+
+    url = ensure_server(settings, progress)
+    return ModelClient(url, api_key=settings.api_key, timeout=settings.request_timeout,
+                       connect_retries=settings.connect_retries)
 
 
 def adapter_base(path: Path) -> str | None:

@@ -161,11 +161,12 @@ class Catalog:
         self.path = path
         self.db = connect(path, MIGRATIONS)
         self._counts: dict[str, int] = {}  # keyword -> chunks holding it (capped), see below
+        self._chunks: int | None = None  # the library's chunk count, cached with _counts
         self._counts_version = -1
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._counts.clear()
+        self._forget_counts()
         with transaction(self.db) as db:
             yield db
 
@@ -346,18 +347,22 @@ class Catalog:
         )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
+    def _forget_counts(self) -> None:
+        self._counts.clear()
+        self._chunks = None
+
     def _fresh_counts(self) -> dict[str, int]:
         version = self.db.execute("PRAGMA data_version").fetchone()[0]  # others' commits
         if version != self._counts_version:
-            self._counts.clear()
+            self._forget_counts()
             self._counts_version = version
         return self._counts
 
     def _chunk_count(self) -> int:
-        counts = self._fresh_counts()
-        if "" not in counts:  # no keyword is empty: the key holds the library's chunk count
-            counts[""] = int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
-        return counts[""]
+        self._fresh_counts()
+        if self._chunks is None:
+            self._chunks = int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        return self._chunks
 
     def _holding(self, word: str, cap: int) -> int:
         """How many chunks hold ``word`` (as FTS5 stems it), counted up to ``cap + 1``."""

@@ -22,7 +22,7 @@ STORE = click.option("--store", type=click.Choice(["faiss", "chroma"]),
 
 def _library(ctx: click.Context, store: str | None = None) -> Library:
     s = ctx.obj.settings(store=store)
-    return Library(s.home_dir, store=s.store, chroma_url=s.chroma_url, embed_model=s.embed_model)
+    return Library.from_settings(s)
 
 
 def _progress() -> Any:

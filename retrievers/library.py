@@ -149,6 +149,12 @@ class Library:
         self._store: VectorStore | None = None
         self._embedder: TextEmbedder | None = None
 
+    @classmethod
+    def from_settings(cls, s: Any) -> Library:
+        """The library a settings object describes (``home_dir``, ``store``, ``chroma_url``,
+        ``embed_model``: duck-typed, so this package needs none of the others)."""
+        return cls(s.home_dir, store=s.store, chroma_url=s.chroma_url, embed_model=s.embed_model)
+
     @property
     def embedder(self) -> TextEmbedder:
         if self._embedder is None:

@@ -92,10 +92,8 @@ class LitlabApp(App[None]):
                     severity="error", timeout=10)
 
     def action_retry_server(self) -> None:
-        if self.services.client is not None and not self._server_up and \
-                hasattr(self.services.client, "base_url"):
-            self.services.client = None  # ask ensure_server again: it restarts a dead server
-            self.services.server_ready.clear()
+        if not self._server_up:
+            self.services.forget_server()
         self.chat.server_status("starting…")
         self.start_server()
 

@@ -19,6 +19,7 @@ class Services:
                  arxiv: Callable[[], Any] | None = None) -> None:
         self.settings = settings
         self.client = client  # None: litlab's own server, started by start_server()
+        self._given_client = client is not None
         self.arxiv = arxiv
         self.server_ready = threading.Event()
         self._library: Any = None
@@ -28,15 +29,18 @@ class Services:
     def start_server(self, progress: Callable[[str], None]) -> str:
         """Start (or reuse) the model server; blocking, so call it from a worker."""
         if self.client is None:
-            from agentlab.client import ModelClient
-            from agentlab.server import ensure_server
+            from agentlab.server import connect
 
-            s = self.settings
-            url = ensure_server(s, progress)
-            self.client = ModelClient(url, api_key=s.api_key, timeout=s.request_timeout,
-                                      connect_retries=s.connect_retries)
+            self.client = connect(self.settings, progress)
         self.server_ready.set()
         return str(getattr(self.client, "base_url", "test"))
+
+    def forget_server(self) -> None:
+        """After the server died: the next start_server() asks for it again (and restarts it).
+        A client given by a test stays."""
+        if not self._given_client:
+            self.client = None
+            self.server_ready.clear()
 
     def models(self) -> list[str]:
         return list(self.client.models()) if self.client is not None else []
@@ -46,9 +50,7 @@ class Services:
         and a vector store are not shared between threads that change them."""
         from retrievers.library import Library
 
-        s = self.settings
-        return Library(s.home_dir, store=s.store, chroma_url=s.chroma_url,
-                       embed_model=s.embed_model)
+        return Library.from_settings(self.settings)
 
     @property
     def library(self) -> Any:
@@ -76,23 +78,10 @@ class Services:
     def assistant(self, model: str) -> Any:
         from agentlab.assistant import Assistant
 
-        s = self.settings
-        return Assistant(client=self.client, model=model, library=self.library,
-                         home=s.home_dir, max_tokens=s.max_tokens, temperature=s.temperature,
-                         k=s.top_k, min_relevance=s.min_relevance)
+        return Assistant.from_settings(self.settings, self.client, self.library, model)
 
     def agent(self, model: str) -> Any:
         from agentlab.agent import ResearchAgent
 
-        s = self.settings
-        protocol = s.agent_protocol if s.agent_protocol != "auto" else \
-            ("tools" if s.tool_parser else "react")
-        arxiv = self.arxiv
-        if arxiv is None:
-            from retrievers.arxiv import ArxivClient as arxiv
-        return ResearchAgent(
-            chat_model=self.client.langchain(model, max_tokens=s.max_tokens,
-                                             temperature=s.temperature),
-            model=model, library=self.library, home=s.home_dir, protocol=protocol,
-            max_steps=s.agent_max_steps, time_limit=s.agent_time_limit, arxiv=arxiv,
-            on_error=lambda e: self.client.convert_error(e, model))
+        return ResearchAgent.from_settings(self.settings, self.client, self.library, model,
+                                           arxiv=self.arxiv)
