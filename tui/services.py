@@ -22,16 +22,22 @@ class Services:
         self._given_client = client is not None
         self.arxiv = arxiv
         self.server_ready = threading.Event()
+        self.server_error: Exception | None = None
         self._library: Any = None
         self._chats: Any = None
         self._lock = threading.Lock()
 
     def start_server(self, progress: Callable[[str], None]) -> str:
         """Start (or reuse) the model server; blocking, so call it from a worker."""
+        self.server_error = None
         if self.client is None:
             from agentlab.server import connect
 
-            self.client = connect(self.settings, progress)
+            try:
+                self.client = connect(self.settings, progress)
+            except Exception as e:
+                self.server_error = e  # a question waiting for the server fails with it
+                raise
         self.server_ready.set()
         return str(getattr(self.client, "base_url", "test"))
 
@@ -41,6 +47,14 @@ class Services:
         if not self._given_client:
             self.client = None
             self.server_ready.clear()
+
+    def wait_for_server(self, stop: threading.Event) -> None:
+        """Block until the server is up; raise its start-up error, or Stopped-like ``stop``."""
+        while not self.server_ready.wait(0.2):
+            if self.server_error is not None:
+                raise self.server_error
+            if stop.is_set():
+                raise InterruptedError
 
     def models(self) -> list[str]:
         return list(self.client.models()) if self.client is not None else []

@@ -297,3 +297,21 @@ async def test_an_answer_citing_nothing_shows_what_it_was_given(home: Path) -> N
         panel = app.screen.query_one(CitationsPanel)
         assert "cites none" in str(panel.query_one("#citations-title", Static).render())
         assert panel.citations[0]["section"] == "3 State Space Models"
+
+
+@pytest.mark.anyio
+async def test_a_server_that_cannot_start_fails_the_question_instead_of_hanging(home: Path) -> None:
+    from tests.conftest import free_port
+
+    settings = load_settings(api_base=f"http://127.0.0.1:{free_port()}/v1").settings
+    app = LitlabApp(Services(settings))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        assert "down" in str(app.screen.query_one("#server", Static).render())
+        view = await ask(pilot)
+        assert "error" in view.text and "127.0.0.1" in view.text
+        app.screen.query_one("#ask", Input).value = "again?"
+        await pilot.press("enter")  # the screen is not stuck "busy"
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(list(app.screen.query(MessageView))) == 4

@@ -231,7 +231,10 @@ class ChatScreen(Screen[None]):
                agent: bool, history: list[dict[str, str]]) -> None:
         call = self.app.call_from_thread
         try:
-            self.services.server_ready.wait()
+            try:
+                self.services.wait_for_server(self._stop)
+            except InterruptedError:
+                raise Stopped from None
             model = model or self.services.settings.model
             pieces: list[str] = []
             last = [0.0]
