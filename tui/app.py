@@ -60,15 +60,15 @@ class LitlabApp(App[None]):
         say = self.call_from_thread
         try:
             url = self.services.start_server(lambda m: say(self.chat.server_status, m))
-            models = self.services.models()
+            models = self.services.served
         except UserError as e:
             self._server_up = False
             say(self.chat.server_status, f"down: {e.message} (ctrl+r retries)", False)
             say(self.notify, str(e), title="model server", severity="error", timeout=10)
             return
         self._server_up = True
-        say(self.chat.server_status, f"ready · {url}", True)
         say(self.chat.set_models, models)
+        say(self.chat.server_status, f"ready · {url}", True)
 
     @work(thread=True, group="health", exclusive=True)
     def check_server(self) -> None:

@@ -23,6 +23,7 @@ class Services:
         self.arxiv = arxiv
         self.server_ready = threading.Event()
         self.server_error: Exception | None = None
+        self.served: list[str] = []  # what the server listed when it came up
         self._library: Any = None
         self._chats: Any = None
         self._lock = threading.Lock()
@@ -38,6 +39,11 @@ class Services:
             except Exception as e:
                 self.server_error = e  # a question waiting for the server fails with it
                 raise
+        try:
+            self.served = self.models()
+        except Exception as e:
+            self.server_error = e
+            raise
         self.server_ready.set()
         return str(getattr(self.client, "base_url", "test"))
 
@@ -58,6 +64,13 @@ class Services:
 
     def models(self) -> list[str]:
         return list(self.client.models()) if self.client is not None else []
+
+    def default_model(self, served: list[str] | None = None) -> str:
+        """The model to answer with when the person picked none: the configured one when the
+        server serves it, else the first one it serves."""
+        served = self.served if served is None else served
+        wanted = self.settings.model
+        return wanted if wanted in served or not served else served[0]
 
     def open_library(self) -> Any:
         """A Library of its own, for a worker that writes (index, remove): a catalog connection

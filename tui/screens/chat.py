@@ -111,12 +111,21 @@ class ChatScreen(Screen[None]):
     def _show_models(self) -> None:
         models = self._models
         select = self.query_one("#model", Select)
+        chosen = self.chosen_model()  # a choice the person made survives a refreshed list
         select.set_options([(m, m) for m in models])
-        default = self.services.settings.model
-        if default in models:
-            select.value = default
-        elif models:
-            select.value = models[0]
+        if models:
+            select.value = chosen or self.services.default_model(models)
+
+    def chosen_model(self) -> str | None:
+        """The model picked in the toolbar, or None while the picker has no served model in it
+        (before the server's list arrives). Never a widget's sentinel: only a name the server
+        listed."""
+        value = self.query_one("#model", Select).value
+        return value if isinstance(value, str) and value in self._models else None
+
+    def chosen_prompt(self) -> str:
+        value = self.query_one("#prompt", Select).value
+        return value if isinstance(value, str) else "rag"
 
     @work(thread=True, group="prompts")
     def load_prompts(self) -> None:
@@ -126,8 +135,12 @@ class ChatScreen(Screen[None]):
         self.app.call_from_thread(self._set_prompts, names)
 
     def _set_prompts(self, names: list[str]) -> None:
-        self.query_one("#prompt", Select).set_options([(n, n) for n in names])
-        self.query_one("#prompt", Select).value = "rag" if "rag" in names else names[0]
+        if not names:
+            return  # keep the built-in "rag" option
+        chosen = self.chosen_prompt()
+        select = self.query_one("#prompt", Select)
+        select.set_options([(n, n) for n in names])
+        select.value = chosen if chosen in names else ("rag" if "rag" in names else names[0])
 
     # -- conversations ---------------------------------------------------------------------------
     def load_conversations(self) -> None:
@@ -217,10 +230,10 @@ class ChatScreen(Screen[None]):
         messages.scroll_end(animate=False)
         self._busy = True
         self._stop.clear()
-        model = self.query_one("#model", Select).value
-        prompt = self.query_one("#prompt", Select).value
-        self.answer(question, view, None if model is Select.BLANK else str(model),
-                    str(prompt), self.agent_mode, self._history(view))
+        # No model chosen yet (the server's list has not arrived): the worker picks the default
+        # once the server is up.
+        self.answer(question, view, self.chosen_model(), self.chosen_prompt(), self.agent_mode,
+                    self._history(view))
 
     def _history(self, exclude: MessageView) -> list[dict[str, str]]:
         views = [v for v in self.query(MessageView) if v is not exclude]
@@ -235,7 +248,7 @@ class ChatScreen(Screen[None]):
                 self.services.wait_for_server(self._stop)
             except InterruptedError:
                 raise Stopped from None
-            model = model or self.services.settings.model
+            model = model or self.services.default_model()
             pieces: list[str] = []
             last = [0.0]
 
@@ -254,14 +267,11 @@ class ChatScreen(Screen[None]):
             else:
                 result = self.services.assistant(model).answer(
                     question, prompt=prompt, history=history, on_token=on_token)
-            chats = self.services.chats
-            if self.conversation is None:
-                self.conversation = chats.new_conversation(question)
+            new = self.conversation is None
+            self.conversation, message_id = self.services.chats.save_answer(self.conversation,
+                                                                            result)
+            if new:
                 call(self.load_conversations)
-            message_id = chats.add_turn(
-                self.conversation, question, result.text, reasoning=result.reasoning,
-                citations=[c.to_dict() for c in result.citations], model=result.model,
-                prompt=result.prompt, steps=result.steps)
             call(self._finish, view, result, message_id)
         except Stopped:
             call(view.set_meta, "[stopped]")
