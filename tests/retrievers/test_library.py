@@ -217,7 +217,7 @@ def test_bad_arxiv_id_says_what_is_expected(text: str) -> None:
 
 
 def test_parse_error_for_unsupported_type(tmp_path: Path) -> None:
-    from retrievers.library import parse_file
+    from retrievers.files import parse_file
 
     f = tmp_path / "x.docx"
     f.write_bytes(b"PK")

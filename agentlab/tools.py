@@ -1,0 +1,145 @@
+"""One agent turn's tools and what they gather: numbered sources and a trace of steps.
+
+Paper text is data: the one tool that changes state (``index_paper``) runs only for an arXiv id
+the person's own message names together with a request to add it, whatever a retrieved passage
+says. There is no shell or code tool; the calculator evaluates arithmetic only.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.tools import BaseTool, StructuredTool
+
+from agentlab.calculator import calculate
+from agentlab.chats import Step
+from agentlab.citations import Numbering, Source, format_sources
+
+_INDEX_VERBS = re.compile(r"\b(index|add|download|fetch|ingest|import)\b", re.I)
+
+
+class ToolRefused(Exception):
+    """A tool call the agent may not make; the model sees the reason as an observation."""
+
+
+class Stopped(Exception):
+    """The person asked the turn to stop."""
+
+
+def explicitly_requested(question: str, arxiv_id: str) -> bool:
+    """True when the person's own message names this paper and asks to add it."""
+    from retrievers.arxiv_ids import BadArxivId, parse_arxiv_id
+
+    try:
+        wanted = parse_arxiv_id(arxiv_id).id
+    except BadArxivId:
+        return False
+    named = set()
+    for token in re.findall(r"[\w./:-]+", question):
+        try:
+            named.add(parse_arxiv_id(token.rstrip(".,;:")).id)
+        except BadArxivId:
+            continue
+    return wanted in named and bool(_INDEX_VERBS.search(question))
+
+
+class Turn:
+    """What one agent turn gathers: numbered sources and a trace of steps."""
+
+    def __init__(self, question: str, library: Any, arxiv: Callable[[], Any] | None,
+                 stop: threading.Event | None = None) -> None:
+        self.question, self.library, self.arxiv = question, library, arxiv
+        self.stop = stop or threading.Event()
+        self.numbering = Numbering(library.catalog.figures_of if library is not None
+                                   else lambda _pid: [])
+        self.steps: list[Step] = []
+
+    @property
+    def sources(self) -> list[Source]:
+        return self.numbering.sources
+
+    def number(self, hits: list[Any]) -> list[Source]:
+        return self.numbering.add(hits)
+
+    # The tools. Docstrings are what the model reads.
+    def search_library(self, query: str, k: int = 4) -> str:
+        """Search the indexed deep-learning papers by meaning and keywords; returns numbered
+        passages to cite as [n]."""
+        if self.library is None or self.library.catalog.is_empty():
+            return "The library is empty."
+        sources = self.number(self.library.search(query, max(1, min(int(k), 10))))
+        return format_sources(sources) if sources else "No passage matches."
+
+    def read_section(self, paper: str, section: str) -> str:
+        """Read a section of a paper in the library (paper: arXiv id or title words; section:
+        its heading or number)."""
+        from retrievers.library import Hit
+
+        if self.library is None:
+            raise ToolRefused("there is no library")
+        p = self.library.catalog.find(paper, titles=True)
+        if p is None or p.id is None:
+            raise ToolRefused(f"no paper '{paper}' in the library; use search_library")
+        chunks = self.library.catalog.chunks_of(p.id)
+        wanted = [c for c in chunks if section.lower() in c.section.lower()]
+        if not wanted:
+            names = sorted({c.section for c in chunks if c.section})
+            raise ToolRefused(f"no section '{section}'; sections are: {', '.join(names)}")
+        return format_sources(self.number([Hit(c, p, 0.0) for c in wanted[:4]]))
+
+    def search_arxiv(self, query: str, max_results: int = 5) -> str:
+        """Search arXiv for papers (not yet in the library); returns ids and titles."""
+        if self.arxiv is None:
+            raise ToolRefused("arXiv search is not available here")
+        client = self.arxiv()
+        try:
+            entries = client.search(query, max(1, min(int(max_results), 10)))
+        finally:
+            client.close()
+        return "\n".join(f"{e.id}: {e.title} ({(e.published or '')[:4]})" for e in entries) \
+            or "arXiv found nothing."
+
+    def index_paper(self, arxiv_id: str) -> str:
+        """Add an arXiv paper to the library. Only when the person asked for this paper."""
+        if not explicitly_requested(self.question, arxiv_id):
+            raise ToolRefused(f"indexing {arxiv_id} needs the person's explicit request naming "
+                              "it; tell them they can ask for it")
+        report = self.library.index_arxiv([arxiv_id], client=self.arxiv() if self.arxiv else None)
+        if report.failed:
+            return f"indexing failed: {report.failed[0][1]}"
+        return f"indexed {arxiv_id} ({len(report.added + report.replaced)} added)"
+
+    def calculator(self, expression: str) -> str:
+        """Evaluate arithmetic, e.g. '2 * 4096 * 4096 / 1e6'."""
+        return repr(calculate(expression))
+
+    def tools(self) -> list[BaseTool]:
+        out: list[BaseTool] = []
+        for fn in (self.search_library, self.read_section, self.search_arxiv, self.index_paper,
+                   self.calculator):
+            out.append(StructuredTool.from_function(self._traced(fn), name=fn.__name__,
+                                                    description=(fn.__doc__ or "").strip()))
+        return out
+
+    def _traced(self, fn: Callable[..., str]) -> Callable[..., str]:
+        @functools.wraps(fn)  # the tool's schema comes from fn's signature and docstring
+        def run(**kwargs: Any) -> str:
+            if self.stop.is_set():
+                raise Stopped
+            t = time.perf_counter()
+            try:
+                out = fn(**kwargs)
+            except Exception as e:
+                self.steps.append(Step("tool", 1000 * (time.perf_counter() - t),
+                                       {"tool": fn.__name__, "args": kwargs, "error": str(e)}))
+                raise
+            self.steps.append(Step("tool", 1000 * (time.perf_counter() - t),
+                                   {"tool": fn.__name__, "args": kwargs, "result": out[:500]}))
+            return out
+
+        return run

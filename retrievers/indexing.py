@@ -1,0 +1,217 @@
+"""Index runs: files and arXiv papers into the catalog, then the vector store brought in step.
+
+A run is: lock the library → for each paper: hash, skip if unchanged, parse, chunk, write the
+paper in one catalog transaction → reconcile the vector store with the catalog (embed what it
+lacks, drop what the catalog no longer has) → save. Killed at any point, the next run ends in the
+same state as an uninterrupted one: papers are all-or-nothing in the catalog, and vectors are
+keyed by chunk id, so nothing is added twice.
+
+Each paper records what it was parsed from (``latex``, ``pdf``, ``markdown``, ``text``) and, when
+an arXiv paper fell back from its LaTeX source to its PDF, why. A fallback caused by a transient
+error (arXiv throttling, a network failure) is retried on the next run of the same paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrievers.catalog import FileRecord, Paper
+from retrievers.files import expand, parse_file, sha256_file
+from retrievers.parsing import Document, ParseError, parse_latex, parse_pdf
+
+if TYPE_CHECKING:
+    from retrievers.library import Library
+
+Progress = Callable[[str], None]
+
+
+def quiet(_msg: str) -> None:
+    pass
+
+
+@dataclass
+class IndexReport:
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # indexed, with a caveat
+    vectors_added: int = 0
+    vectors_removed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def index_files(lib: Library, paths: Sequence[Path], progress: Progress = quiet) -> IndexReport:
+    report = IndexReport()
+    with lib.locked():
+        for path in expand(paths):
+            _index_file(lib, path.resolve(), report, progress)
+        sync_vectors(lib, report, progress)
+    return report
+
+
+def _index_file(lib: Library, path: Path, report: IndexReport, progress: Progress) -> None:
+    key = f"file:{path}"
+    digest = sha256_file(path)
+    old = lib.catalog.get(key)
+    if old and old.state == "indexed" and old.content_hash == digest:
+        report.unchanged.append(str(path))
+        return
+    progress(f"parsing {path.name}")
+    try:
+        doc = parse_file(path, lib.home / "sources" / digest[:16])
+    except ParseError as e:
+        lib.catalog.record_failure(key, str(path), str(e))
+        report.failed.append((str(path), str(e)))
+        return
+    put_document(lib, Paper(key=key, title=doc.title, abstract=doc.abstract, source=str(path),
+                            content_hash=digest, indexed_from=doc.kind),
+                 doc, [FileRecord(doc.kind, str(path), digest, path.stat().st_size)])
+    (report.replaced if old and old.state == "indexed" else report.added).append(str(path))
+
+
+def index_arxiv(lib: Library, refs: Sequence[str] = (), query: str | None = None,
+                max_results: int = 10, client: Any = None,
+                progress: Progress = quiet) -> IndexReport:
+    """Index arXiv papers by id (any pasted form) or by an arXiv search query."""
+    from retrievers.arxiv import ArxivClient, ArxivError
+    from retrievers.arxiv_ids import BadArxivId, parse_arxiv_id
+
+    report = IndexReport()
+    own = client is None
+    client = client or ArxivClient()
+    try:
+        with lib.locked():
+            entries = []
+            if query:
+                progress(f"searching arXiv for {query!r}")
+                entries = client.search(query, max_results)
+            ids = []
+            for ref in refs:
+                try:
+                    ids.append(parse_arxiv_id(ref))
+                except BadArxivId as e:
+                    report.failed.append((ref, str(e)))
+            if ids:
+                progress(f"asking arXiv about {len(ids)} paper(s)")
+                found = client.fetch(ids)
+                for aid in ids:
+                    if aid.id in found:
+                        entries.append(found[aid.id])
+                    else:
+                        reason = f"arXiv has no paper {aid}"
+                        lib.catalog.record_failure(f"arxiv:{aid.id}", str(aid), reason)
+                        report.failed.append((str(aid), reason))
+            for entry in entries:
+                try:
+                    _index_arxiv_entry(lib, entry, client, report, progress)
+                except (ArxivError, ParseError) as e:
+                    lib.catalog.record_failure(f"arxiv:{entry.id}", entry.id, str(e))
+                    report.failed.append((entry.id, str(e)))
+            sync_vectors(lib, report, progress)
+    finally:
+        if own:
+            client.close()
+    return report
+
+
+def _index_arxiv_entry(lib: Library, entry: Any, client: Any, report: IndexReport,
+                       progress: Progress) -> None:
+    from retrievers.arxiv import TransientArxivError
+
+    key = f"arxiv:{entry.id}"
+    old = lib.catalog.get(key)
+    if old and old.state == "indexed" and old.version == entry.version and not old.retry_source:
+        report.unchanged.append(entry.id)
+        return
+    versioned = f"{entry.id}v{entry.version}" if entry.version else entry.id
+    folder = lib.home / "sources" / "arxiv" / versioned.replace("/", "_")
+    progress(f"downloading {versioned}")
+    pdf = client.download(entry.pdf_url or f"https://arxiv.org/pdf/{versioned}",
+                          folder / "paper.pdf")
+    files = [FileRecord("pdf", str(pdf), sha256_file(pdf), pdf.stat().st_size)]
+    doc: Document | None = None
+    note: str | None = None
+    retry = False
+    try:
+        source = client.source(entry, folder)
+    except TransientArxivError as e:
+        source, retry = None, True
+        note = f"LaTeX source not fetched ({e}); indexed from the PDF, the next run tries again"
+    if source is None and note is None:
+        note = "arXiv has no LaTeX source for it; indexed from the PDF"
+    if source is not None:
+        try:
+            doc = parse_file(source, folder / "src") if source.suffix == ".tar" \
+                else parse_latex(source)
+            files.append(FileRecord("latex", str(source), sha256_file(source),
+                                    source.stat().st_size))
+        except ParseError as e:
+            note = f"LaTeX source unreadable ({e}); indexed from the PDF"
+    if doc is None:
+        doc = parse_pdf(pdf, folder / "images")
+    put_document(lib, Paper(
+        key=key, arxiv_id=entry.id, version=entry.version, title=entry.title,
+        authors=entry.authors, abstract=entry.abstract, categories=entry.categories,
+        published=entry.published, updated=entry.updated, license=entry.license,
+        source=f"https://arxiv.org/abs/{versioned}", content_hash=files[0].sha256,
+        indexed_from=doc.kind, source_note=note, retry_source=retry), doc, files)
+    (report.replaced if old and old.state == "indexed" else report.added).append(versioned)
+    if note and (retry or "unreadable" in note):
+        report.notes.append((versioned, note))
+
+
+def put_document(lib: Library, paper: Paper, doc: Document, files: Sequence[FileRecord]) -> int:
+    from retrievers.chunking import chunk_document
+
+    return lib.catalog.put_paper(paper, files, chunk_document(doc), doc.figures, text=doc.text)
+
+
+def sync_vectors(lib: Library, report: IndexReport, progress: Progress) -> None:
+    """Make the vector store hold exactly the catalog's chunks."""
+    store = lib.store
+    have, want = store.ids(), lib.catalog.all_chunk_ids()
+    stale = have - want
+    if stale:
+        store.remove(stale)
+        report.vectors_removed += len(stale)
+    missing = want - have
+    done = 0
+    for batch in lib.catalog.iter_chunks(missing, batch=128):
+        vectors = lib.embedder.embed([c.text for c in batch])
+        store.add([int(c.id or 0) for c in batch], vectors)
+        done += len(batch)
+        report.vectors_added += len(batch)
+        progress(f"embedded {done}/{len(missing)} chunks")
+        if done % 2048 < len(batch):
+            store.save()  # bound what a crash can lose
+    store.save()
+    if want:
+        lib.record_model()
+
+
+def remove(lib: Library, ref: str) -> Paper:
+    from retrievers.errors import LibraryError
+
+    with lib.locked():
+        paper = lib.catalog.find(ref)
+        if paper is None or paper.id is None:
+            raise LibraryError(f"no paper '{ref}' in the library", "see `litlab library list`")
+        lib.catalog.remove(paper.id)
+        sync_vectors(lib, IndexReport(), quiet)
+    return paper
+
+
+def rebuild(lib: Library, progress: Progress = quiet) -> IndexReport:
+    """Drop the vector store and embed every chunk again from the catalog."""
+    with lib.locked():
+        lib.drop_vectors()
+        report = IndexReport()
+        sync_vectors(lib, report, progress)
+    return report

@@ -1,0 +1,123 @@
+"""Hybrid search: BM25 (the catalog's FTS5 index) and dense vectors, fused by reciprocal rank.
+
+Every hit carries its cosine similarity to the query, whichever ranking found it, so a caller
+can hold every hit to the same relevance bar (a chunk found only by one shared keyword is not
+waved through because the dense ranking never saw it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from retrievers.catalog import Chunk, Paper
+from retrievers.errors import LibraryError
+
+if TYPE_CHECKING:
+    from retrievers.library import Library
+
+RRF_K = 60
+
+
+@dataclass
+class Hit:
+    """A ranked chunk with the paper it belongs to."""
+
+    chunk: Chunk
+    paper: Paper
+    score: float
+    dense_rank: int | None = None
+    keyword_rank: int | None = None
+    dense_score: float | None = None  # cosine similarity to the query
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "chunk_id": self.chunk.id, "text": self.chunk.text, "score": round(self.score, 6),
+            "relevance": None if self.dense_score is None else round(self.dense_score, 4),
+            "paper": self.paper.arxiv_id or self.paper.key, "title": self.paper.title,
+            "section": self.chunk.section, "pages": self.chunk.pages,
+            "char_start": self.chunk.char_start, "char_end": self.chunk.char_end,
+        }
+
+
+def location(section: str, pages: str) -> str:
+    """Where a passage is, as every citation shows it: "3 Method, p. 4"."""
+    return ", ".join(x for x in (section, f"p. {pages}" if pages else "") if x)
+
+
+def hybrid_search(lib: Library, query: str, k: int = 5, *, paper: str | None = None,
+                  year: int | None = None, category: str | None = None,
+                  mode: str = "hybrid") -> list[Hit]:
+    """The ``k`` best chunks for ``query`` under the filters, each with its cosine relevance."""
+    if not query.strip():
+        raise LibraryError("empty query", "say what to search for")
+    pool = max(k * 8, 50)
+    query_vector: np.ndarray | None = None
+    dense: list[tuple[int, float]] = []
+    keyword: list[tuple[int, float]] = []
+    if mode in ("hybrid", "dense"):
+        query_vector = lib.embedder.embed_query(query)
+        dense = lib.store.search(query_vector, pool)
+    if mode in ("hybrid", "keyword"):
+        keyword = lib.catalog.keyword_search(query, pool)
+    fused: dict[int, float] = {}
+    ranks: dict[int, dict[str, int]] = {}
+    cosine = dict(dense)
+    for name, ranking in (("dense", dense), ("keyword", keyword)):
+        for rank, (cid, _score) in enumerate(ranking, start=1):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+            ranks.setdefault(cid, {})[name] = rank
+    order = sorted(fused, key=lambda c: -fused[c])
+    hits = _lookup(lib, order, k, fused, ranks, cosine, paper, year, category)
+    _fill_relevance(lib, query, query_vector, hits)
+    return hits
+
+
+def _lookup(lib: Library, order: list[int], k: int, fused: dict[int, float],
+            ranks: dict[int, dict[str, int]], cosine: dict[int, float], paper: str | None,
+            year: int | None, category: str | None) -> list[Hit]:
+    papers: dict[int, Paper] = {}
+    hits: list[Hit] = []
+    step = max(2 * k, 10)  # look up only as many chunks as the filters need
+    for start in range(0, len(order), step):
+        batch = order[start:start + step]
+        chunks = lib.catalog.chunks_by_id(batch)
+        papers.update(lib.catalog.papers_by_id(
+            {int(c.paper_id or 0) for c in chunks.values()} - set(papers)))
+        for cid in batch:
+            chunk = chunks.get(cid)
+            if chunk is None:
+                continue  # a vector the catalog no longer has; the next sync drops it
+            p = papers.get(int(chunk.paper_id or 0))
+            if p is None or not _matches(p, paper, year, category):
+                continue
+            hits.append(Hit(chunk, p, fused[cid], ranks[cid].get("dense"),
+                            ranks[cid].get("keyword"), cosine.get(cid)))
+            if len(hits) == k:
+                return hits
+    return hits
+
+
+def _fill_relevance(lib: Library, query: str, query_vector: np.ndarray | None,
+                    hits: list[Hit]) -> None:
+    """Give hits that only keyword search found their cosine similarity too (embedding the
+    few such chunks costs milliseconds; the vectors are normalised, so a dot product)."""
+    missing = [h for h in hits if h.dense_score is None]
+    if not missing:
+        return
+    if query_vector is None:
+        query_vector = lib.embedder.embed_query(query)
+    vectors = lib.embedder.embed([h.chunk.text for h in missing])
+    q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    for h, v in zip(missing, np.asarray(vectors, dtype=np.float32), strict=True):
+        h.dense_score = float(v @ q)
+
+
+def _matches(p: Paper, paper: str | None, year: int | None, category: str | None) -> bool:
+    if paper and paper not in (p.key, p.arxiv_id, str(p.id)):
+        return False
+    if year and p.year != year:
+        return False
+    return not (category and category not in p.categories)
