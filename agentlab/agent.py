@@ -30,10 +30,10 @@ from typing_extensions import TypedDict
 from agentlab.assistant import Answer
 from agentlab.chats import Step
 from agentlab.citations import NOT_IN_LIBRARY, resolve
-from agentlab.errors import LitlabError
 from agentlab.prompts import load_template
 from agentlab.react import ReactFormatError, parse_react
 from agentlab.tools import Stopped, Turn
+from retrievers.errors import UserError
 
 __all__ = ["ResearchAgent", "Stopped"]
 
@@ -74,7 +74,7 @@ class ResearchAgent:
                  on_error: Callable[[Exception], Exception] | None = None,
                  search_first: bool = True) -> None:
         if protocol not in ("react", "tools"):
-            raise LitlabError(f"unknown agent protocol '{protocol}'", "use react or tools")
+            raise UserError(f"unknown agent protocol '{protocol}'", "use react or tools")
         self.chat_model, self.model, self.library, self.home = chat_model, model, library, home
         self.protocol, self.max_steps, self.time_limit = protocol, max_steps, time_limit
         self.arxiv, self.on_error = arxiv, on_error

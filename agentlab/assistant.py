@@ -94,8 +94,10 @@ class Assistant:
         lib = self.library
         if lib is None or lib.catalog.is_empty():
             return []
+        # Every hit is held to the same bar, whichever ranking found it: a chunk that shares
+        # one rare word with the question is not a reason to ask the model.
         hits = [h for h in lib.search(query, self.k)
-                if h.dense_score is None or h.dense_score >= self.min_relevance]
+                if h.dense_score is not None and h.dense_score >= self.min_relevance]
         return Numbering(lib.catalog.figures_of).add(hits)
 
     def answer(self, question: str, *, prompt: str = "rag", rewrite: bool = False,

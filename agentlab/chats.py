@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from agentlab.citations import header
 from retrievers.sqlite_db import connect, transaction
 
 T = TypeVar("T")
@@ -144,6 +145,17 @@ class ChatStore:
                         json.loads(r["citations"]), r["model"], r["prompt"]) for r in rows]
 
     # -- turns ---------------------------------------------------------------------------------
+    def save_answer(self, conversation_id: int | None, answer: Any) -> tuple[int, int]:
+        """Store an :class:`~agentlab.assistant.Answer` as a turn, in a new conversation named
+        after its question when ``conversation_id`` is None. Returns (conversation, message)."""
+        if conversation_id is None:
+            conversation_id = self.new_conversation(answer.question)
+        message_id = self.add_turn(
+            conversation_id, answer.question, answer.text, reasoning=answer.reasoning,
+            citations=[c.to_dict() for c in answer.citations], model=answer.model,
+            prompt=answer.prompt, steps=answer.steps)
+        return conversation_id, message_id
+
     @_serialised
     def add_turn(self, conversation_id: int, question: str, answer: str, *,
                  reasoning: str = "", citations: list[dict[str, Any]] | None = None,
@@ -203,9 +215,7 @@ class ChatStore:
         for m in self.messages(conversation_id):
             out += [f"**{'You' if m.role == 'user' else 'litlab'}:** {m.content}", ""]
             for c in m.citations:
-                where = ", ".join(x for x in (c.get("section"), c.get("pages") and
-                                              f"p. {c['pages']}") if x)
-                out.append(f"- [{c['n']}] {c.get('title')} ({c.get('paper')}){', ' + where if where else ''}")
+                out.append(f"- {header(c)}")
             if m.citations:
                 out.append("")
         return "\n".join(out)

@@ -45,9 +45,7 @@ class Source:
                    section=hit.chunk.section, pages=hit.chunk.pages, text=text, figures=held)
 
     def header(self) -> str:
-        where = ", ".join(x for x in (self.section, f"p. {self.pages}" if self.pages else "") if x)
-        paper = f" ({self.paper})" if not self.paper.startswith("file:") else ""
-        return f"[{self.n}] {self.title or 'Untitled'}{paper}" + (f", {where}" if where else "")
+        return header(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +74,17 @@ class Numbering:
                 self.sources.append(self._by_chunk[cid])
             out.append(self._by_chunk[cid])
         return out
+
+
+def header(c: dict[str, Any]) -> str:
+    """How a source or citation is named everywhere (prompt, CLI, app, exports):
+    ``[n] Title (arXiv id), section, p. X``; a local file shows no id."""
+    from retrievers.search import location
+
+    paper = str(c.get("paper") or "")
+    named = f" ({paper})" if paper and not paper.startswith("file:") else ""
+    where = location(str(c.get("section") or ""), str(c.get("pages") or ""))
+    return f"[{c['n']}] {c.get('title') or 'Untitled'}{named}" + (f", {where}" if where else "")
 
 
 def format_sources(sources: Sequence[Source]) -> str:

@@ -1,7 +1,7 @@
 """The ``litlab`` command.
 
 This is the composition point: each package's command group is imported only when its command
-runs, so ``litlab --help`` loads no torch, vLLM or FAISS. Every :class:`LitlabError` becomes one
+runs, so ``litlab --help`` loads no torch, vLLM or FAISS. Every :class:`UserError` becomes one
 line on stderr and a non-zero exit; Ctrl-C exits 130 without a traceback.
 """
 
@@ -16,7 +16,6 @@ from typing import Any
 
 import click
 
-from agentlab.errors import LitlabError
 from agentlab.settings import LoadedSettings, Settings, load_settings
 from retrievers.errors import UserError
 
@@ -27,7 +26,7 @@ class LitlabGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except UserError as e:  # LitlabError and the library's errors alike
+        except UserError as e:  # every litlab error, whichever package raised it
             click.secho(f"error: {e}", fg="red", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
@@ -202,7 +201,7 @@ def serve(state: State, stop: bool, status: bool, background: bool, port: int | 
 
     s = state.settings(port=port)
     if s.api_base:
-        raise LitlabError(f"api_base is set ({s.api_base}): litlab serves nothing locally",
+        raise UserError(f"api_base is set ({s.api_base}): litlab serves nothing locally",
                           "unset api_base to use the local server")
     server = LocalServer(s)
     if stop:
@@ -229,26 +228,6 @@ def _client(s: Settings) -> Any:
 
     with progress_line() as progress:
         return connect(s, progress)
-
-
-def _stream_answer(client: Any, messages: list[dict[str, Any]], s: Settings,
-                   echo: bool = True) -> Any:
-    """Stream one answer to stdout; Ctrl-C stops generation and keeps what arrived."""
-    stream = client.stream(messages, model=s.model, max_tokens=s.max_tokens,
-                           temperature=s.temperature)
-    try:
-        for piece in stream:
-            if echo:
-                click.echo(piece, nl=False)
-    except KeyboardInterrupt:
-        stream.close()
-        if echo:
-            click.echo()
-        click.secho("[stopped]", fg="yellow", err=True)
-        raise
-    if echo:
-        click.echo()
-    return stream.result
 
 
 def _footer(result: Any) -> None:
@@ -332,11 +311,7 @@ def ask(state: State, question: str, prompt_name: str, use_agent: bool, rewrite:
             raise
         if not as_json:
             click.echo("\n" if streamed else answer.text)
-    store = ChatStore(s.home_dir / "chats.sqlite")
-    message_id = store.add_turn(
-        store.new_conversation(question), question, answer.text, reasoning=answer.reasoning,
-        citations=[c.to_dict() for c in answer.citations], model=answer.model,
-        prompt=answer.prompt, steps=answer.steps)
+    _, message_id = ChatStore(s.home_dir / "chats.sqlite").save_answer(None, answer)
     if as_json:
         click.echo(json.dumps({**answer.to_dict(), "message_id": message_id}))
         return
@@ -474,11 +449,7 @@ def chat(state: State, model: str | None, prompt_name: str) -> None:
             continue
         click.echo(answer.text if answer.result is None else "")
         _print_citations(answer)
-        if conversation is None:
-            conversation = store.new_conversation(line)
-        store.add_turn(conversation, line, answer.text, reasoning=answer.reasoning,
-                       citations=[c.to_dict() for c in answer.citations], model=answer.model,
-                       prompt=answer.prompt, steps=answer.steps)
+        conversation, _ = store.save_answer(conversation, answer)
         history += [{"role": "user", "content": line},
                     {"role": "assistant", "content": answer.text}]
         if answer.result is not None:

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import openai
 
-from agentlab.errors import LitlabError, ModelNotFound, ServerUnavailable
+from agentlab.errors import ModelNotFound, ServerUnavailable
+from retrievers.errors import UserError
 
 Message = dict[str, Any]
 
@@ -137,7 +138,7 @@ class _Errors:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
 
-    def convert(self, e: Exception, model: str) -> LitlabError:
+    def convert(self, e: Exception, model: str) -> UserError:
         url = self.base_url
         if isinstance(e, openai.APITimeoutError):
             return ServerUnavailable(
@@ -155,11 +156,11 @@ class _Errors:
                 "see `litlab models list` for what it serves",
             )
         if isinstance(e, openai.AuthenticationError):
-            return LitlabError(f"the server at {url} refused the API key", "set api_key")
+            return UserError(f"the server at {url} refused the API key", "set api_key")
         if isinstance(e, openai.APIStatusError):
             detail = getattr(e, "message", "") or str(e)
-            return LitlabError(f"the model server rejected the request: {detail}")
-        return LitlabError(f"model request failed: {e}")
+            return UserError(f"the model server rejected the request: {detail}")
+        return UserError(f"model request failed: {e}")
 
 
 def _retryable(e: Exception) -> bool:
@@ -208,7 +209,7 @@ class ModelClient:
             timeout=self.timeout, max_retries=self.connect_retries,
             max_tokens=max_tokens, temperature=temperature)
 
-    def convert_error(self, e: Exception, model: str) -> LitlabError:
+    def convert_error(self, e: Exception, model: str) -> UserError:
         """An OpenAI SDK error from this server as a litlab error with a next step."""
         return self._errors.convert(e, model)
 
@@ -275,7 +276,7 @@ class ModelClient:
                 f"cannot reach the model server at {self.base_url}", "start it with `litlab serve`"
             ) from e
         if r.status_code >= 400:
-            raise LitlabError(f"the server refused {path}: {r.text.strip()[:300]}")
+            raise UserError(f"the server refused {path}: {r.text.strip()[:300]}")
 
     def close(self) -> None:
         self._client.close()

@@ -1,41 +1,42 @@
-"""The litlab exceptions: each says what went wrong and what to do next.
+"""The assistant's exceptions: each says what went wrong and what to do next.
 
-The CLI prints ``str(error)`` as one line and exits non-zero; the TUI shows it as a
-notification. Anything that is not a ``LitlabError`` is a bug and keeps its traceback.
+All derive from :class:`retrievers.errors.UserError`, the one base of every litlab error (it
+lives in the package the others depend on). The CLI prints ``str(error)`` as one line and exits
+with its ``exit_code``; the TUI shows it as a notification. Anything that is not a ``UserError``
+is a bug: the CLI keeps its traceback, the app logs it to ``LITLAB_HOME/logs/app.log``.
 """
 
 from __future__ import annotations
 
 from retrievers.errors import UserError
 
+__all__ = ["ConfigError", "ForeignServer", "MissingDependency", "ModelNotFound",
+           "ModelPrepareError", "ServerUnavailable", "UserError"]
 
-class LitlabError(UserError):
-    """A problem the person can fix; ``hint`` says how."""
 
-
-class ConfigError(LitlabError):
+class ConfigError(UserError):
     """A setting is invalid: bad value, unknown key, unreadable litlab.toml."""
 
 
-class ModelNotFound(LitlabError):
+class ModelNotFound(UserError):
     """A model name that is neither packaged nor served."""
 
 
-class ModelPrepareError(LitlabError):
+class ModelPrepareError(UserError):
     """Converting a packaged GGUF into a checkpoint failed (missing package, corrupt file)."""
 
 
-class ServerUnavailable(LitlabError):
+class ServerUnavailable(UserError):
     """The vLLM server cannot be reached, crashed, or did not come up in time."""
 
     exit_code = 3
 
 
-class ForeignServer(LitlabError):
+class ForeignServer(UserError):
     """Something else answers on the port litlab wanted for its server."""
 
     exit_code = 3
 
 
-class MissingDependency(LitlabError):
+class MissingDependency(UserError):
     """An optional dependency is not installed; the hint is the install command."""

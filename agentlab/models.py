@@ -119,10 +119,6 @@ def get_packaged(name: str) -> PackagedModel:
         ) from None
 
 
-def read_marker(path: Path) -> dict[str, object]:
-    return json.loads((path / MARKER).read_text())  # type: ignore[no-any-return,unused-ignore]
-
-
 def prepare(
     name: str,
     models_dir: Path,

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentlab.errors import LitlabError
+from retrievers.errors import UserError
 
 PACKAGED = Path(__file__).parent / "prompts"
 
 
-class PromptError(LitlabError):
+class PromptError(UserError):
     """A template that cannot be found, parsed or rendered."""
 
 

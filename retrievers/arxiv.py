@@ -29,6 +29,10 @@ class ArxivError(LibraryError):
     """arXiv could not answer, or answered with an error."""
 
 
+class TransientArxivError(ArxivError):
+    """arXiv could not answer now (throttled, unavailable, unreachable): worth trying later."""
+
+
 @dataclass
 class ArxivEntry:
     id: str
@@ -105,7 +109,7 @@ class ArxivClient:
                 r = self.http.get(url, params=params)
             except httpx.TransportError as e:
                 if attempt == self.retries:
-                    raise ArxivError(f"cannot reach arXiv ({type(e).__name__})",
+                    raise TransientArxivError(f"cannot reach arXiv ({type(e).__name__})",
                                      "check the network and run it again") from e
             else:
                 if r.status_code in (429, 503) and attempt < self.retries:
@@ -115,6 +119,9 @@ class ArxivClient:
                     continue
                 if r.status_code == 404:
                     raise ArxivError(f"arXiv has nothing at {url}")
+                if r.status_code == 429 or r.status_code >= 500:
+                    raise TransientArxivError(f"arXiv answered HTTP {r.status_code} for {url}",
+                                              "run it again later")
                 if r.status_code >= 400:
                     raise ArxivError(f"arXiv answered HTTP {r.status_code} for {url}",
                                      "run it again later")
@@ -156,10 +163,13 @@ class ArxivClient:
         return dest
 
     def source(self, entry: ArxivEntry, folder: Path) -> Path | None:
-        """The e-print source (a tarball or a single gzipped .tex), or None if arXiv has none."""
+        """The e-print source (a tarball or a single gzipped .tex), or None if arXiv has none.
+        Raises :class:`TransientArxivError` when arXiv could not answer now."""
         versioned = f"{entry.id}v{entry.version}" if entry.version else entry.id
         try:
             r = self._get(f"https://arxiv.org/e-print/{versioned}")
+        except TransientArxivError:
+            raise
         except ArxivError:
             return None
         data = r.content

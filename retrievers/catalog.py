@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from retrievers.sqlite_db import connect, transaction
 
@@ -77,6 +76,17 @@ MIGRATIONS: list[str] = [
         text, section, title, tokenize = 'porter unicode61'
     );
     """,
+    # 2: what each paper was parsed from (and why not its LaTeX), and the text chunk offsets
+    # point into
+    """
+    ALTER TABLE papers ADD COLUMN indexed_from TEXT;
+    ALTER TABLE papers ADD COLUMN source_note TEXT;
+    ALTER TABLE papers ADD COLUMN retry_source INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE paper_texts (
+        paper_id INTEGER PRIMARY KEY REFERENCES papers(id) ON DELETE CASCADE,
+        text TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -98,6 +108,9 @@ class Paper:
     content_hash: str | None = None
     state: str = "indexed"
     error: str | None = None
+    indexed_from: str | None = None  # latex | pdf | markdown | text
+    source_note: str | None = None  # why an arXiv paper was not indexed from its LaTeX
+    retry_source: bool = False  # the LaTeX failed for a transient reason: try it next run
     id: int | None = None
 
     @property
@@ -151,6 +164,7 @@ def _paper_from_row(row: sqlite3.Row) -> Paper:
         d.pop(k, None)
     d["authors"] = json.loads(d["authors"])
     d["categories"] = json.loads(d["categories"])
+    d["retry_source"] = bool(d.get("retry_source"))
     return Paper(**d)
 
 
@@ -176,10 +190,6 @@ class Catalog:
     # -- papers ----------------------------------------------------------------------------
     def get(self, key: str) -> Paper | None:
         row = self.db.execute("SELECT * FROM papers WHERE key = ?", (key,)).fetchone()
-        return _paper_from_row(row) if row else None
-
-    def get_by_id(self, paper_id: int) -> Paper | None:
-        row = self.db.execute("SELECT * FROM papers WHERE id = ?", (paper_id,)).fetchone()
         return _paper_from_row(row) if row else None
 
     def papers_by_id(self, ids: set[int]) -> dict[int, Paper]:
@@ -222,9 +232,11 @@ class Catalog:
         files: Sequence[FileRecord],
         chunks: Sequence[Chunk],
         figures: Sequence[Figure] = (),
+        text: str | None = None,
     ) -> int:
-        """Write a paper with everything parsed from it, replacing any earlier version of the
-        same key, in one transaction. Returns the paper's catalog id."""
+        """Write a paper with everything parsed from it (``text``: the parsed text that chunk
+        offsets point into), replacing any earlier version of the same key, in one
+        transaction. Returns the paper's catalog id."""
         now = time.time()
         with self.transaction() as db:
             old = db.execute("SELECT id FROM papers WHERE key = ?", (paper.key,)).fetchone()
@@ -233,14 +245,18 @@ class Catalog:
             cur = db.execute(
                 """INSERT INTO papers (key, arxiv_id, version, title, authors, abstract,
                    categories, published, updated, license, source, content_hash, state, error,
-                   added_at, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   indexed_from, source_note, retry_source, added_at, indexed_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (paper.key, paper.arxiv_id, paper.version, paper.title,
                  json.dumps(paper.authors), paper.abstract, json.dumps(paper.categories),
                  paper.published, paper.updated, paper.license, paper.source,
-                 paper.content_hash, paper.state, paper.error, now,
+                 paper.content_hash, paper.state, paper.error, paper.indexed_from,
+                 paper.source_note, int(paper.retry_source), now,
                  now if paper.state == "indexed" else None),
             )
             pid = int(cur.lastrowid or 0)
+            if text is not None:
+                db.execute("INSERT INTO paper_texts (paper_id, text) VALUES (?, ?)", (pid, text))
             db.executemany(
                 "INSERT INTO files (paper_id, kind, path, sha256, bytes) VALUES (?,?,?,?,?)",
                 [(pid, f.kind, f.path, f.sha256, f.bytes) for f in files],
@@ -281,6 +297,12 @@ class Catalog:
     def remove(self, paper_id: int) -> None:
         with self.transaction():
             self._delete_rows(paper_id)
+
+    def paper_text(self, paper_id: int) -> str | None:
+        """The parsed text of a paper: ``text[chunk.char_start:chunk.char_end]`` is a chunk."""
+        row = self.db.execute("SELECT text FROM paper_texts WHERE paper_id = ?",
+                              (paper_id,)).fetchone()
+        return str(row[0]) if row else None
 
     # -- chunks and figures -----------------------------------------------------------------
     def chunks_of(self, paper_id: int) -> list[Chunk]:
@@ -372,15 +394,6 @@ class Catalog:
                 "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
                 (f'"{word}"', cap + 1)).fetchone()[0])
         return counts[word]
-
-    def stats(self) -> dict[str, Any]:
-        q = self.db.execute
-        return {
-            "papers": q("SELECT count(*) FROM papers WHERE state='indexed'").fetchone()[0],
-            "failed": q("SELECT count(*) FROM papers WHERE state='failed'").fetchone()[0],
-            "chunks": q("SELECT count(*) FROM chunks").fetchone()[0],
-            "figures": q("SELECT count(*) FROM figures").fetchone()[0],
-        }
 
 
 COMMON_TERM_SHARE = 0.1

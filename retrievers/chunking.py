@@ -1,7 +1,8 @@
 """Chunking with LlamaIndex's sentence-aware splitter, keeping what a citation needs.
 
 Chunks never cross a section. Each knows its section, the page(s) it spans and its character
-offsets in the paper's text (:attr:`retrievers.parsing.Document.text`).
+offsets in the paper's text (:attr:`retrievers.parsing.Document.text`, which the catalog keeps:
+``paper_text[char_start:char_end]`` is the chunk).
 """
 
 from __future__ import annotations
@@ -48,17 +49,35 @@ def chunk_document(
         start, end = spans[i][0], spans[j][1]
         text = doc.text[start:end]
         nodes = splitter.get_nodes_from_documents([LIDocument(text=text)])
+        cursor = 0
         for node in nodes:
-            s = start + (getattr(node, "start_char_idx", None) or 0)
-            e = start + (getattr(node, "end_char_idx", None) or len(text))
+            content = node.get_content()
+            local = _locate(text, content, cursor, getattr(node, "start_char_idx", None))
+            cursor = local + 1
+            s, e = start + local, start + local + len(content)
             pages = [p for k in range(i, j + 1)
                      if (p := doc.segments[k].page) is not None
                      and spans[k][0] < e and spans[k][1] > s]
             chunks.append(Chunk(
-                text=node.get_content(), section=doc.segments[i].section,
+                text=content, section=doc.segments[i].section,
                 char_start=s, char_end=e,
                 page_start=min(pages) if pages else None, page_end=max(pages) if pages else None,
                 ord=len(chunks),
             ))
         i = j + 1
     return chunks
+
+
+def _locate(text: str, content: str, cursor: int, hint: int | None) -> int:
+    """Where ``content`` starts in ``text``: the splitter's own offset when it is right, else
+    the next occurrence after the previous chunk's start. Offsets are a promise (the catalog
+    keeps the text they point into), so a chunk that cannot be found is an error, never its
+    section's whole span."""
+    if hint is not None and text[hint:hint + len(content)] == content:
+        return hint
+    found = text.find(content, cursor)
+    if found < 0:
+        found = text.find(content)
+    if found < 0:
+        raise ValueError(f"chunk not found in its section's text: {content[:60]!r}")
+    return found

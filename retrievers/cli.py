@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from retrievers.library import IndexReport, Library
+from retrievers.search import location
 
 STORE = click.option("--store", type=click.Choice(["faiss", "chroma"]),
                      help="Vector store (default from settings: faiss).")
@@ -39,6 +40,8 @@ def _report(report: IndexReport) -> None:
     click.echo(f"added {len(report.added)}, replaced {len(report.replaced)}, "
                f"unchanged {len(report.unchanged)}, failed {len(report.failed)}; "
                f"vectors +{report.vectors_added} -{report.vectors_removed}")
+    for source, note in report.notes:
+        click.secho(f"note: {source}: {note}", fg="yellow", err=True)
     for source, reason in report.failed:
         click.secho(f"failed: {source}: {reason}", fg="red", err=True)
     if report.failed:
@@ -108,7 +111,8 @@ def library_list(ctx: click.Context, as_json: bool) -> None:
     papers = lib.catalog.papers()
     if as_json:
         click.echo(json.dumps([{"id": p.id, "key": p.key, "arxiv_id": p.arxiv_id,
-                                "title": p.title, "state": p.state, "error": p.error}
+                                "title": p.title, "state": p.state, "error": p.error,
+                                "indexed_from": p.indexed_from, "source_note": p.source_note}
                                for p in papers], indent=2))
         return
     if not papers:
@@ -130,6 +134,9 @@ def library_show(ctx: click.Context, paper: str) -> None:
     if p is None or p.id is None:
         raise LibraryError(f"no paper '{paper}' in the library", "see `litlab library list`")
     click.echo(f"{p.title}\n{p.key}  ({p.state})")
+    if p.indexed_from:
+        click.echo(f"indexed from: {p.indexed_from}" + (f" ({p.source_note})" if p.source_note
+                                                        else ""))
     if p.authors:
         click.echo(", ".join(p.authors))
     if p.abstract:
@@ -188,6 +195,6 @@ def search(ctx: click.Context, query: str, k: int, store: str | None, paper: str
     if not hits:
         click.echo("nothing found")
     for i, h in enumerate(hits, start=1):
-        where = ", ".join(x for x in (h.chunk.section, f"p. {h.chunk.pages}" if h.chunk.pages else "") if x)
+        where = location(h.chunk.section, h.chunk.pages)
         click.secho(f"[{i}] {h.paper.title[:80]} ({where})", bold=True)
         click.echo("    " + h.chunk.text[:300].replace("\n", " "))

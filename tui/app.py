@@ -50,8 +50,9 @@ class LitlabApp(App[None]):
                 library.embedder.embed_query("warm-up")
                 library.store  # noqa: B018 - opening it is the point
         except Exception as e:  # noqa: BLE001 - the first question will report it properly
-            self.call_from_thread(self.notify, f"the library could not be loaded: {e}",
-                                  severity="warning")
+            log = self.services.log_bug(e)
+            self.call_from_thread(self.notify, f"the library could not be loaded: {e} "
+                                               f"(details in {log})", severity="warning")
 
     @work(thread=True, group="server", exclusive=True)
     def start_server(self) -> None:

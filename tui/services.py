@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from agentlab.settings import Settings
@@ -71,6 +72,18 @@ class Services:
         served = self.served if served is None else served
         wanted = self.settings.model
         return wanted if wanted in served or not served else served[0]
+
+    def log_bug(self, error: BaseException) -> Path:
+        """Append ``error``'s traceback to LITLAB_HOME/logs/app.log; return the log's path."""
+        import time
+        import traceback
+
+        log = self.settings.home_dir / "logs" / "app.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            f.write("".join(traceback.format_exception(error)))
+        return log
 
     def open_library(self) -> Any:
         """A Library of its own, for a worker that writes (index, remove): a catalog connection

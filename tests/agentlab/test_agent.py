@@ -9,9 +9,9 @@ from langchain_core.messages import AIMessage
 
 from agentlab.agent import ResearchAgent
 from agentlab.calculator import calculate
+from agentlab.citations import NOT_IN_LIBRARY_MESSAGE
 from agentlab.react import ReactFormatError, parse_react
 from agentlab.tools import explicitly_requested
-from agentlab.citations import NOT_IN_LIBRARY_MESSAGE
 from retrievers.library import Library
 from tests.agentlab.fakes import ScriptedChatModel
 

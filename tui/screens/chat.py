@@ -262,8 +262,13 @@ class ChatScreen(Screen[None]):
                     call(view.set_text, "".join(pieces))
 
             if agent:
-                call(view.set_text, "_the agent is working…_")
-                result = self.services.agent(model).run(question)
+                from agentlab.agent import Stopped as AgentStopped
+
+                call(view.set_text, "_the agent is working… (Esc stops it)_")
+                try:
+                    result = self.services.agent(model).run(question, stop=self._stop)
+                except AgentStopped:
+                    raise Stopped from None
             else:
                 result = self.services.assistant(model).answer(
                     question, prompt=prompt, history=history, on_token=on_token)
@@ -279,7 +284,11 @@ class ChatScreen(Screen[None]):
         except Exception as e:  # noqa: BLE001 - every failure is a notification, never a crash
             from retrievers.errors import UserError
 
-            text = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+            if isinstance(e, UserError):
+                text = str(e)
+            else:  # a bug: the toast says where its traceback is
+                log = self.services.log_bug(e)
+                text = f"{type(e).__name__}: {e} (a bug: the traceback is in {log})"
             call(view.set_text, f"_error: {text}_")
             call(self.notify, text, title="could not answer", severity="error")
             call(self._done)

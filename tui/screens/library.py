@@ -185,7 +185,7 @@ class LibraryScreen(Screen[None]):
                                                 client=arxiv() if arxiv else None,
                                                 progress=progress))
             for run in runs:
-                for name in ("added", "replaced", "unchanged", "failed"):
+                for name in ("added", "replaced", "unchanged", "failed", "notes"):
                     getattr(report, name).extend(getattr(run, name))
         except Cancelled:
             call(self._indexed, "indexing cancelled; what finished is kept", "warning")
@@ -194,7 +194,9 @@ class LibraryScreen(Screen[None]):
             call(self._indexed, str(e), "error")
             return
         except Exception as e:  # noqa: BLE001 - a notification, never a crash
-            call(self._indexed, f"indexing failed: {type(e).__name__}: {e}", "error")
+            log = self.services.log_bug(e)
+            call(self._indexed, f"indexing failed: {type(e).__name__}: {e} (a bug: the "
+                                f"traceback is in {log})", "error")
             return
         finally:
             library.close()
@@ -203,6 +205,8 @@ class LibraryScreen(Screen[None]):
         summary = f"indexed {done}, unchanged {len(report.unchanged)}"
         if report.failed:
             summary += "; failed: " + "; ".join(f"{r}: {why}" for r, why in report.failed)
+        if report.notes:
+            summary += "; note: " + "; ".join(f"{r}: {why}" for r, why in report.notes)
         call(self._indexed, summary, "error" if report.failed else "information")
 
     def _progress(self, message: str) -> None:

@@ -8,6 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, ListItem, ListView, Static
 
+from agentlab.citations import header as _header
+
 
 class CitationsPanel(Vertical):
     DEFAULT_CSS = """
@@ -48,9 +50,3 @@ class CitationsPanel(Vertical):
             figures = "".join(f"\n{f}" for f in c.get("figures") or [])
             self.query_one("#citation-text", Static).update(
                 f"{_header(c)}\n\n{c.get('text', '')}{figures}")
-
-
-def _header(c: dict[str, Any]) -> str:
-    where = ", ".join(x for x in (c.get("section"), c.get("pages") and f"p. {c['pages']}") if x)
-    paper = "" if str(c.get("paper", "")).startswith("file:") else f" ({c.get('paper')})"
-    return f"[{c['n']}] {c.get('title') or 'Untitled'}{paper}" + (f", {where}" if where else "")
