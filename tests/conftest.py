@@ -21,6 +21,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks follow what a test uses, so the quick run (`-m "not server and not slow"`) skips
+    exactly the tests that need the vLLM server or the model conversion, and no other."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "vllm_server" in names:
+            item.add_marker(pytest.mark.server)
+        if "prepared_models" in names or "vllm_server" in names:
+            item.add_marker(pytest.mark.slow)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

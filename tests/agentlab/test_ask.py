@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -18,6 +17,18 @@ from tests.conftest import RunningServer
 
 pytestmark = pytest.mark.server
 
+# The 135M model seldom writes [n] on its own; asked to repeat a cited sentence, it does, so the
+# citation check runs on a real reply: [1] exists, [7] does not.
+ECHO_CITE = '''description = "Repeat a cited sentence (tests)."
+variables = ["question", "sources"]
+system = """You repeat text exactly.
+
+Sources:
+{{ sources }}"""
+user = """Repeat this sentence exactly, nothing else:
+Mamba scales linearly with sequence length [1], unlike attention [7]."""
+'''
+
 
 @pytest.fixture
 def env(vllm_server: RunningServer, papers_dir: Path, tmp_path: Path) -> dict[str, str]:
@@ -26,6 +37,8 @@ def env(vllm_server: RunningServer, papers_dir: Path, tmp_path: Path) -> dict[st
     lib = Library(home)
     assert lib.index_files([papers_dir]).ok
     lib.close()
+    (home / "prompts").mkdir()
+    (home / "prompts" / "echo_cite.toml").write_text(ECHO_CITE)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LITLAB_")}
     env.update(LITLAB_HOME=str(home), LITLAB_API_BASE=vllm_server.api_base)
     return env
@@ -38,28 +51,32 @@ def ask(env: dict[str, str], *args: str) -> dict:
     return json.loads(out)  # type: ignore[no-any-return]
 
 
-def test_answer_over_the_library_has_every_citation_resolved(env: dict[str, str]) -> None:
+def test_answer_over_the_library_retrieves_the_right_passage(env: dict[str, str]) -> None:
     answer = ask(env, "How does Mamba scale with sequence length?")
     assert not answer["not_in_library"] and answer["answer"].strip()
     retrieved = next(s for s in answer["trace"] if s["kind"] == "retrieve")["sources"]
     assert retrieved[0]["section"] == "3 State Space Models" and retrieved[0]["pages"] == "2"
-    catalog = Library(Path(env["LITLAB_HOME"])).catalog
-    for c in answer["citations"]:  # each citation is a real chunk of a real paper
-        chunk = catalog.chunks_by_id([c["chunk_id"]])[c["chunk_id"]]
-        assert chunk.text == c["text"] and chunk.section == c["section"]
-        assert chunk.pages == c["pages"]
-    cited = {c["n"] for c in answer["citations"]}
-    markers = {int(n) for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", answer["answer"])
-               for n in re.split(r"\s*,\s*", group)}
-    assert markers <= cited  # no marker in the answer points at nothing
-    assert not set(answer["dropped_citations"]) & cited
     gen = next(s for s in answer["trace"] if s["kind"] == "generate")
     assert gen["completion_tokens"] > 0
-
     db = sqlite3.connect(Path(env["LITLAB_HOME"]) / "chats.sqlite")
     kinds = [r[0] for r in db.execute(
         "SELECT kind FROM steps WHERE message_id = ? ORDER BY ord", (answer["message_id"],))]
     assert kinds == ["retrieve", "prompt", "generate", "cite"]
+
+
+def test_every_marker_resolves_to_its_chunk_and_a_marker_to_nothing_is_removed(
+        env: dict[str, str]) -> None:
+    answer = ask(env, "--prompt", "echo_cite", "How does Mamba scale with sequence length?")
+    assert "[1]" in answer["answer"] and "[7]" not in answer["answer"]
+    assert answer["dropped_citations"] == [7]
+    (cited,) = answer["citations"]
+    assert cited["n"] == 1
+    catalog = Library(Path(env["LITLAB_HOME"])).catalog
+    chunk = catalog.chunks_by_id([cited["chunk_id"]])[cited["chunk_id"]]
+    assert chunk.text == cited["text"] and "Mamba" in chunk.text
+    assert (cited["section"], cited["pages"]) == ("3 State Space Models", "2") == \
+        (chunk.section, chunk.pages)
+    assert cited["title"] == "Efficient Adaptation of Generative Models"
 
 
 def test_a_question_the_library_cannot_answer_says_so(env: dict[str, str]) -> None:
@@ -69,21 +86,31 @@ def test_a_question_the_library_cannot_answer_says_so(env: dict[str, str]) -> No
 
 
 def test_ask_prints_sources_and_trace(env: dict[str, str]) -> None:
-    proc = litlab_cli("ask", "--trace", "--temperature", "0", "--max-tokens", "40",
-                      "What does the reward model learn from?", env=env)
+    proc = litlab_cli("ask", "--trace", "--prompt", "echo_cite", "--temperature", "0",
+                      "--max-tokens", "40", "How does Mamba scale with sequence length?", env=env)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    assert "Trace:" in out and "retrieve" in out and "generate" in out
+    sources = out.split("Sources:", 1)[1].split("Trace:", 1)[0]
+    assert "[1] Efficient Adaptation of Generative Models, 3 State Space Models, p. 2" in sources
+    assert "removed [7]" in err
+    trace = out.split("Trace:", 1)[1]
+    assert [line.split()[1] for line in trace.strip().splitlines()] == \
+        ["retrieve", "prompt", "generate", "cite"]
 
 
 def test_agent_turn_is_traced(env: dict[str, str]) -> None:
     env = {**env, "LITLAB_AGENT_MAX_STEPS": "2"}
-    answer = ask(env, "--agent", "How is the RLHF policy optimised?")
+    question = "How is the RLHF policy optimised?"
+    answer = ask(env, "--agent", question)
+    tools = [s for s in answer["trace"] if s["kind"] == "tool"]
+    assert tools[0]["tool"] == "search_library" and tools[0]["args"] == {"query": question}
+    assert "Policy Optimisation" in tools[0]["result"]  # the passage that answers it was found
     models = [s for s in answer["trace"] if s["kind"] == "model"]
-    assert models and all(s["text"] for s in models)
+    assert 1 <= len(models) <= 2 and all(s["text"] for s in models)  # the step limit holds
     assert answer["answer"].strip()
-    cited = {c["n"] for c in answer["citations"]}
-    assert all(c["chunk_id"] for c in answer["citations"]) and len(cited) == len(answer["citations"])
+    stopped = [s for s in answer["trace"] if s["kind"] == "stop"]
+    if stopped:  # no final answer within 2 steps: the answer lists what was found
+        assert "Policy Optimisation" in answer["answer"] or "RLHF" in answer["answer"]
 
 
 def test_line_chat_answers_and_keeps_the_conversation(env: dict[str, str]) -> None:

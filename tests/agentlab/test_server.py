@@ -21,8 +21,6 @@ from agentlab.server import LocalServer, ServerState, check_remote
 from agentlab.settings import Settings
 from tests.conftest import DEFAULT_MODEL, RunningServer, free_port, home_with_models
 
-pytestmark = pytest.mark.server
-
 QUESTION = [{"role": "user", "content": "Name three deep learning architectures."}]
 
 

@@ -18,14 +18,21 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "arxiv"
 class RecordedArxiv:
     """Serves the recorded API answers, a PDF and an e-print; counts requests."""
 
-    def __init__(self, tmp: Path, source: bytes | None, fail_first: int = 0) -> None:
+    def __init__(self, tmp: Path, source: bytes | None, fail_first: int = 0,
+                 source_status: int = 200, pdf_down: bool = False) -> None:
         self.pdf = make_two_column_pdf(tmp / "lora.pdf").read_bytes()
         self.source = source
         self.fail_first = fail_first
+        self.source_status = source_status  # 503: the e-print endpoint is throttled
+        self.pdf_down = pdf_down
         self.requests: list[httpx.Request] = []
+        self.times: list[float] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        import time
+
         self.requests.append(request)
+        self.times.append(time.monotonic())
         if self.fail_first:
             self.fail_first -= 1
             return httpx.Response(503, text="busy")
@@ -35,7 +42,11 @@ class RecordedArxiv:
             name = "id_list_2106.09685.xml" if "2106.09685" in ids else "empty.xml"
             return httpx.Response(200, text=(FIXTURES / name).read_text())
         if path.startswith("/pdf/2106.09685"):
+            if self.pdf_down:
+                raise httpx.ConnectError("no route")
             return httpx.Response(200, content=self.pdf)
+        if path.startswith("/e-print/2106.09685") and self.source_status != 200:
+            return httpx.Response(self.source_status, text="busy")
         if path.startswith("/e-print/2106.09685") and self.source is not None:
             return httpx.Response(200, content=self.source)
         return httpx.Response(404)
@@ -87,8 +98,11 @@ def test_pdf_only_paper_is_read_from_the_pdf(tmp_path: Path) -> None:
 def test_busy_arxiv_is_retried_with_backoff(tmp_path: Path) -> None:
     server = RecordedArxiv(tmp_path, source=None, fail_first=2)
     lib = Library(tmp_path / "home")
-    assert lib.index_arxiv(["2106.09685"], client=client(server)).ok
-    assert len(server.requests) >= 3
+    polite = ArxivClient(delay=0.1, transport=httpx.MockTransport(server))
+    assert lib.index_arxiv(["2106.09685"], client=polite).ok
+    first, second, third = server.times[:3]  # two 503s, then the answer
+    assert server.requests[2].url.path == "/api/query"  # the same request, asked again
+    assert second - first >= 0.1 * 0.9 and third - second >= 0.2 * 0.9  # waits that double
 
 
 def test_error_feed_and_throttling_are_clear_errors() -> None:
@@ -101,13 +115,52 @@ def test_error_feed_and_throttling_are_clear_errors() -> None:
 
 
 def test_network_failure_is_recorded_per_paper(tmp_path: Path) -> None:
-    def down(_request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("no route")
-
+    server = RecordedArxiv(tmp_path, source=None, pdf_down=True)
     lib = Library(tmp_path / "home")
-    with pytest.raises(ArxivError, match="cannot reach arXiv"):
-        lib.index_arxiv(["2106.09685"], client=ArxivClient(
-            delay=0.0, retries=1, transport=httpx.MockTransport(down)))
+    report = lib.index_arxiv(["2106.09685", "not-an-id"], client=ArxivClient(
+        delay=0.0, retries=1, transport=httpx.MockTransport(server)))
+    failed = dict(report.failed)  # the run finished; each paper has its own reason
+    assert "cannot reach arXiv" in failed["2106.09685"] and "not-an-id" in failed
+    paper = lib.catalog.get("arxiv:2106.09685")
+    assert paper is not None and paper.state == "failed" and "cannot reach" in (paper.error or "")
+
+
+def test_latex_lost_to_a_transient_error_is_said_and_retried_next_run(tmp_path: Path) -> None:
+    server = RecordedArxiv(tmp_path, latex_source(tmp_path), source_status=503)
+    lib = Library(tmp_path / "home")
+    report = lib.index_arxiv(["2106.09685"], client=ArxivClient(
+        delay=0.0, retries=1, transport=httpx.MockTransport(server)))
+    assert report.added == ["2106.09685v2"]
+    (note,) = report.notes
+    assert "LaTeX source not fetched" in note[1] and "HTTP 503" in note[1]
+    paper = lib.catalog.find("2106.09685")
+    assert paper is not None and paper.indexed_from == "pdf" and paper.retry_source
+
+    server.source_status = 200  # arXiv answers again: the same version is not "unchanged"
+    again = lib.index_arxiv(["2106.09685"], client=client(server))
+    assert again.replaced == ["2106.09685v2"] and not again.notes
+    paper = lib.catalog.find("2106.09685")
+    assert paper is not None and paper.indexed_from == "latex" and not paper.retry_source
+    assert lib.index_arxiv(["2106.09685"], client=client(server)).unchanged == ["2106.09685"]
+
+
+def test_a_broken_latex_source_falls_back_to_the_pdf_and_says_so(tmp_path: Path) -> None:
+    broken = gzip.compress(b"% a source with nothing but a comment\n")
+    server = RecordedArxiv(tmp_path, broken)
+    lib = Library(tmp_path / "home")
+    report = lib.index_arxiv(["2106.09685"], client=client(server))
+    paper = lib.catalog.find("2106.09685")
+    assert paper is not None and paper.indexed_from == "pdf" and not paper.retry_source
+    assert "LaTeX source unreadable" in (paper.source_note or "")
+    assert report.notes and report.notes[0][0] == "2106.09685v2"
+
+    from click.testing import CliRunner
+
+    from agentlab.cli import main
+
+    out = CliRunner().invoke(main, ["--home", str(tmp_path / "home"), "library", "show",
+                                    "2106.09685"]).output
+    assert "indexed from: pdf (LaTeX source unreadable" in out
 
 
 def test_unparseable_ids_are_reported_not_fatal(tmp_path: Path) -> None:

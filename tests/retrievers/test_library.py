@@ -50,9 +50,10 @@ def test_search_finds_the_right_paper_section_and_page(library: Library, papers_
     hit = library.search("PPO with a KL penalty", k=1)[0]
     assert hit.chunk.section == "Policy Optimisation"
 
-    # The offsets point at the chunk's text inside the paper.
+    # The offsets select the chunk's own text inside the paper's stored text.
     for h in library.search("diffusion", k=3):
-        assert h.chunk.char_end > h.chunk.char_start
+        text = library.catalog.paper_text(int(h.paper.id or 0)) or ""
+        assert text[h.chunk.char_start:h.chunk.char_end] == h.chunk.text
 
 
 def test_two_column_page_reads_left_column_first(tmp_path: Path) -> None:

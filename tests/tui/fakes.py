@@ -7,6 +7,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
 from agentlab.errors import ServerUnavailable
 
 
@@ -50,3 +54,43 @@ class FakeClient:
             self.models()
         self.requests.append(messages)
         return FakeStream(self.answer, "smollm2-135m-instruct", self.delay)
+
+
+class SlowChatModel(BaseChatModel):
+    """A LangChain chat model that streams a long reply one word every ``delay`` seconds: an
+    agent turn that would run for a long time if nothing stopped it."""
+
+    delay: float = 0.1
+    words: int = 400
+
+    @property
+    def _llm_type(self) -> str:
+        return "slow"
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        text = "".join(c.message.content for c in self._stream(messages))  # type: ignore[misc]
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
+
+    def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        for _ in range(self.words):
+            time.sleep(self.delay)
+            yield ChatGenerationChunk(message=AIMessageChunk(content="thinking "))
+
+
+class AgentClient(FakeClient):
+    """A FakeClient whose agent model is slow (see SlowChatModel)."""
+
+    def langchain(self, model: str, **_: Any) -> SlowChatModel:
+        return SlowChatModel()
+
+    def convert_error(self, e: Exception, model: str) -> Exception:
+        return e
+
+
+class BuggyClient(FakeClient):
+    """A client with a bug in it: streaming raises something no litlab error explains."""
+
+    def stream(self, messages: list[dict[str, Any]], **_: Any) -> FakeStream:
+        raise RuntimeError("a bug in the client")

@@ -217,14 +217,23 @@ async def test_real_server_answer_with_a_citation_selected(home: Path, vllm_serv
         assert "ready" in str(app.screen.query_one("#server", Static).render())
         view = await ask(pilot, "How does Mamba scale with sequence length?")
         assert view.text.strip() and view.message_id
+        # Cited or not, the panel lists passages (the citations, or what the answer was given),
+        # and selecting one shows that passage: the Mamba section of the test PDF.
         panel = app.screen.query_one(CitationsPanel)
-        if panel.citations:  # the 135M model does not always cite; when it does, it resolves
-            panel.query_one(ListView).index = 0
-            await pilot.pause()
-            assert panel.citations[0]["text"][:20] in str(
-                panel.query_one("#citation-text", Static).render())
+        assert panel.citations and panel.citations[0]["section"] == "3 State Space Models"
+        panel.query_one(ListView).index = 0
+        await pilot.pause()
+        detail = str(panel.query_one("#citation-text", Static).render())
+        assert "Mamba" in detail and "3 State Space Models, p. 2" in detail
+        # What the screen shows is what chats.sqlite keeps.
+        from textual.widgets import Markdown
+
+        shown = view.query_one(Markdown).source
         stored = app.services.chats.messages(app.services.chats.conversations()[0].id)
-        assert stored[-1].content == view.text
+        assert [m.role for m in stored] == ["user", "assistant"]
+        assert stored[0].content == "How does Mamba scale with sequence length?"
+        assert stored[1].content == shown and shown.strip()
+        assert stored[1].citations == view.citations
 
 
 @pytest.mark.anyio
@@ -315,3 +324,42 @@ async def test_a_server_that_cannot_start_fails_the_question_instead_of_hanging(
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert len(list(app.screen.query(MessageView))) == 4
+
+
+@pytest.mark.anyio
+async def test_escape_stops_the_agent_within_a_second(home: Path) -> None:
+    import time
+
+    from tests.tui.fakes import AgentClient
+
+    app = make_app(AgentClient())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("f7")  # agent mode
+        app.screen.query_one("#ask", Input).value = QUESTION
+        await pilot.press("enter")
+        await pilot.pause(0.8)  # the agent is streaming its (40 s long) first reply
+        assert app.screen._busy  # type: ignore[attr-defined]
+        pressed = time.monotonic()
+        await pilot.press("escape")
+        while app.screen._busy and time.monotonic() - pressed < 5:  # type: ignore[attr-defined]
+            await pilot.pause(0.05)
+        assert time.monotonic() - pressed < 1.0
+        view = list(app.screen.query(MessageView))[-1]
+        assert "[stopped]" in str(view.query_one(".meta", Static).render())
+
+
+@pytest.mark.anyio
+async def test_a_bug_is_a_toast_naming_the_log_that_holds_its_traceback(home: Path) -> None:
+    from tests.tui.fakes import BuggyClient
+
+    app = make_app(BuggyClient())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        view = await ask(pilot)
+        log = home / "logs" / "app.log"
+        assert "RuntimeError" in view.text and str(log) in view.text
+        assert any(str(log) in n.message for n in app._notifications)
+        logged = log.read_text()
+        assert "Traceback" in logged and "a bug in the client" in logged
+        assert app.is_running
