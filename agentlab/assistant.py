@@ -8,6 +8,7 @@ is the :data:`~agentlab.citations.NOT_IN_LIBRARY` message.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from agentlab.citations import (
 from agentlab.prompts import load_template
 
 OnToken = Callable[[str], None]
+Generate = Callable[[list[dict[str, str]]], Any]
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Assistant:
         self.client, self.model, self.library, self.home = client, model, library, home
         self.max_tokens, self.temperature = max_tokens, temperature
         self.k, self.min_relevance = k, min_relevance
+        self.retrieval_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, s: Any, client: Any, library: Any,
@@ -91,6 +94,10 @@ class Assistant:
 
     def retrieve(self, query: str) -> list[Source]:
         """The relevant chunks for ``query``, numbered from 1 (with the figures they hold)."""
+        with self.retrieval_lock:  # one library, searched by one thread at a time
+            return self._retrieve(query)
+
+    def _retrieve(self, query: str) -> list[Source]:
         lib = self.library
         if lib is None or lib.catalog.is_empty():
             return []
@@ -101,7 +108,10 @@ class Assistant:
         return Numbering(lib.catalog.figures_of).add(hits)
 
     def answer(self, question: str, *, prompt: str = "rag", rewrite: bool = False,
-               history: Sequence[dict[str, str]] = (), on_token: OnToken | None = None) -> Answer:
+               history: Sequence[dict[str, str]] = (), on_token: OnToken | None = None,
+               generate: Generate | None = None) -> Answer:
+        """Answer ``question``. ``generate`` (messages → ChatResult) replaces the streamed call
+        to the model, e.g. for an evaluation runner's cache."""
         template = load_template(prompt, self.home)
         steps: list[Step] = []
         clock = _Clock(steps)
@@ -127,7 +137,8 @@ class Assistant:
         clock.step("prompt", template=prompt, messages=len(messages),
                    chars=sum(len(m["content"]) for m in messages))
 
-        result = self._generate(messages, on_token)
+        result = generate(messages) if generate is not None else \
+            self._generate(messages, on_token)
         clock.step("generate", model=result.model, ttft_ms=1000 * (result.ttft_s or 0),
                    prompt_tokens=result.prompt_tokens,
                    completion_tokens=result.completion_tokens,

@@ -480,6 +480,8 @@ def _mount(name: str, target: str, help_text: str) -> None:
 _mount("index", "retrievers.cli:index", "Add papers to the library (files, arXiv).")
 _mount("library", "retrievers.cli:library", "Inspect and maintain the library.")
 _mount("search", "retrievers.cli:search", "Search the library by meaning and by words.")
+_mount("eval", "evals.cli:eval_group",
+       "Evaluation suites: cases × prompts × models, reports, compare.")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         description="Cosine similarity below which a chunk is not a source; when no chunk "
                     "reaches it the answer is that the library has nothing on the question.",
     )
+    judge_model: str | None = Field(
+        None, description="Model that judges evaluation suites' judged checks (faithfulness, "
+                          "relevancy, rubrics); default: the model under test.",
+    )
     tool_parser: str | None = Field(
         None,
         description="vLLM tool-call parser for models that call tools (e.g. hermes, llama3_json); "

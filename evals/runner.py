@@ -1,0 +1,341 @@
+"""Running a suite: targets × prompts × cases × repeats, N at a time so vLLM batches them.
+
+run: load the suite → index its library (once; later runs reuse it) → resume an interrupted
+run of the same suite and settings, or start one → each unit: produce the output (completions
+cached by everything that determines them) → check the assertions → store the result.
+
+A unit whose request fails (a server that went away, a model it does not serve) is a failed
+result carrying the reason; the run goes on and never ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evals.assertions import JUDGED, Judge, Output, applies, check
+from evals.store import Result, RunStore
+from evals.suite import Assertion, Case, InlinePrompt, Suite, Target
+from retrievers.errors import UserError
+
+Progress = Callable[[int, int, int], None]  # done, total, passed so far
+
+
+@dataclass
+class Unit:
+    case: Case
+    target: Target
+    prompt: str
+    repeat: int
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (str(self.case.id), self.target.name, self.prompt, self.repeat)
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    results: list[Result] = field(default_factory=list)
+    resumed: int = 0  # results already stored by an interrupted run
+    requests: int = 0  # completions and verdicts actually sent to a server
+    cache_hits: int = 0
+    seconds: float = 0.0
+
+    @property
+    def pass_rate(self) -> float:
+        return sum(r.passed for r in self.results) / len(self.results) if self.results else 0.0
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def suite_library(suite: Suite, home: Path) -> Any:
+    """The library the suite names, indexed under LITLAB_HOME/runs/evals/libraries/ once (an
+    index run only re-reads changed files); None when the suite names none."""
+    if not suite.library:
+        return None
+    from retrievers.library import Library
+
+    paths = [(suite.path.parent / p).resolve() for p in suite.library]
+    for p in paths:
+        if not p.exists():
+            raise UserError(f"{suite.path}: library path {p} does not exist",
+                            "paths are relative to the suite file")
+    lib = Library(home / "runs" / "evals" / "libraries" / digest([str(p) for p in paths])[:12])
+    report = lib.index_files(paths)
+    if report.failed:
+        raise UserError(f"{suite.path}: could not index {report.failed[0][0]}: "
+                        f"{report.failed[0][1]}", "fix or remove that file")
+    return lib
+
+
+class Runner:
+    """Runs one suite against one model server (``client``: agentlab.client.ModelClient)."""
+
+    def __init__(self, suite: Suite, settings: Any, client: Any, *, store: RunStore | None = None,
+                 library: Any = None, use_cache: bool = True) -> None:
+        self.suite, self.settings, self.client = suite, settings, client
+        self.store = store or RunStore(settings.home_dir)
+        self.library = library
+        self.use_cache = use_cache
+        self.requests = 0
+        self.cache_hits = 0
+        self._count = threading.Lock()
+        # Inline prompts become template files beside the suite's library, where the
+        # assistant looks templates up.
+        self.prompt_home = self.store.folder / "prompts" / suite.digest
+        for p in suite.prompts:
+            if isinstance(p, InlinePrompt):
+                _write_template(self.prompt_home / "prompts" / f"{p.name}.toml", p)
+
+    # -- the run ---------------------------------------------------------------------------
+    def run(self, *, jobs: int = 4, targets: list[str] | None = None,
+            tags: list[str] | None = None, repeat: int = 1,
+            progress: Progress | None = None) -> RunSummary:
+        started = time.perf_counter()
+        units = self.units(targets, tags, repeat)
+        if not units:
+            raise UserError(f"{self.suite.path}: no case matches the filters",
+                            "check --target and --filter")
+        config = {"targets": targets, "tags": tags, "repeat": repeat,
+                  "suite": str(self.suite.path)}
+        run_id = self.store.unfinished(self.suite.digest, config)
+        if run_id is None:
+            run_id = f"{self.suite.path.stem}-{time.strftime('%Y%m%d-%H%M%S')}-" \
+                     f"{digest([time.time(), config])[:4]}"
+            self.store.start(run_id, str(self.suite.path), self.suite.digest, config)
+        done = self.store.done(run_id)
+        summary = RunSummary(run_id, resumed=len(done & {u.key for u in units}))
+        todo = [u for u in units if u.key not in done]
+        passed = sum(r.passed for r in self.store.results(run_id))
+        finished = len(units) - len(todo)
+        if progress:
+            progress(finished, len(units), passed)
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [pool.submit(self.run_unit, u) for u in todo]
+            for f in as_completed(futures):
+                result = f.result()
+                self.store.add(run_id, result)
+                finished += 1
+                passed += result.passed
+                if progress:
+                    progress(finished, len(units), passed)
+        self.store.finish(run_id)
+        summary.results = self.store.results(run_id)
+        summary.requests, summary.cache_hits = self.requests, self.cache_hits
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def units(self, targets: list[str] | None, tags: list[str] | None,
+              repeat: int) -> list[Unit]:
+        chosen = [t for t in self.suite.targets if not targets or t.name in targets]
+        if targets:
+            unknown = set(targets) - {t.name for t in self.suite.targets}
+            if unknown:
+                raise UserError(f"no target '{sorted(unknown)[0]}' in {self.suite.path}",
+                                "targets: " + ", ".join(t.name for t in self.suite.targets))
+        cases = [c for c in self.suite.all_cases()
+                 if not tags or set(tags) & set(c.tags)]
+        return [Unit(c, t, p, r) for t in chosen for p in self.suite.prompt_names()
+                for c in cases for r in range(repeat)]
+
+    def run_unit(self, u: Unit) -> Result:
+        try:
+            out = self.output(u)
+        except UserError as e:
+            out = Output(text="", error=str(e))
+        except Exception as e:  # noqa: BLE001 - one case fails with its reason; the run goes on
+            out = Output(text="", error=f"{type(e).__name__}: {e}")
+        judge = self.judge_for(u.target)
+        scores: dict[str, dict[str, Any]] = {}
+        for a in self.suite.assert_ + u.case.assert_:
+            if not applies(u.case, a):
+                continue
+            s = check(out, u.case, a, judge if a.type in JUDGED else None)
+            entry = {"type": a.type, "passed": s.passed, "score": round(s.score, 4),
+                     "reason": s.reason, "weight": a.weight}
+            if a.type in JUDGED:
+                entry["judge"] = self.judge_model(u.target)
+            scores[_unique(scores, a)] = entry
+        weight = sum(e["weight"] for e in scores.values())
+        score = sum(e["score"] * e["weight"] for e in scores.values()) / weight if weight else 0.0
+        passed = all(e["passed"] for e in scores.values()) and not out.error
+        return Result(str(u.case.id), u.target.name, u.prompt, u.repeat, u.case.tags,
+                      out.to_dict(), scores, passed, round(score, 4))
+
+    # -- outputs -----------------------------------------------------------------------------
+    def model(self, t: Target) -> str:
+        return t.model or self.settings.model
+
+    def output(self, u: Unit) -> Output:
+        t = u.target
+        started = time.perf_counter()
+        if t.kind == "agent":
+            return self._agent(u, started)
+        if t.kind == "search":
+            return self._search(u, started)
+        from agentlab.assistant import Assistant
+        from agentlab.citations import NOT_IN_LIBRARY, resolve
+
+        bot = Assistant(client=self.client, model=self.model(t), library=self.library,
+                        home=self.prompt_home, max_tokens=t.max_tokens,
+                        temperature=t.temperature, k=t.k,
+                        min_relevance=self.settings.min_relevance)
+        bot.retrieval_lock = self._retrieval_lock
+        generate = self._generator(t, u.repeat)
+        if t.kind == "prompt":
+            from agentlab.prompts import load_template
+
+            template = load_template(u.prompt, self.prompt_home)
+            values = {**u.case.vars, "question": u.case.question}
+            values = {k: v for k, v in values.items() if k in template.inputs}
+            if "not_in_library" in template.inputs:
+                values["not_in_library"] = NOT_IN_LIBRARY
+            if "sources" in template.inputs and "sources" not in values:
+                values["sources"] = ""
+            result = generate(template.render(**values))
+            checked = resolve(result.text, [])
+            return Output(text=result.text, model=result.model,
+                          not_in_library=checked.not_in_library,
+                          latency_s=time.perf_counter() - started,
+                          completion_tokens=result.completion_tokens)
+        answer = bot.answer(u.case.question, prompt=u.prompt, generate=generate)
+        r = answer.result
+        return Output(text=answer.text, model=answer.model,
+                      citations=[c.to_dict() for c in answer.citations], dropped=answer.dropped,
+                      not_in_library=answer.not_in_library,
+                      sources=[s.to_dict() for s in answer.sources],
+                      latency_s=time.perf_counter() - started,
+                      completion_tokens=r.completion_tokens if r else 0)
+
+    _retrieval_lock = threading.Lock()
+
+    def _search(self, u: Unit, started: float) -> Output:
+        """Retrieval alone, ranked as `litlab search` ranks (no relevance gate, no model)."""
+        from agentlab.citations import Numbering
+
+        if self.library is None:
+            raise UserError("a search target needs a library", "add `library:` to the suite")
+        with self._retrieval_lock:
+            hits = self.library.search(u.case.question, u.target.k)
+            sources = Numbering(self.library.catalog.figures_of).add(hits)
+        return Output(text="\n".join(s.text for s in sources),
+                      sources=[s.to_dict() for s in sources],
+                      latency_s=time.perf_counter() - started)
+
+    def _agent(self, u: Unit, started: float) -> Output:
+        from agentlab.agent import ResearchAgent
+
+        agent = ResearchAgent.from_settings(self.settings, self.client, self.library,
+                                            self.model(u.target))
+        answer = agent.run(u.case.question)
+        return Output(text=answer.text, model=answer.model,
+                      citations=[c.to_dict() for c in answer.citations], dropped=answer.dropped,
+                      not_in_library=answer.not_in_library,
+                      sources=[s.to_dict() for s in answer.sources],
+                      tools=[str(s.data.get("tool")) for s in answer.steps if s.kind == "tool"],
+                      latency_s=time.perf_counter() - started)
+
+    def _generator(self, t: Target, repeat: int) -> Callable[[list[dict[str, str]]], Any]:
+        """messages → ChatResult, through the cache. The key holds everything that decides the
+        completion: model, messages (template text, variables and retrieved passages),
+        sampling settings, and the repeat index when sampling is random."""
+        from agentlab.client import ChatResult
+
+        def generate(messages: list[dict[str, str]]) -> Any:
+            key = "completion:" + digest({
+                "model": self.model(t), "messages": messages, "temperature": t.temperature,
+                "max_tokens": t.max_tokens, "repeat": repeat if t.temperature > 0 else 0})
+            hit = self.store.cached(key) if self.use_cache else None
+            if hit is not None:
+                self._counted(hit=True)
+                return ChatResult(**{**hit, "text": hit["text"]})
+            result = self.client.chat(messages, model=self.model(t), max_tokens=t.max_tokens,
+                                      temperature=t.temperature)
+            self._counted(hit=False)
+            self.store.cache(key, {k: getattr(result, k) for k in (
+                "text", "model", "prompt_tokens", "completion_tokens", "finish_reason",
+                "ttft_s", "total_s")})
+            return result
+
+        return generate
+
+    # -- the judge ---------------------------------------------------------------------------
+    def judge_model(self, t: Target) -> str:
+        return self.suite.judge or self.settings.judge_model or self.model(t)
+
+    def judge_for(self, t: Target) -> Judge:
+        model = self.judge_model(t)
+
+        def judge(messages: list[dict[str, str]], schema: dict[str, Any]) -> dict[str, Any]:
+            key = "verdict:" + digest({"model": model, "messages": messages, "schema": schema})
+            hit = self.store.cached(key) if self.use_cache else None
+            if hit is not None:
+                self._counted(hit=True)
+                return dict(hit)
+            result = self.client.chat(
+                messages, model=model, temperature=0, max_tokens=400,
+                response_format={"type": "json_schema",
+                                 "json_schema": {"name": "verdict", "schema": schema}})
+            self._counted(hit=False)
+            try:
+                verdict = json.loads(result.text)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"the judge {model} did not return JSON ({e.msg})") from None
+            self.store.cache(key, verdict)
+            return dict(verdict)
+
+        return judge
+
+    def _counted(self, hit: bool) -> None:
+        with self._count:
+            if hit:
+                self.cache_hits += 1
+            else:
+                self.requests += 1
+
+
+def _unique(scores: dict[str, Any], a: Assertion) -> str:
+    label, n = a.label, 2
+    while label in scores:
+        label, n = f"{a.label}#{n}", n + 1
+    return label
+
+
+def _write_template(path: Path, p: InlinePrompt) -> None:
+    import re
+
+    used = sorted(set(re.findall(r"{{\s*(\w+)", p.system + p.user)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = (f"description = {json.dumps('inline prompt of an evaluation suite')}\n"
+            f"variables = {json.dumps(used)}\n"
+            f"system = {json.dumps(p.system)}\nuser = {json.dumps(p.user)}\n")
+    if not path.exists() or path.read_text() != body:
+        path.write_text(body)
+
+
+def run_suite(suite: Suite, settings: Any, client: Any, *, jobs: int = 4,
+              targets: list[str] | None = None, tags: list[str] | None = None,
+              repeat: int = 1, use_cache: bool = True,
+              progress: Progress | None = None) -> RunSummary:
+    """Run ``suite`` (the Python API the fine-tuning gate uses)."""
+    library = suite_library(suite, settings.home_dir)
+    if library is None and any(t.kind not in ("prompt",) for t in suite.targets):
+        from retrievers.library import Library
+
+        library = Library.from_settings(settings)
+    runner = Runner(suite, settings, client, library=library, use_cache=use_cache)
+    try:
+        return runner.run(jobs=jobs, targets=targets, tags=tags, repeat=repeat,
+                          progress=progress)
+    finally:
+        runner.store.close()

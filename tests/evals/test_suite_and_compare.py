@@ -1,0 +1,124 @@
+"""Suite files: every mistake is one line with the file and the line. Compare: a planted
+regression is flagged with its significance; two equal runs are not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evals.compare import compare, mcnemar
+from evals.store import Result
+from evals.suite import SuiteError, load_suite
+
+GOOD = """\
+description: ok
+targets:
+  - {name: base, kind: ask}
+prompts: [rag, {name: terse, system: "Be brief.", user: "{{ question }}"}]
+assert: [{type: citations}]
+cases:
+  - question: What is LoRA?
+    papers: [lora.md]
+  - file: more.jsonl
+"""
+
+
+def write(tmp_path: Path, text: str, cases: str = '{"question": "What is DPO?"}\n') -> Path:
+    (tmp_path / "more.jsonl").write_text(cases)
+    path = tmp_path / "suite.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_suite_loads_with_its_case_files(tmp_path: Path) -> None:
+    suite = load_suite(write(tmp_path, GOOD))
+    cases = suite.all_cases()
+    assert [c.question for c in cases] == ["What is LoRA?", "What is DPO?"]
+    assert [c.id for c in cases] == ["case-1", "case-2"]
+    assert suite.prompt_names() == ["rag", "terse"]
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    (GOOD.replace("description: ok", "descripton: ok"), 1, "descripton: unknown key"),
+    (GOOD.replace("kind: ask", "kind: chat"), 3, "targets.0.kind"),
+    (GOOD.replace("[{type: citations}]", "[{type: citation}]"), 5, "assert.0.type"),
+    (GOOD.replace("    papers: [lora.md]", "    paper: [lora.md]"), 8, "unknown key"),
+    (GOOD.replace("targets:\n  - {name: base, kind: ask}\n", ""), 1, "targets: required"),
+    (GOOD.replace("description: ok", "description: ok: no"), 1, "not valid YAML"),
+    (GOOD.replace("prompts: [rag", "prompts: [rag, [x]"), 4, "prompts.1"),
+])
+def test_a_broken_suite_is_one_line_with_file_and_line(tmp_path: Path, text: str, line: int,
+                                                       words: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(SuiteError) as e:
+        load_suite(path).all_cases()
+    message = str(e.value)
+    assert message.startswith(f"{path}:{line}:") and words in message and "\n" not in message
+
+
+def test_a_broken_case_file_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD, cases='{"question": "ok"}\n{"question": "x", "tag": []}\n')
+    with pytest.raises(SuiteError, match=r"more.jsonl:2: tag: unknown key"):
+        load_suite(path).all_cases()
+    path = write(tmp_path, GOOD, cases='{"question": "ok"}\nnot json\n')
+    with pytest.raises(SuiteError, match=r"more.jsonl:2: not JSON"):
+        load_suite(path).all_cases()
+
+
+def results(passes: list[bool], prompt: str = "rag") -> list[Result]:
+    return [Result(f"case-{i}", "base", prompt, 0, [], {"text": ""},
+                   {"citations": {"type": "citations", "passed": p, "score": float(p),
+                                  "reason": "", "weight": 1.0}}, p, float(p))
+            for i, p in enumerate(passes)]
+
+
+def test_compare_flags_a_planted_regression_with_its_significance() -> None:
+    a = results([True] * 30)
+    b = results([True] * 18 + [False] * 12)  # twelve cases that passed now fail
+    result = compare(a, b)
+    (case,) = [d for d in result.deltas if d.assertion == "(case)"]
+    assert case.regressed == [f"case-{i}" for i in range(18, 30)] and case.improved == []
+    assert case.p_value < 0.001 and case.ci[1] < 0
+    assert {d.assertion for d in result.regressions()} == {"(case)", "citations"}
+
+
+def test_compare_does_not_flag_equal_runs_or_noise() -> None:
+    same = results([True, False] * 15)
+    assert compare(same, results([True, False] * 15)).regressions() == []
+    # two cases changed each way: no evidence of a difference
+    noisy = results([False, True, True, False] + [True, False] * 13)
+    assert compare(same, noisy).regressions() == []
+    assert mcnemar(0, 0) == 1.0 and mcnemar(5, 5) == 1.0
+
+
+def test_two_prompts_of_one_run_pair_by_case() -> None:
+    run = results([True] * 20, "rag") + results([True] * 10 + [False] * 10, "terse")
+    a = [r for r in run if r.prompt == "rag"]
+    b = [r for r in run if r.prompt == "terse"]
+    result = compare(a, b)
+    assert result.unpaired == 0 and result.regressions("(case)")
+
+
+def test_compare_command_exits_non_zero_on_a_planted_regression(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from agentlab.cli import main
+    from evals.store import RunStore
+
+    store = RunStore(tmp_path)
+    for run_id, passes in (("before", [True] * 30), ("after", [True] * 18 + [False] * 12)):
+        store.start(run_id, "suite.yaml", "d", {})
+        for r in results(passes):
+            store.add(run_id, r)
+        store.finish(run_id)
+    store.close()
+    cli = CliRunner()
+    worse = cli.invoke(main, ["--home", str(tmp_path), "eval", "compare", "before", "after"])
+    assert worse.exit_code == 1 and "case-29" in worse.output and "0.000" in worse.output
+    same = cli.invoke(main, ["--home", str(tmp_path), "eval", "compare", "before", "before"])
+    assert same.exit_code == 0
+    one = cli.invoke(main, ["--home", str(tmp_path), "eval", "compare", "before", "after",
+                            "--fail-on", "citations", "--json"])
+    assert one.exit_code == 1
+    assert "citations" in __import__("json").loads(one.output)["regressed"]
