@@ -48,6 +48,7 @@ class RunSummary:
     requests: int = 0  # completions and verdicts actually sent to a server
     cache_hits: int = 0
     seconds: float = 0.0
+    stopped: bool = False  # stopped early: run the suite again to resume
 
     @property
     def pass_rate(self) -> float:
@@ -100,7 +101,10 @@ class Runner:
     # -- the run ---------------------------------------------------------------------------
     def run(self, *, jobs: int = 4, targets: list[str] | None = None,
             tags: list[str] | None = None, repeat: int = 1,
-            progress: Progress | None = None) -> RunSummary:
+            progress: Progress | None = None,
+            stop: threading.Event | None = None) -> RunSummary:
+        """Run every unit not yet done. Setting ``stop`` ends the run after the cases in
+        flight; it stays unfinished and the next run of the same suite resumes it."""
         started = time.perf_counter()
         units = self.units(targets, tags, repeat)
         if not units:
@@ -120,16 +124,25 @@ class Runner:
         finished = len(units) - len(todo)
         if progress:
             progress(finished, len(units), passed)
+        stopped = False
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [pool.submit(self.run_unit, u) for u in todo]
             for f in as_completed(futures):
+                if f.cancelled():
+                    continue
                 result = f.result()
                 self.store.add(run_id, result)
                 finished += 1
                 passed += result.passed
                 if progress:
                     progress(finished, len(units), passed)
-        self.store.finish(run_id)
+                if stop is not None and stop.is_set() and not stopped:
+                    stopped = True
+                    for other in futures:
+                        other.cancel()
+        if not stopped:
+            self.store.finish(run_id)
+        summary.stopped = stopped
         summary.results = self.store.results(run_id)
         summary.requests, summary.cache_hits = self.requests, self.cache_hits
         summary.seconds = time.perf_counter() - started
@@ -323,10 +336,18 @@ def _write_template(path: Path, p: InlinePrompt) -> None:
         path.write_text(body)
 
 
+def shipped_suites() -> list[Path]:
+    """The suites that come with litlab."""
+    order = ["citations", "prompting", "retrieval", "agent"]
+    return sorted((Path(__file__).parent / "suites").glob("*.yaml"),
+                  key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.stem))
+
+
 def run_suite(suite: Suite, settings: Any, client: Any, *, jobs: int = 4,
               targets: list[str] | None = None, tags: list[str] | None = None,
               repeat: int = 1, use_cache: bool = True,
-              progress: Progress | None = None) -> RunSummary:
+              progress: Progress | None = None,
+              stop: threading.Event | None = None) -> RunSummary:
     """Run ``suite`` (the Python API the fine-tuning gate uses)."""
     library = suite_library(suite, settings.home_dir)
     if library is None and any(t.kind not in ("prompt",) for t in suite.targets):
@@ -336,6 +357,6 @@ def run_suite(suite: Suite, settings: Any, client: Any, *, jobs: int = 4,
     runner = Runner(suite, settings, client, library=library, use_cache=use_cache)
     try:
         return runner.run(jobs=jobs, targets=targets, tags=tags, repeat=repeat,
-                          progress=progress)
+                          progress=progress, stop=stop)
     finally:
         runner.store.close()

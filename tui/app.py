@@ -9,6 +9,7 @@ from textual.binding import Binding
 
 from agentlab.settings import Settings
 from tui.screens.chat import ChatScreen
+from tui.screens.evals import EvalsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.library import LibraryScreen
 from tui.services import Services
@@ -17,8 +18,9 @@ from tui.services import Services
 class LitlabApp(App[None]):
     TITLE = "litlab"
     SCREENS = {"chat-screen": ChatScreen, "library-screen": LibraryScreen,  # noqa: RUF012
-               "help": HelpScreen}
-    MODES = {"chat": "chat-screen", "library": "library-screen"}  # noqa: RUF012
+               "evals-screen": EvalsScreen, "help": HelpScreen}
+    MODES = {"chat": "chat-screen", "library": "library-screen",  # noqa: RUF012
+             "evals": "evals-screen"}
     BINDINGS = [  # noqa: RUF012 - Textual's API
         Binding("ctrl+q", "quit", "Quit"),
         Binding("ctrl+r", "retry_server", "Retry server", show=False),

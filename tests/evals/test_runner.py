@@ -32,10 +32,16 @@ assert:
   - {{type: refusal}}
   - {{type: recall_at_k, k: 3}}
 cases:
-  - {{id: mamba, question: How does Mamba scale with sequence length?, papers: [adaptation.pdf],
-     assert: [{{type: rubric, value: "answers how the cost grows with length", weight: 0.5}}]}}
-  - {{id: rlhf, question: What does the reward model learn from?, papers: [rlhf.md]}}
-  - {{id: france, question: What is the capital of France?, should_refuse: true}}
+  - id: mamba
+    question: How does Mamba scale with sequence length?
+    papers: [adaptation.pdf]
+    assert: [{{type: rubric, value: "answers how the cost grows with length", weight: 0.5}}]
+  - id: rlhf
+    question: What does the reward model learn from?
+    papers: [rlhf.md]
+  - id: france
+    question: What is the capital of France?
+    should_refuse: true
 """
 
 

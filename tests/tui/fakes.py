@@ -55,6 +55,12 @@ class FakeClient:
         self.requests.append(messages)
         return FakeStream(self.answer, "smollm2-135m-instruct", self.delay)
 
+    def chat(self, messages: list[dict[str, Any]], **kw: Any) -> Any:
+        stream = self.stream(messages, **kw)
+        for _ in stream:
+            pass
+        return stream.result
+
 
 class SlowChatModel(BaseChatModel):
     """A LangChain chat model that streams a long reply one word every ``delay`` seconds: an

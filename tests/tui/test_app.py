@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, ListView, Static
+from textual.widgets import DataTable, Input, Label, ListItem, ListView, Static
 
 from agentlab.settings import load_settings
 from retrievers.library import Library
@@ -363,3 +363,43 @@ async def test_a_bug_is_a_toast_naming_the_log_that_holds_its_traceback(home: Pa
         logged = log.read_text()
         assert "Traceback" in logged and "a bug in the client" in logged
         assert app.is_running
+
+
+@pytest.mark.anyio
+async def test_evaluations_screen_runs_a_suite_and_compares_two_runs(home: Path) -> None:
+    from tui.screens.evals import EvalsScreen
+
+    app = make_app(FakeClient(answer="Mamba scales linearly [1]."))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("f10")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, EvalsScreen)
+        suites = screen.query_one("#suite-list", ListView)
+        names = [str(item.query_one(Label).render()) for item in suites.query(ListItem)]
+        assert {"citations", "prompting", "retrieval", "agent"} <= set(names)
+        suites.index = names.index("citations")
+        for _ in range(2):  # two runs: the second from the cache
+            await pilot.press("r")
+            await pilot.pause(0.2)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        status = str(screen.query_one("#run-status", Label).render())
+        assert "passed" in status, status
+        table = screen.query_one(DataTable)
+        assert table.row_count == 2
+        table.move_cursor(row=0)
+        await pilot.pause()
+        details = str(screen.query_one("#run-details", Static).render())
+        assert "citations" in details and "█" in details and "refusal" in details
+        await pilot.press("space")  # mark the newest run
+        table.move_cursor(row=1)
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        details = str(screen.query_one("#run-details", Static).render())
+        assert "against" in details and "worse 0" in details

@@ -27,13 +27,14 @@ class ChatScreen(Screen[None]):
         Binding("escape", "stop", "Stop"),
         Binding("ctrl+n", "new_conversation", "New chat"),
         Binding("f2", "app.switch_mode('library')", "Library"),
+        Binding("f10", "app.switch_mode('evals')", "Evals"),
         Binding("f3", "thumb(1)", "👍"),
         Binding("f4", "thumb(-1)", "👎"),
         Binding("f5", "edit_answer", "Edit answer"),
         Binding("f6", "copy_answer", "Copy"),
         Binding("f7", "toggle_agent", "Agent mode"),
-        Binding("f8", "rename", "Rename"),
-        Binding("f9", "export", "Export"),
+        Binding("f8", "rename", "Rename", show=False),  # in the help (F1)
+        Binding("f9", "export", "Export", show=False),
         Binding("ctrl+delete", "delete_conversation", "Delete chat", show=False),
         Binding("f1", "app.push_screen('help')", "Help"),
     ]

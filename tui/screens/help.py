@@ -35,6 +35,12 @@ has nothing on a question, litlab says so instead of guessing.
 | delete | remove the selected paper |
 | Esc | cancel indexing |
 
+| key | evaluations (F10) |
+|---|---|
+| r | run the selected suite (live progress; run it again to resume a stopped one) |
+| Esc | stop the run |
+| space / c | mark a run / compare the selected run with the marked one |
+
 F1 shows this help, ctrl+q quits. The mouse works everywhere.
 """
 
