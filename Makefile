@@ -42,6 +42,8 @@ bench: setup
 	$(BIN)/python bench/indexing.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/ask.py
+	$(BIN)/python bench/tui.py
+	$(BIN)/python bench/evals.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

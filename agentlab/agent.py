@@ -72,7 +72,8 @@ class ResearchAgent:
                  home: Path | None = None, protocol: str = "react", max_steps: int = 6,
                  time_limit: float = 300, arxiv: Callable[[], Any] | None = None,
                  on_error: Callable[[Exception], Exception] | None = None,
-                 search_first: bool = True) -> None:
+                 search_first: bool = True, attribution: bool = True,
+                 attribution_threshold: float = 0.55) -> None:
         if protocol not in ("react", "tools"):
             raise UserError(f"unknown agent protocol '{protocol}'", "use react or tools")
         self.chat_model, self.model, self.library, self.home = chat_model, model, library, home
@@ -82,6 +83,7 @@ class ResearchAgent:
         # has to answer (or search again) from passages it can see, and the transcript shows
         # it the protocol once.
         self.search_first = search_first
+        self.attribution, self.attribution_threshold = attribution, attribution_threshold
 
     @classmethod
     def from_settings(cls, s: Any, client: Any, library: Any, model: str | None = None,
@@ -97,7 +99,8 @@ class ResearchAgent:
                                                temperature=s.temperature),
                    model=model, library=library, home=s.home_dir, protocol=protocol,
                    max_steps=s.agent_max_steps, time_limit=s.agent_time_limit, arxiv=arxiv,
-                   on_error=lambda e: client.convert_error(e, model))
+                   on_error=lambda e: client.convert_error(e, model),
+                   attribution=s.attribution, attribution_threshold=s.attribution_threshold)
 
     def run(self, question: str, stop: threading.Event | None = None) -> Answer:
         """One turn. Setting ``stop`` ends it within a token or a tool call: raises
@@ -208,9 +211,16 @@ class ResearchAgent:
         except GraphRecursionError:
             final = f"I stopped (after {self.max_steps} steps) without a final answer."
         checked = resolve(final, turn.sources)
-        return Answer(question, checked.text, self.model, "agent", citations=checked.citations,
-                      dropped=checked.dropped, not_in_library=checked.not_in_library,
-                      sources=turn.sources, steps=turn.steps, raw=final)
+        answer = Answer(question, checked.text, self.model, "agent",
+                        citations=checked.citations, dropped=checked.dropped,
+                        not_in_library=checked.not_in_library, sources=turn.sources,
+                        steps=turn.steps, raw=final)
+        if self.attribution and turn.sources and not checked.not_in_library \
+                and self.library is not None:
+            from agentlab.attribution import attribute_answer
+
+            attribute_answer(answer, self.library.embedder.embed, self.attribution_threshold)
+        return answer
 
 
 def _streamed(model: Any, prompt: list[AnyMessage], stop: threading.Event) -> AIMessage:

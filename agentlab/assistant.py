@@ -47,6 +47,8 @@ class Answer:
     steps: list[Step] = field(default_factory=list)
     raw: str = ""  # what the model wrote, before checking
     result: Any = None  # the client's ChatResult, when the model was asked
+    sentences: list[Any] = field(default_factory=list)  # attribution.Sentence, one a sentence
+    unverified: list[int] = field(default_factory=list)  # markers whose source does not support
 
     def to_dict(self) -> dict[str, Any]:
         r = self.result
@@ -58,6 +60,8 @@ class Answer:
             "prompt_tokens": r.prompt_tokens if r else 0,
             "completion_tokens": r.completion_tokens if r else 0,
             "ttft_s": r.ttft_s if r else None, "total_s": r.total_s if r else 0.0,
+            "sentences": [s.to_dict() for s in self.sentences],
+            "unverified_citations": self.unverified,
             "trace": [s.to_dict() for s in self.steps],
         }
 
@@ -78,11 +82,13 @@ class Assistant:
 
     def __init__(self, *, client: Any, model: str, library: Any = None, home: Path | None = None,
                  max_tokens: int | None = None, temperature: float | None = None, k: int = 5,
-                 min_relevance: float = 0.3) -> None:
+                 min_relevance: float = 0.3, attribution: bool = True,
+                 attribution_threshold: float = 0.55) -> None:
         self.client, self.model, self.library, self.home = client, model, library, home
         self.max_tokens, self.temperature = max_tokens, temperature
         self.k, self.min_relevance = k, min_relevance
         self.retrieval_lock = threading.Lock()
+        self.attribution, self.attribution_threshold = attribution, attribution_threshold
 
     @classmethod
     def from_settings(cls, s: Any, client: Any, library: Any,
@@ -90,7 +96,8 @@ class Assistant:
         """An Assistant with the person's settings (``s``: agentlab.settings.Settings)."""
         return cls(client=client, model=model or s.model, library=library, home=s.home_dir,
                    max_tokens=s.max_tokens, temperature=s.temperature, k=s.top_k,
-                   min_relevance=s.min_relevance)
+                   min_relevance=s.min_relevance, attribution=s.attribution,
+                   attribution_threshold=s.attribution_threshold)
 
     def retrieve(self, query: str) -> list[Source]:
         """The relevant chunks for ``query``, numbered from 1 (with the figures they hold)."""
@@ -145,11 +152,22 @@ class Assistant:
                    finish_reason=result.finish_reason)
         reasoning, text = split_reasoning(result.text)
         checked = resolve(text, sources)
-        clock.step("cite", cited=[c.n for c in checked.citations], dropped=checked.dropped)
-        return Answer(question, checked.text, result.model, prompt, reasoning=reasoning,
-                      citations=checked.citations, dropped=checked.dropped,
-                      not_in_library=checked.not_in_library, sources=sources, steps=steps,
-                      raw=result.text, result=result)
+        answer = Answer(question, checked.text, result.model, prompt, reasoning=reasoning,
+                        citations=checked.citations, dropped=checked.dropped,
+                        not_in_library=checked.not_in_library, sources=sources, steps=steps,
+                        raw=result.text, result=result)
+        if self.attribution and sources and not checked.not_in_library:
+            self.attribute(answer)
+        clock.step("cite", cited=[c.n for c in answer.citations], dropped=answer.dropped,
+                   unverified=answer.unverified,
+                   supported=sum(s.supported for s in answer.sentences),
+                   claims=sum(s.claim for s in answer.sentences))
+        return answer
+
+    def attribute(self, answer: Answer) -> None:
+        from agentlab.attribution import attribute_answer
+
+        attribute_answer(answer, self.library.embedder.embed, self.attribution_threshold)
 
     def _generate(self, messages: list[dict[str, str]], on_token: OnToken | None) -> Any:
         stream = self.client.stream(messages, model=self.model, max_tokens=self.max_tokens,

@@ -34,6 +34,7 @@ class Source:
     pages: str
     text: str
     figures: list[str] = field(default_factory=list)  # "Figure 2: caption" held by the chunk
+    origin: str | None = None  # as a citation: "model" (its marker, verified) or "litlab"
 
     @classmethod
     def from_hit(cls, n: int, hit: Any, figures: Sequence[Any] = ()) -> Source:
@@ -84,7 +85,9 @@ def header(c: dict[str, Any]) -> str:
     paper = str(c.get("paper") or "")
     named = f" ({paper})" if paper and not paper.startswith("file:") else ""
     where = location(str(c.get("section") or ""), str(c.get("pages") or ""))
-    return f"[{c['n']}] {c.get('title') or 'Untitled'}{named}" + (f", {where}" if where else "")
+    how = " (attributed by litlab)" if c.get("origin") == "litlab" else ""
+    return f"[{c['n']}] {c.get('title') or 'Untitled'}{named}" + (f", {where}" if where else "") \
+        + how
 
 
 def format_sources(sources: Sequence[Source]) -> str:

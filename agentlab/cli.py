@@ -241,6 +241,22 @@ def _print_citations(answer: Any) -> None:
     if answer.dropped:
         click.secho("removed " + ", ".join(f"[{n}]" for n in answer.dropped)
                     + ": the answer cited sources that do not exist", fg="yellow", err=True)
+    if answer.unverified:
+        click.secho("not evidence: " + ", ".join(f"[{n}]" for n in answer.unverified)
+                    + ": the answer cites them, but they do not support what it says",
+                    fg="yellow", err=True)
+    if answer.sentences:
+        claims = [s for s in answer.sentences if s.claim]
+        supported = sum(s.supported for s in claims)
+        click.secho(f"\nSupport: {supported} of {len(claims)} sentences", bold=True)
+        for s in claims:
+            text = s.text if len(s.text) <= 90 else s.text[:87] + "..."
+            if s.supported:
+                cited = ", ".join(f"[{n}] {s.scores[n]:.2f}" for n in s.sources)
+                how = "cited" if s.origin == "model" else "attributed by litlab"
+                click.echo(f"  {cited} ({how})  {text}")
+            else:
+                click.secho(f"  unsupported  {text}", fg="yellow")
     if answer.citations:
         click.secho("\nSources:", bold=True)
         for c in answer.citations:

@@ -92,6 +92,15 @@ class Settings(BaseSettings):
         description="Cosine similarity below which a chunk is not a source; when no chunk "
                     "reaches it the answer is that the library has nothing on the question.",
     )
+    attribution: bool = Field(
+        True, description="Match every sentence of an answer to the sources that support it "
+                          "(and verify the model's own [n] markers); unsupported sentences are "
+                          "marked as such.",
+    )
+    attribution_threshold: float = Field(
+        0.55, ge=0, le=1, description="Support score (meaning and shared names and numbers) a "
+                                      "source needs to count as supporting a sentence.",
+    )
     judge_model: str | None = Field(
         None, description="Model that judges evaluation suites' judged checks (faithfulness, "
                           "relevancy, rubrics); default: the model under test.",

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import write  # noqa: E402
+from common import write
 
 TOPICS = ["attention", "dropout", "LoRA", "diffusion", "Mamba", "DPO", "RLHF", "ViT", "CLIP",
           "batch normalization", "Adam", "warmup", "KV cache", "quantization", "distillation",

@@ -149,12 +149,17 @@ def no_refusal(out: Output, case: Case, a: Assertion, judge: Judge | None = None
 
 
 def citations(out: Output, case: Case, a: Assertion, judge: Judge | None = None) -> Score:
-    """Every marker resolves and at least one source is cited (a correct refusal cites none)."""
+    """Every marker resolves and at least one source is cited (a correct refusal cites none).
+    ``value: model`` counts only markers the model wrote that were verified, not sources
+    litlab attributed to its sentences."""
     if refused(out):
         return _bool(case.should_refuse, "refused instead of citing")
     if out.dropped:
         return Score(False, 0.0, "markers to no source: " + ", ".join(f"[{n}]" for n in
                                                                         out.dropped))
+    if a.value == "model":
+        own = [c for c in out.citations if c.get("origin") in (None, "model")]
+        return _bool(bool(own), "the model cited nothing verifiable")
     return _bool(bool(out.citations), "cites nothing")
 
 

@@ -181,7 +181,8 @@ class Runner:
             scores[_unique(scores, a)] = entry
         weight = sum(e["weight"] for e in scores.values())
         score = sum(e["score"] * e["weight"] for e in scores.values()) / weight if weight else 0.0
-        passed = all(e["passed"] for e in scores.values()) and not out.error
+        # a check of weight 0 is reported, not required
+        passed = all(e["passed"] for e in scores.values() if e["weight"] > 0) and not out.error
         return Result(str(u.case.id), u.target.name, u.prompt, u.repeat, u.case.tags,
                       out.to_dict(), scores, passed, round(score, 4))
 

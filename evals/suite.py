@@ -63,7 +63,8 @@ class Assertion(_Strict):
                                          "rubric, seconds, tokens, tool name).")
     k: int = Field(5, description="Cut-off for recall@k and nDCG.")
     threshold: float | None = Field(None, description="Score needed to pass (scored checks).")
-    weight: float = Field(1.0, ge=0, description="Weight in the case's score.")
+    weight: float = Field(1.0, ge=0, description="Weight in the case's score; 0: reported, "
+                                                 "not required for the case to pass.")
     name: str | None = Field(None, description="Label in reports (default: the type).")
 
     @property

@@ -30,7 +30,9 @@ class TextEmbedder:
 
     def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # "Loading weights: 100%" on every command is noise
         self.name = name
         self.batch_size = batch_size
         self.model = SentenceTransformer(model_path(name), device="cpu")

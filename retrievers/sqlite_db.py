@@ -32,6 +32,10 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[str]) -> None:
         if version in done:
             continue
         with transaction(db):
+            # Another connection may have applied it since we looked: check under the lock.
+            if db.execute("SELECT 1 FROM schema_migrations WHERE version = ?",
+                          (version,)).fetchone():
+                continue
             for statement in sql.split(";"):
                 if statement.strip():
                     db.execute(statement)

@@ -53,6 +53,11 @@ CITED = [{"n": 1, "paper": "file:/lib/mamba.md", "title": "Mamba notes"}]
     (out("Linear."), a("citations"), CASE, False),  # cites nothing
     (out("Linear [1].", citations=CITED, dropped=[9]), a("citations"), CASE, False),
     (out("NOT_IN_LIBRARY", not_in_library=True), a("citations"), REFUSE, True),
+    (out("Linear.", citations=[{**CITED[0], "origin": "litlab"}]), a("citations"), CASE, True),
+    (out("Linear.", citations=[{**CITED[0], "origin": "litlab"}]),
+     a("citations", value="model"), CASE, False),  # attributed by litlab, not the model's
+    (out("Linear [1].", citations=[{**CITED[0], "origin": "model"}]),
+     a("citations", value="model"), CASE, True),
     (out("Linear [1].", citations=CITED), a("cites_expected"), CASE, True),
     (out("Linear [2].", citations=[{"n": 2, "paper": "2106.09685", "title": "LoRA"}]),
      a("cites_expected"), CASE, False),

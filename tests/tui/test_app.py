@@ -299,7 +299,8 @@ def test_edit_answer_snapshot(home: Path, snap_compare) -> None:  # type: ignore
 
 @pytest.mark.anyio
 async def test_an_answer_citing_nothing_shows_what_it_was_given(home: Path) -> None:
-    app = make_app(FakeClient(answer="Mamba scales linearly."))
+    # No marker, and nothing in the sources supports it: the panel shows what it was given.
+    app = make_app(FakeClient(answer="It is a kind of neural network that learns to learn."))
     async with app.run_test(size=(140, 40)) as pilot:
         await app.workers.wait_for_complete()
         await ask(pilot, "How does Mamba scale with sequence length?")
@@ -403,3 +404,22 @@ async def test_evaluations_screen_runs_a_suite_and_compares_two_runs(home: Path)
         await pilot.pause()
         details = str(screen.query_one("#run-details", Static).render())
         assert "against" in details and "worse 0" in details
+
+
+@pytest.mark.anyio
+async def test_the_app_sets_an_unsupported_sentence_apart(home: Path) -> None:
+    answer = ("Low-rank adaptation freezes the pretrained weights and injects trainable rank "
+              "decomposition matrices. It was invented by Napoleon in 1802.")
+    app = make_app(FakeClient(answer=answer))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        view = await ask(pilot)
+        support = str(view.query_one(".support", Static).render())
+        assert "⚠ unsupported by the sources: It was invented by Napoleon in 1802." in support
+        assert "✓ [1] (attributed)  Low-rank adaptation freezes" in support
+        assert "1/2 sentences supported" in str(view.query_one(".meta", Static).render())
+        panel = app.screen.query_one(CitationsPanel)
+        assert panel.citations[0]["origin"] == "litlab"  # the source the first sentence has
+        assert panel.citations[0]["section"] == "1 Introduction"
+        first = panel.query_one(ListView).children[0].query_one(Label)
+        assert "(attributed by litlab)" in str(first.render())

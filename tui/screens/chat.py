@@ -300,12 +300,20 @@ class ChatScreen(Screen[None]):
         view.citations = [c.to_dict() for c in result.citations]
         view.set_text(result.text)
         view.set_reasoning(result.reasoning)
+        view.set_support(getattr(result, "sentences", []))
         meta = [result.model]
         if result.result is not None:
             meta.append(f"{result.result.completion_tokens} tokens")
         if result.dropped:
             meta.append("removed " + ", ".join(f"[{n}]" for n in result.dropped)
                         + ": no such source")
+        if getattr(result, "unverified", None):
+            meta.append("not evidence: " + ", ".join(f"[{n}]" for n in result.unverified)
+                        + " (they do not support their sentence)")
+        if result.sentences:
+            claims = [s for s in result.sentences if s.claim]
+            supported = sum(s.supported for s in claims)
+            meta.append(f"{supported}/{len(claims)} sentences supported")
         view.set_meta(" · ".join(meta))
         self.query_one(CitationsPanel).show(view.citations, [s.to_dict() for s in result.sources])
         self._done()

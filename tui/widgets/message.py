@@ -15,6 +15,8 @@ class MessageView(Vertical):
     MessageView.user { background: $boost; border-left: thick $accent; }
     MessageView.assistant { border-left: thick $success; }
     MessageView .meta { color: $text-muted; }
+    MessageView .support { color: $warning; display: none; }
+    MessageView.has-support .support { display: block; }
     MessageView Collapsible { display: none; }
     MessageView.has-reasoning Collapsible { display: block; }
     """
@@ -29,6 +31,7 @@ class MessageView(Vertical):
         with Collapsible(title="reasoning", collapsed=True):
             yield Static("", classes="reasoning", markup=False)
         yield Markdown(self.text or ("…" if self.role == "assistant" else ""))
+        yield Static("", classes="support", markup=False)
         yield Static("", classes="meta", markup=False)
 
     def set_text(self, text: str) -> None:
@@ -40,5 +43,26 @@ class MessageView(Vertical):
             self.query_one(".reasoning", Static).update(reasoning)
             self.add_class("has-reasoning")
 
+    def set_support(self, sentences: list[Any]) -> None:
+        """Which sentences the sources support, and each unsupported one set apart."""
+        if not sentences:
+            return
+        lines = []
+        for s in sentences:
+            if not s.claim:
+                continue
+            if s.supported:
+                how = "" if s.origin == "model" else " (attributed)"
+                lines.append("✓ " + ", ".join(f"[{n}]" for n in s.sources) + how + "  "
+                             + _short(s.text))
+            else:
+                lines.append("⚠ unsupported by the sources: " + _short(s.text))
+        self.query_one(".support", Static).update("\n".join(lines))
+        self.add_class("has-support")
+
     def set_meta(self, meta: str) -> None:
         self.query_one(".meta", Static).update(meta)
+
+
+def _short(text: str, n: int = 100) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -1,0 +1,166 @@
+"""Every sentence of an answer matched to the numbered source(s) that support it.
+
+The embedded 135M model seldom writes ``[n]`` markers, so litlab does not rely on it: after
+generation each sentence is scored against each source by
+
+- meaning: the best cosine similarity between the sentence and any sentence of the source
+  (the library's MiniLM embedder), and
+- evidence: the share of the sentence's distinctive terms (numbers, names such as
+  "Qwen2.5-7B", rare words) that the source contains; a number the source does not contain
+  caps the score, since a wrong number is the error that matters most.
+
+A sentence is supported by the sources that reach ``threshold``; one with none is marked
+unsupported. Markers the model wrote are checked the same way: a marker whose source does not
+support its sentence is reported, not shown as evidence. Every citation says where it came
+from (``model``: written by the model and verified; ``litlab``: attributed here).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agentlab.citations import Source
+
+Embed = Callable[[list[str]], np.ndarray]
+
+_MARKER = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+(?=[A-Z0-9\"'(])")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:\s?[%xX×]|[kKmMbB]\b)?")
+_TERM = re.compile(r"[A-Za-z][\w.-]*\d[\w.-]*|[A-Z][a-zA-Z]+(?:-[A-Za-z0-9]+)*|[a-z]{7,}")
+# Words that are no evidence of anything (sentence starters, function words).
+_STOP = frozenset(
+    "because however between through without within against another especially therefore "
+    "although whether several different important possible usually see also the this that "
+    "these those it its in on we our they their there yes no and but or so for as to of a an "
+    "is are was were be if when while with by from into about after before overall finally "
+    "first second then thus here".split()
+)
+MIN_CLAIM_WORDS = 4  # "See also." or "Yes." claims nothing to attribute
+VERIFY_SLACK = 0.1
+
+
+@dataclass
+class Sentence:
+    """One sentence of an answer with the sources that support it."""
+
+    text: str
+    sources: list[int] = field(default_factory=list)  # supporting source numbers, best first
+    scores: dict[int, float] = field(default_factory=dict)  # source number -> support
+    origin: str | None = None  # "model" (a verified marker) or "litlab" (attributed)
+    unverified: list[int] = field(default_factory=list)  # markers that do not support it
+    claim: bool = True  # False: too short to claim anything ("See also."); not judged
+
+    @property
+    def supported(self) -> bool:
+        return bool(self.sources)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "supported": self.supported,
+                "scores": {str(k): round(v, 3) for k, v in self.scores.items()}}
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences, each with the markers that follow it; list items and lines stay apart."""
+    out: list[str] = []
+    for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)", text):
+        block = block.strip()
+        if block:
+            out += [s.strip() for s in _SENTENCE_END.split(block) if s.strip()]
+    return out
+
+
+def _terms(text: str) -> tuple[set[str], set[str]]:
+    """(numbers, distinctive terms) of a text, lower-cased, markers removed."""
+    text = _MARKER.sub(" ", text)
+    numbers = {n.replace(",", "").replace(" ", "").lower() for n in _NUMBER.findall(text)}
+    terms = {t.lower().rstrip(".-") for t in _TERM.findall(text)} - _STOP
+    return numbers, terms
+
+
+def evidence(sentence: str, source: str) -> tuple[float, bool]:
+    """(share of the sentence's numbers and distinctive terms found in the source, whether a
+    number of the sentence is missing from it)."""
+    numbers, terms = _terms(sentence)
+    s_numbers, _ = _terms(source)
+    low = source.lower()
+    wanted = len(numbers) + len(terms)
+    if not wanted:
+        return 0.0, False
+    found_numbers = {n for n in numbers if n in s_numbers}
+    found_terms = {t for t in terms if re.search(rf"(?<![\w-]){re.escape(t)}(?![\w-])", low)}
+    return (len(found_numbers) + len(found_terms)) / wanted, bool(numbers - found_numbers)
+
+
+def attribute(answer: str, sources: Sequence[Source], embed: Embed,
+              threshold: float = 0.55) -> list[Sentence]:
+    """Attribute every sentence of ``answer`` to the sources that support it."""
+    sentences = split_sentences(answer)
+    if not sentences or not sources:
+        return [Sentence(s) for s in sentences]
+    plain = [_MARKER.sub("", s).strip() for s in sentences]
+    pieces: list[tuple[int, str]] = []  # (source number, one sentence of it)
+    for src in sources:
+        parts = split_sentences(src.text.replace("\n", " ")) or [src.text]
+        pieces += [(src.n, p) for p in parts]
+    vectors = np.asarray(embed(plain + [p for _, p in pieces]), dtype=np.float32)
+    mine, theirs = vectors[:len(plain)], vectors[len(plain):]
+    similarity = mine @ theirs.T  # normalised vectors: cosine
+    by_n = {s.n: s for s in sources}
+    out = []
+    for i, (raw, text) in enumerate(zip(sentences, plain, strict=True)):
+        sentence = Sentence(raw)
+        if len(re.findall(r"\w+", text)) < MIN_CLAIM_WORDS:
+            sentence.claim = False
+            out.append(sentence)
+            continue
+        for n, src in by_n.items():
+            cols = [j for j, (m, _) in enumerate(pieces) if m == n]
+            meaning = float(similarity[i, cols].max()) if cols else 0.0
+            share, wrong_number = evidence(text, src.text)
+            score = 0.6 * meaning + 0.4 * share
+            if wrong_number:
+                score = min(score, threshold - 0.05)
+            sentence.scores[n] = score
+        written = [int(x) for m in _MARKER.finditer(raw)
+                   for x in re.split(r"\s*[,;]\s*", m.group(1))]
+        ranked = sorted((n for n, sc in sentence.scores.items() if sc >= threshold),
+                        key=lambda n: -sentence.scores[n])
+        # A marker the model wrote needs less to be confirmed than a source litlab picks on
+        # its own: the model read the sources, and a paraphrase ("LoRA" for "low-rank
+        # adaptation") lowers the lexical evidence.
+        confirmed = {n for n, sc in sentence.scores.items() if sc >= threshold - VERIFY_SLACK}
+        verified = [n for n in written if n in confirmed]
+        sentence.unverified = [n for n in written if n in by_n and n not in confirmed]
+        if verified:
+            sentence.sources, sentence.origin = verified, "model"
+        elif ranked:
+            sentence.sources, sentence.origin = ranked[:2], "litlab"
+        out.append(sentence)
+    return out
+
+
+def claims(sentences: Sequence[Sentence]) -> list[Sentence]:
+    """The sentences that claim something (the ones attribution judges)."""
+    return [s for s in sentences if s.claim]
+
+
+def attribute_answer(answer: Any, embed: Embed, threshold: float = 0.55) -> None:
+    """Attribute an :class:`~agentlab.assistant.Answer`'s sentences; its citations become the
+    verified markers and the attributed sources, each saying which it is, and its
+    ``unverified`` the markers whose source supports nothing they are attached to."""
+    from dataclasses import replace
+
+    answer.sentences = attribute(answer.text, answer.sources, embed, threshold)
+    by_n = {s.n: s for s in answer.sources}
+    origin: dict[int, str] = {}
+    for sentence in answer.sentences:
+        for n in sentence.sources:
+            if origin.get(n) != "model":
+                origin[n] = str(sentence.origin)
+    answer.unverified = sorted({n for s in answer.sentences for n in s.unverified} - set(origin))
+    answer.citations = [replace(by_n[n], origin=o) for n, o in sorted(origin.items())]
