@@ -34,11 +34,7 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:\s?[%xX×]|[kKmMbB]\b)?")
 _TERM = re.compile(r"[A-Za-z][\w.-]*\d[\w.-]*|[A-Z][a-zA-Z]+(?:-[A-Za-z0-9]+)*|[a-z]{7,}")
 # Words that are no evidence of anything (sentence starters, function words).
 _STOP = frozenset(
-    "because however between through without within against another especially therefore "
-    "although whether several different important possible usually see also the this that "
-    "these those it its in on we our they their there yes no and but or so for as to of a an "
-    "is are was were be if when while with by from into about after before overall finally "
-    "first second then thus here".split()
+    ["because", "however", "between", "through", "without", "within", "against", "another", "especially", "therefore", "although", "whether", "several", "different", "important", "possible", "usually", "see", "also", "the", "this", "that", "these", "those", "it", "its", "in", "on", "we", "our", "they", "their", "there", "yes", "no", "and", "but", "or", "so", "for", "as", "to", "of", "a", "an", "is", "are", "was", "were", "be", "if", "when", "while", "with", "by", "from", "into", "about", "after", "before", "overall", "finally", "first", "second", "then", "thus", "here"]
 )
 MIN_CLAIM_WORDS = 4  # "See also." or "Yes." claims nothing to attribute
 VERIFY_SLACK = 0.1
