@@ -215,11 +215,12 @@ class ResearchAgent:
                         citations=checked.citations, dropped=checked.dropped,
                         not_in_library=checked.not_in_library, sources=turn.sources,
                         steps=turn.steps, raw=final)
+        gave_up = bool(turn.steps) and turn.steps[-1].kind == "stop"  # litlab's own listing
         if self.attribution and turn.sources and not checked.not_in_library \
-                and self.library is not None:
+                and self.library is not None and not gave_up:
             from agentlab.attribution import attribute_answer
 
-            attribute_answer(answer, self.library.embedder.embed, self.attribution_threshold)
+            attribute_answer(answer, self.library.embedder.embed_few, self.attribution_threshold)
         return answer
 
 

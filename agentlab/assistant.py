@@ -167,7 +167,7 @@ class Assistant:
     def attribute(self, answer: Answer) -> None:
         from agentlab.attribution import attribute_answer
 
-        attribute_answer(answer, self.library.embedder.embed, self.attribution_threshold)
+        attribute_answer(answer, self.library.embedder.embed_few, self.attribution_threshold)
 
     def _generate(self, messages: list[dict[str, str]], on_token: OnToken | None) -> Any:
         stream = self.client.stream(messages, model=self.model, max_tokens=self.max_tokens,

@@ -110,8 +110,13 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
     out = []
     for i, (raw, text) in enumerate(zip(sentences, plain, strict=True)):
         sentence = Sentence(raw)
+        written = [int(x) for m in _MARKER.finditer(raw)
+                   for x in re.split(r"\s*[,;]\s*", m.group(1))]
         if len(re.findall(r"\w+", text)) < MIN_CLAIM_WORDS:
+            # Too short to judge: a marker the model put on it stands as written.
             sentence.claim = False
+            sentence.sources = [n for n in written if n in by_n]
+            sentence.origin = "model" if sentence.sources else None
             out.append(sentence)
             continue
         for n, src in by_n.items():
@@ -122,8 +127,6 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
             if wrong_number:
                 score = min(score, threshold - 0.05)
             sentence.scores[n] = score
-        written = [int(x) for m in _MARKER.finditer(raw)
-                   for x in re.split(r"\s*[,;]\s*", m.group(1))]
         ranked = sorted((n for n, sc in sentence.scores.items() if sc >= threshold),
                         key=lambda n: -sentence.scores[n])
         # A marker the model wrote needs less to be confirmed than a source litlab picks on

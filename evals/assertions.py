@@ -320,10 +320,18 @@ JUDGED = {"faithfulness", "answer_relevancy", "rubric"}
 NEEDS_EXPECTED = {"cites_expected", "recall_at_k", "mrr", "ndcg"}
 
 
+NEEDS_REFERENCE = {"rouge_l", "token_f1"}
+
+
 def applies(case: Case, a: Assertion) -> bool:
-    """Retrieval checks say nothing about a case with no expected paper or chunk (a question
-    that should be refused): they are left out of its score, not failed."""
-    return a.type not in NEEDS_EXPECTED or bool(case.papers or case.chunks)
+    """Retrieval checks say nothing about a case with no expected paper or chunk, nor
+    reference checks about one without a reference (a question that should be refused): they
+    are left out of its score, not failed."""
+    if a.type in NEEDS_EXPECTED:
+        return bool(case.papers or case.chunks)
+    if a.type in NEEDS_REFERENCE:
+        return bool(a.value or case.reference)
+    return True
 
 
 def check(out: Output, case: Case, a: Assertion, judge: Judge | None = None) -> Score:

@@ -49,13 +49,18 @@ class TextEmbedder:
         """One query, on one thread. A short text gains little from a second thread, and beside
         a local vLLM server, whose workers busy-wait for a second after each request, a
         two-thread encode took 480 ms instead of 30 (measured with bench/ask.py)."""
+        return self.embed_few([text])[0]
+
+    def embed_few(self, texts: list[str]) -> np.ndarray:
+        """A few short texts (a query, an answer's sentences) on one thread, for the same
+        reason as :meth:`embed_query`."""
         import torch
 
         with _QUERY_LOCK:
             before = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                return self.embed([text])[0]
+                return self.embed(texts)
             finally:
                 torch.set_num_threads(before)
 

@@ -65,3 +65,10 @@ def test_sentences_keep_their_markers_and_list_items_stay_apart() -> None:
     text = "Mamba is linear [1]. Attention is quadratic [1, 2].\n\n- first item\n- second item"
     assert split_sentences(text) == ["Mamba is linear [1].", "Attention is quadratic [1, 2].",
                                      "- first item", "- second item"]
+
+
+def test_a_marker_on_a_sentence_too_short_to_judge_stands(embed) -> None:  # type: ignore[no-untyped-def]
+    short, = attribute("Mamba is linear [1].", SOURCES, embed)
+    assert not short.claim and short.sources == [1] and short.origin == "model"
+    see_also, = attribute("See also [2].", SOURCES, embed)
+    assert not see_also.claim and see_also.sources == [2]

@@ -91,6 +91,7 @@ def test_scores_are_graded_not_only_pass_fail() -> None:
 def test_retrieval_checks_do_not_apply_without_expected_papers() -> None:
     assert not applies(REFUSE, a("recall_at_k")) and applies(REFUSE, a("refusal"))
     assert applies(CASE, a("mrr"))
+    assert not applies(REFUSE, a("token_f1")) and applies(CASE, a("rouge_l"))
 
 
 def test_judged_check_uses_the_verdict_and_needs_a_judge() -> None:
