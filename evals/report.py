@@ -96,7 +96,7 @@ def write_html(summary: dict[str, Any], run_id: str, path: Path) -> None:
     labels = sorted({a for g in groups for a in g["assertions"]})
     colours = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948"]
     bar, gap = 18, 30
-    width = 160 + len(labels) * (len(groups) * bar + gap)
+    width = max(160 + len(labels) * (len(groups) * bar + gap), 90 + 170 * len(groups))
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="300">',
            '<line x1="60" y1="250" x2="100%" y2="250" stroke="#888"/>']
     for tick in (0, 0.5, 1):

@@ -122,3 +122,39 @@ def test_compare_command_exits_non_zero_on_a_planted_regression(tmp_path: Path) 
                             "--fail-on", "citations", "--json"])
     assert one.exit_code == 1
     assert "citations" in __import__("json").loads(one.output)["regressed"]
+
+
+def test_a_server_that_goes_away_fails_its_cases_with_the_reason(tmp_path: Path) -> None:
+    from agentlab.errors import ServerUnavailable
+    from agentlab.settings import Settings
+    from evals.runner import Runner
+    from evals.store import RunStore
+
+    class GoesAway:
+        """Answers twice, then the server is gone."""
+
+        calls = 0
+
+        def chat(self, messages, **kw):  # type: ignore[no-untyped-def]
+            from agentlab.client import ChatResult
+
+            self.calls += 1
+            if self.calls > 2:
+                raise ServerUnavailable("no model server at http://127.0.0.1:9/v1",
+                                        "start it with `litlab serve`")
+            return ChatResult("fine", "m", 1, 1, "stop")
+
+    cases = "".join(f'{{"id": "q{i}", "question": "question {i}?"}}\n' for i in range(5))
+    (tmp_path / "c.jsonl").write_text(cases)
+    (tmp_path / "s.yaml").write_text(
+        "targets: [{name: base, kind: prompt, model: m}]\nprompts: [zero_shot]\n"
+        "assert: [{type: icontains, value: fine}]\ncases: [{file: c.jsonl}]\n")
+    settings = Settings(home=tmp_path / "home")
+    runner = Runner(load_suite(tmp_path / "s.yaml"), settings, GoesAway(),
+                    store=RunStore(settings.home_dir))
+    summary = runner.run(jobs=1)
+    assert len(summary.results) == 5  # the run finished
+    failed = [r for r in summary.results if not r.passed]
+    assert len(failed) == 3
+    assert all("no model server at http://127.0.0.1:9/v1" in str(r.output["error"])
+               for r in failed)
