@@ -156,7 +156,7 @@ def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
                 else:
                     figure.image_path = image_path
     first = next((ln.strip() for ln in pages[0].splitlines() if ln.strip()), "")
-    doc.title = meta_title.strip() or first[:200]
+    doc.title = _real_title(meta_title) or _largest_text(reader.pages[0]) or first[:200]
     abstract = [s.text for s in doc.segments if s.section == "Abstract"]
     doc.abstract = abstract[0][:2000] if abstract else ""
     return doc
@@ -180,6 +180,37 @@ def _braced(text: str, start: int) -> tuple[str, int]:
             if depth == 0:
                 return text[start + 1:i], i + 1
     raise ParseError("unbalanced braces in LaTeX source")
+
+
+def _real_title(meta: str) -> str:
+    """The metadata title, unless it is a placeholder a tool wrote ("untitled", a file name,
+    "Microsoft Word - draft.docx")."""
+    meta = meta.strip()
+    if meta.lower() in ("", "untitled", "title", "no title") or meta.startswith("Microsoft ") \
+            or re.search(r"\.(pdf|docx?|tex|dvi|ps)$", meta, re.I):
+        return ""
+    return meta
+
+
+def _largest_text(page: Any) -> str:
+    """A PDF's title when it has no metadata: the upright text in the largest font on its first
+    page, whatever the number of lines (rotated margin stamps such as arXiv's are left out)."""
+    spans: list[tuple[float, str]] = []
+
+    def visit(text: str, cm: Any, tm: Any, _font: Any, size: float) -> None:
+        if not text.strip() or tm[1] or tm[2] or cm[1] or cm[2]:
+            return
+        spans.append((round(size * abs(tm[3] or 1) * abs(cm[3] or 1), 1), text.strip()))
+
+    try:
+        page.extract_text(visitor_text=visit)
+    except Exception:  # noqa: BLE001 - a title is a nicety; the first line will do
+        return ""
+    if not spans:
+        return ""
+    largest = max(size for size, _ in spans)
+    title = re.sub(r"\s+", " ", " ".join(t for size, t in spans if size >= largest - 0.5))
+    return title[:300] if len(title) >= 8 else ""
 
 
 def _strip_comments(text: str) -> str:

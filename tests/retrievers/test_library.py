@@ -327,3 +327,30 @@ def test_langchain_and_llamaindex_adapters(tmp_path: Path, papers_dir: Path) -> 
     nodes = for_llamaindex.LibraryRetriever(lib, k=1).retrieve("contrastive image text loss")
     assert nodes[0].node.metadata["title"] == "Contrastive Language-Image Pretraining at Small Scale"
     assert nodes[0].score and nodes[0].score > 0
+
+
+def test_a_pdf_without_metadata_gets_its_title_from_the_first_page(tmp_path: Path) -> None:
+    from reportlab.lib.pagesizes import letter
+    from reportlab.pdfgen import canvas
+
+    from retrievers.parsing import parse_pdf
+
+    path = tmp_path / "untitled.pdf"
+    c = canvas.Canvas(str(path), pagesize=letter)  # no setTitle: no metadata title
+    width, height = letter
+    c.saveState()
+    c.setFont("Helvetica", 22)  # arXiv's rotated margin stamp, larger than the title
+    c.translate(30, 200)
+    c.rotate(90)
+    c.drawString(0, 0, "arXiv:2206.10883v3 [cs.CL] 22 Jul 2022")
+    c.restoreState()
+    c.setFont("Helvetica-Bold", 17)
+    c.drawString(72, height - 72, "Multi-Granularity Summaries of Long Legal")
+    c.drawString(72, height - 92, "Documents at Scale")
+    c.setFont("Helvetica", 10)
+    c.drawString(72, height - 130, "Ada Lovelace, Alan Turing")
+    c.drawString(72, height - 160, "Abstract")
+    c.drawString(72, height - 175, "We summarise long legal documents at three granularities.")
+    c.save()
+    doc = parse_pdf(path)
+    assert doc.title == "Multi-Granularity Summaries of Long Legal Documents at Scale"
