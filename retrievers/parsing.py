@@ -43,8 +43,12 @@ class Document:
 
 
 # -- PDF -------------------------------------------------------------------------------------
+# A numbered heading: section numbers of one or two digits a level (not a year or a table
+# value: "2005 WL 5253339." is a legal citation), a title that starts with a capital word and
+# does not end like a sentence or a number.
 _HEADING = re.compile(
-    r"^(?:(?P<num>\d+(?:\.\d+)*)\.?\s+(?P<title>[A-Z][^\n]{1,70})|"
+    r"^(?:(?P<num>\d{1,2}(?:\.\d{1,2})*)\.?\s+"
+    r"(?P<title>[A-Z][A-Za-z][^\n]{0,68}[^\n.,;:0-9])|"
     r"(?P<named>Abstract|Introduction|Related Work|Background|Method|Methods|Experiments|"
     r"Results|Discussion|Conclusions?|References|Acknowledg(?:e)?ments|Appendix))\s*$"
 )

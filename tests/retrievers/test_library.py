@@ -351,6 +351,13 @@ def test_a_pdf_without_metadata_gets_its_title_from_the_first_page(tmp_path: Pat
     c.drawString(72, height - 130, "Ada Lovelace, Alan Turing")
     c.drawString(72, height - 160, "Abstract")
     c.drawString(72, height - 175, "We summarise long legal documents at three granularities.")
+    c.drawString(72, height - 200, "1 Introduction")
+    c.drawString(72, height - 215, "Cases are cited by their Westlaw numbers, for example:")
+    c.drawString(72, height - 230, "2005 WL 5253339.")  # a citation in a table, not a heading
+    c.drawString(72, height - 245, "which the summaries keep.")
     c.save()
     doc = parse_pdf(path)
     assert doc.title == "Multi-Granularity Summaries of Long Legal Documents at Scale"
+    sections = [seg.section for seg in doc.segments]
+    assert "1 Introduction" in sections and not any("5253339" in x for x in sections)
+    assert "2005 WL 5253339." in doc.text
