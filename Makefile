@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/tui.py
 	$(BIN)/python bench/evals.py
+	$(BIN)/python bench/grounding.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(
         None, description="URL of a Chroma server (chroma run); unset: embedded Chroma."
     )
+    chunk_context: bool = Field(
+        True, description="Embed each chunk with its paper's title and section in front, so a "
+                          "question naming the paper or section finds it (changing it needs "
+                          "`litlab library rebuild`).",
+    )
     embed_model: str = Field(
         "all-MiniLM-L6-v2",
         description="sentence-transformers model for text embeddings (name or local path).",

@@ -183,8 +183,12 @@ def sync_vectors(lib: Library, report: IndexReport, progress: Progress) -> None:
         report.vectors_removed += len(stale)
     missing = want - have
     done = 0
+    papers: dict[int, Paper] = {}
     for batch in lib.catalog.iter_chunks(missing, batch=128):
-        vectors = lib.embedder.embed([c.text for c in batch])
+        papers.update(lib.catalog.papers_by_id(
+            {int(c.paper_id or 0) for c in batch} - set(papers)))
+        vectors = lib.embedder.embed([lib.passage(c, papers.get(int(c.paper_id or 0)))
+                                      for c in batch])
         store.add([int(c.id or 0) for c in batch], vectors)
         done += len(batch)
         report.vectors_added += len(batch)

@@ -31,8 +31,11 @@ class Library:
     """The catalog plus one vector store, under ``home``."""
 
     def __init__(self, home: Path, store: str = "faiss", chroma_url: str | None = None,
-                 embed_model: str = "all-MiniLM-L6-v2") -> None:
+                 embed_model: str = "all-MiniLM-L6-v2", chunk_context: bool = True) -> None:
         self.home = home
+        # Embed each chunk with its paper's title and its section in front ("contextual"
+        # chunks): a question that names the paper or the section finds its passages.
+        self.chunk_context = self._wanted_context = chunk_context
         self.store_kind = store
         self.chroma_url = chroma_url
         self.embed_model = embed_model
@@ -44,7 +47,8 @@ class Library:
     def from_settings(cls, s: Any) -> Library:
         """The library a settings object describes (``home_dir``, ``store``, ``chroma_url``,
         ``embed_model``: duck-typed, so this package needs none of the others)."""
-        return cls(s.home_dir, store=s.store, chroma_url=s.chroma_url, embed_model=s.embed_model)
+        return cls(s.home_dir, store=s.store, chroma_url=s.chroma_url, embed_model=s.embed_model,
+                   chunk_context=getattr(s, "chunk_context", True))
 
     @property
     def embedder(self) -> TextEmbedder:
@@ -60,15 +64,31 @@ class Library:
             from retrievers.stores import open_store
 
             built_with = self._recorded_model()
-            if built_with not in (None, self.embed_model):
+            if built_with == self.embed_model and self.chunk_context:
+                # Built before chunks carried their context: stay consistent with it;
+                # `litlab library rebuild` adds the context.
+                self.chunk_context = False
+            if built_with not in (None, self.embedding):
                 raise LibraryError(
-                    f"the {self.store_kind} index was built with embedding model "
-                    f"'{built_with}', but embed_model is '{self.embed_model}'",
+                    f"the {self.store_kind} index was built as '{built_with}', but the "
+                    f"settings ask for '{self.embedding}' (embed_model, chunk_context)",
                     "run `litlab library rebuild` to embed the library again, "
-                    "or set embed_model back")
+                    "or set them back")
             self._store = open_store(self.store_kind, self.home / "indexes",
                                      lambda: self.embedder.dim, self.chroma_url)
         return self._store
+
+    @property
+    def embedding(self) -> str:
+        """How the vectors are made: the model, and whether chunks carry their context."""
+        return self.embed_model + ("+context" if self.chunk_context else "")
+
+    def passage(self, chunk: Any, paper: Paper | None) -> str:
+        """The text embedded for a chunk."""
+        if not self.chunk_context or paper is None:
+            return str(chunk.text)
+        head = " · ".join(x for x in (paper.title, chunk.section) if x)
+        return f"{head}\n{chunk.text}" if head else str(chunk.text)
 
     @property
     def _meta_path(self) -> Path:
@@ -83,11 +103,11 @@ class Library:
 
     def record_model(self) -> None:
         """Write down which embedding model made the store's vectors."""
-        if self._recorded_model() == self.embed_model:
+        if self._recorded_model() == self.embedding:
             return
         self._meta_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._meta_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"embed_model": self.embed_model}))
+        tmp.write_text(json.dumps({"embed_model": self.embedding}))
         os.replace(tmp, self._meta_path)
 
     def drop_vectors(self) -> None:
@@ -96,6 +116,7 @@ class Library:
             (self.home / "indexes" / "faiss.index").unlink(missing_ok=True)
         self._meta_path.unlink(missing_ok=True)  # the old model no longer matters
         self._store = None
+        self.chunk_context = self._wanted_context
         if self.store_kind == "chroma":
             self.store.remove(self.store.ids())
 

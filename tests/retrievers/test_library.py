@@ -361,3 +361,35 @@ def test_a_pdf_without_metadata_gets_its_title_from_the_first_page(tmp_path: Pat
     sections = [seg.section for seg in doc.segments]
     assert "1 Introduction" in sections and not any("5253339" in x for x in sections)
     assert "2005 WL 5253339." in doc.text
+
+
+def test_a_question_naming_the_paper_finds_its_passage_through_chunk_context(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    body = "## Training\n\nWe train for {n} epochs with a batch size of {b} on one GPU.\n"
+    (folder / "dpo.md").write_text("# Direct Preference Optimization\n\n" + body.format(n=3, b=64))
+    (folder / "vit.md").write_text("# An Image is Worth 16x16 Words\n\n" + body.format(n=7, b=512))
+    lib = Library(tmp_path / "home")
+    assert lib.index_files([folder]).ok
+    for question, epochs in (("How many epochs is Direct Preference Optimization trained?", "3"),
+                             ("How many epochs is the Image is Worth 16x16 Words model trained?",
+                              "7")):
+        hit = lib.search(question, k=1, mode="dense")[0]  # the chunks differ by a digit only
+        assert f"for {epochs} epochs" in hit.chunk.text, question
+    assert json.loads((tmp_path / "home" / "indexes" / "faiss.json").read_text()) == \
+        {"embed_model": "all-MiniLM-L6-v2+context"}
+
+
+def test_a_library_built_before_chunk_context_keeps_working_until_rebuilt(
+        tmp_path: Path, papers_dir: Path) -> None:
+    old = Library(tmp_path / "home", chunk_context=False)
+    assert old.index_files([papers_dir]).ok
+    old.close()
+    meta = tmp_path / "home" / "indexes" / "faiss.json"
+    assert json.loads(meta.read_text()) == {"embed_model": "all-MiniLM-L6-v2"}
+    lib = Library(tmp_path / "home")  # today's default: context on
+    assert lib.search("Mamba sequence length", k=1)[0].chunk.section == "3 State Space Models"
+    assert json.loads(meta.read_text()) == {"embed_model": "all-MiniLM-L6-v2"}  # unchanged
+    lib.rebuild()
+    assert json.loads(meta.read_text()) == {"embed_model": "all-MiniLM-L6-v2+context"}
