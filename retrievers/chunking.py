@@ -65,7 +65,33 @@ def chunk_document(
                 ord=len(chunks),
             ))
         i = j + 1
-    return chunks
+    return chunks + caption_chunks(doc, spans, len(chunks))
+
+
+# A caption line: "Figure 2: ...", "Fig. 3. ...", "Table 1: ..." (PDF, text) or "[Figure: ...]"
+# (what the LaTeX parser leaves where a figure was), with up to two lines that continue it.
+_CAPTION = re.compile(r"(?m)^[ \t]*(?:(?:Figure|Fig\.|Table)[ \t]*\d+[:.]|\[Figure:)[^\n]*"
+                      r"(?:\n(?![ \t]*\n)[^\n]+){0,2}")
+MAX_CAPTION_CHARS = 600
+
+
+def caption_chunks(doc: Document, spans: list[tuple[int, int]], first_ord: int) -> list[Chunk]:
+    """Each figure or table caption as a chunk of its own, besides the body chunk that holds
+    it: a question about "Figure 2" or "Table 1" then meets the caption alone, not a caption
+    buried in a page of body text. Offsets point at the caption in the paper's text."""
+    out: list[Chunk] = []
+    for m in _CAPTION.finditer(doc.text):
+        text = m.group(0).strip()[:MAX_CAPTION_CHARS]
+        start = m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
+        if len(text) < 12:
+            continue
+        k = next((k for k, (a, b) in enumerate(spans) if a <= start < b), None)
+        seg = doc.segments[k] if k is not None else None
+        out.append(Chunk(text=text, section=seg.section if seg else "",
+                         char_start=start, char_end=start + len(text),
+                         page_start=seg.page if seg else None, page_end=seg.page if seg else None,
+                         ord=first_ord + len(out)))
+    return out
 
 
 def _locate(text: str, content: str, cursor: int, hint: int | None) -> int:

@@ -393,3 +393,17 @@ def test_a_library_built_before_chunk_context_keeps_working_until_rebuilt(
     assert json.loads(meta.read_text()) == {"embed_model": "all-MiniLM-L6-v2"}  # unchanged
     lib.rebuild()
     assert json.loads(meta.read_text()) == {"embed_model": "all-MiniLM-L6-v2+context"}
+
+
+def test_a_caption_is_a_chunk_of_its_own(tmp_path: Path, papers_dir: Path) -> None:
+    lib = Library(tmp_path / "home")
+    assert lib.index_files([papers_dir]).ok
+    hit = lib.search("What does Figure 1 of the generative models paper show?", k=1)[0]
+    assert hit.chunk.text == "Figure 1: Samples from the diffusion model."
+    assert hit.chunk.section == "2 Diffusion Models" and hit.chunk.pages == "1"
+    text = lib.catalog.paper_text(int(hit.paper.id or 0)) or ""
+    assert text[hit.chunk.char_start:hit.chunk.char_end] == hit.chunk.text
+    # The LaTeX paper's figure, where the parser left "[Figure: caption]", too.
+    latex = lib.search("overview of contrastive pretraining figure", k=3)
+    assert any(h.chunk.text.startswith("[Figure: Overview of contrastive pretraining")
+               for h in latex)
