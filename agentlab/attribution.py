@@ -107,6 +107,7 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
     mine, theirs = vectors[:len(plain)], vectors[len(plain):]
     similarity = mine @ theirs.T  # normalised vectors: cosine
     by_n = {s.n: s for s in sources}
+    columns = {n: [j for j, (m, _) in enumerate(pieces) if m == n] for n in by_n}
     out = []
     for i, (raw, text) in enumerate(zip(sentences, plain, strict=True)):
         sentence = Sentence(raw)
@@ -120,7 +121,7 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
             out.append(sentence)
             continue
         for n, src in by_n.items():
-            cols = [j for j, (m, _) in enumerate(pieces) if m == n]
+            cols = columns[n]
             meaning = float(similarity[i, cols].max()) if cols else 0.0
             share, wrong_number = evidence(text, src.text)
             score = 0.6 * meaning + 0.4 * share

@@ -82,9 +82,10 @@ def run(ctx: click.Context, suite_path: Path, jobs: int, targets: tuple[str, ...
 
     suite = load_suite(suite_path)
     s = _settings(ctx)
+    from agentlab.cli import progress_line
     from agentlab.server import connect
 
-    with _spinner() as say:
+    with progress_line() as say:
         client = connect(s, say)
     with _bar() as progress:
         summary = run_suite(suite, s, client, jobs=jobs, targets=list(targets) or None,
@@ -285,22 +286,6 @@ def _print_comparison(result: Any) -> None:
                       highlight=False)
     if result.unpaired:
         console.print(f"[dim]{result.unpaired} results had no partner and were left out[/dim]")
-
-
-class _spinner:
-    def __enter__(self) -> Any:
-        if sys.stderr.isatty():
-            from rich.console import Console
-
-            self.status: Any = Console(stderr=True).status("")
-            self.status.start()
-            return lambda msg: self.status.update(f"[dim]{msg}[/]")
-        self.status = None
-        return lambda msg: click.echo(msg, err=True)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.status is not None:
-            self.status.stop()
 
 
 class _bar:

@@ -91,6 +91,7 @@ class Runner:
         self.requests = 0
         self.cache_hits = 0
         self._count = threading.Lock()
+        self.retrieval_lock = threading.Lock()
         # Inline prompts become template files beside the suite's library, where the
         # assistant looks templates up.
         self.prompt_home = self.store.folder / "prompts" / suite.digest
@@ -204,7 +205,7 @@ class Runner:
                         home=self.prompt_home, max_tokens=t.max_tokens,
                         temperature=t.temperature, k=t.k,
                         min_relevance=self.settings.min_relevance)
-        bot.retrieval_lock = self._retrieval_lock
+        bot.retrieval_lock = self.retrieval_lock  # one library, searched by one thread at a time
         generate = self._generator(t, u.repeat)
         if t.kind == "prompt":
             from agentlab.prompts import load_template
@@ -231,15 +232,13 @@ class Runner:
                       latency_s=time.perf_counter() - started,
                       completion_tokens=r.completion_tokens if r else 0)
 
-    _retrieval_lock = threading.Lock()
-
     def _search(self, u: Unit, started: float) -> Output:
         """Retrieval alone, ranked as `litlab search` ranks (no relevance gate, no model)."""
         from agentlab.citations import Numbering
 
         if self.library is None:
             raise UserError("a search target needs a library", "add `library:` to the suite")
-        with self._retrieval_lock:
+        with self.retrieval_lock:
             hits = self.library.search(u.case.question, u.target.k)
             sources = Numbering(self.library.catalog.figures_of).add(hits)
         return Output(text="\n".join(s.text for s in sources),
@@ -272,7 +271,7 @@ class Runner:
             hit = self.store.cached(key) if self.use_cache else None
             if hit is not None:
                 self._counted(hit=True)
-                return ChatResult(**{**hit, "text": hit["text"]})
+                return ChatResult(**hit)
             result = self.client.chat(messages, model=self.model(t), max_tokens=t.max_tokens,
                                       temperature=t.temperature)
             self._counted(hit=False)
@@ -351,7 +350,7 @@ def run_suite(suite: Suite, settings: Any, client: Any, *, jobs: int = 4,
               stop: threading.Event | None = None) -> RunSummary:
     """Run ``suite`` (the Python API the fine-tuning gate uses)."""
     library = suite_library(suite, settings.home_dir)
-    if library is None and any(t.kind not in ("prompt",) for t in suite.targets):
+    if library is None and any(t.kind != "prompt" for t in suite.targets):
         from retrievers.library import Library
 
         library = Library.from_settings(settings)

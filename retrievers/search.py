@@ -109,7 +109,9 @@ def _fill_relevance(lib: Library, query: str, query_vector: np.ndarray | None,
         return
     if query_vector is None:
         query_vector = lib.embedder.embed_query(query)
-    vectors = lib.embedder.embed([lib.passage(h.chunk, h.paper) for h in missing])
+    # a few short texts on one thread: beside a local vLLM server a two-thread encode
+    # competes with its spinning workers (see TextEmbedder.embed_query)
+    vectors = lib.embedder.embed_few([lib.passage(h.chunk, h.paper) for h in missing])
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     for h, v in zip(missing, np.asarray(vectors, dtype=np.float32), strict=True):
         h.dense_score = float(v @ q)

@@ -300,14 +300,14 @@ class ChatScreen(Screen[None]):
         view.citations = [c.to_dict() for c in result.citations]
         view.set_text(result.text)
         view.set_reasoning(result.reasoning)
-        view.set_support(getattr(result, "sentences", []))
+        view.set_support(result.sentences)
         meta = [result.model]
         if result.result is not None:
             meta.append(f"{result.result.completion_tokens} tokens")
         if result.dropped:
             meta.append("removed " + ", ".join(f"[{n}]" for n in result.dropped)
                         + ": no such source")
-        if getattr(result, "unverified", None):
+        if result.unverified:
             meta.append("not evidence: " + ", ".join(f"[{n}]" for n in result.unverified)
                         + " (they do not support their sentence)")
         if result.sentences:
