@@ -250,7 +250,8 @@ def _print_citations(answer: Any) -> None:
         supported = sum(s.supported for s in claims)
         click.secho(f"\nSupport: {supported} of {len(claims)} sentences", bold=True)
         for s in claims:
-            text = s.text if len(s.text) <= 90 else s.text[:87] + "..."
+            flat = " ".join(s.text.split())  # one line a sentence, whatever the model wrapped
+            text = flat if len(flat) <= 90 else flat[:87] + "..."
             if s.supported:
                 cited = ", ".join(f"[{n}] {s.scores[n]:.2f}" for n in s.sources)
                 how = "cited" if s.origin == "model" else "attributed by litlab"

@@ -65,4 +65,5 @@ class MessageView(Vertical):
 
 
 def _short(text: str, n: int = 100) -> str:
+    text = " ".join(text.split())  # one line a sentence, whatever the model wrapped
     return text if len(text) <= n else text[: n - 1] + "…"
