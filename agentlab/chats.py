@@ -85,6 +85,20 @@ class Message:
 
 
 @dataclass
+class RatedTurn:
+    """An answer with the person's feedback on it."""
+
+    message_id: int
+    question: str
+    answer: str
+    rating: int | None  # +1, -1, or None (only corrected)
+    preferred: str | None  # the person's corrected answer
+    model: str | None
+    prompt: str | None  # the template it was asked with
+    chunk_ids: list[int]  # its sources, numbered from 1 in this order
+
+
+@dataclass
 class Conversation:
     id: int
     title: str
@@ -206,6 +220,45 @@ class ChatStore:
         row = self.db.execute("SELECT rating, preferred FROM feedback WHERE message_id = ?",
                               (message_id,)).fetchone()
         return (row["rating"], row["preferred"]) if row else (None, None)
+
+    @_serialised
+    def rated_turns(self) -> list[RatedTurn]:
+        """Every answer the person rated or corrected, with its question and the chunks its
+        sources came from (what fine-tuning rebuilds the prompt from)."""
+        rows = self.db.execute(
+            "SELECT a.id, a.content, a.model, a.prompt, f.rating, f.preferred, "
+            "(SELECT q.content FROM messages q WHERE q.conversation_id = a.conversation_id "
+            " AND q.role = 'user' AND q.id < a.id ORDER BY q.id DESC LIMIT 1) AS question, "
+            "(SELECT s.data FROM steps s WHERE s.message_id = a.id AND s.kind = 'retrieve' "
+            " ORDER BY s.ord DESC LIMIT 1) AS retrieved "
+            "FROM feedback f JOIN messages a ON a.id = f.message_id "
+            "WHERE a.role = 'assistant' AND (f.rating IN (-1, 1) OR f.preferred IS NOT NULL) "
+            "ORDER BY a.id")
+        out = []
+        for r in rows:
+            retrieved = json.loads(r["retrieved"]) if r["retrieved"] else {}
+            out.append(RatedTurn(
+                int(r["id"]), str(r["question"] or ""), r["content"], r["rating"],
+                r["preferred"] if r["preferred"] and r["preferred"].strip() else None,
+                r["model"], r["prompt"],
+                [int(s["chunk_id"]) for s in retrieved.get("sources", [])]))
+        return out
+
+    def preference_counts(self) -> dict[str, int]:
+        """What feedback has collected for fine-tuning: SFT examples and DPO pairs."""
+        from collections import defaultdict
+
+        turns = self.rated_turns()
+        by_question: dict[str, list[RatedTurn]] = defaultdict(list)
+        for t in turns:
+            by_question[t.question.strip().lower()].append(t)
+        pairs = sum(1 for t in turns if t.preferred and t.preferred.strip() != t.answer.strip())
+        for group in by_question.values():
+            up = sum(1 for t in group if t.rating == 1)
+            down = sum(1 for t in group if t.rating == -1)
+            pairs += up * down
+        good = sum(1 for t in turns if t.rating == 1 or t.preferred)
+        return {"rated": len(turns), "sft": good, "pairs": pairs}
 
     @_serialised
     def export_markdown(self, conversation_id: int) -> str:

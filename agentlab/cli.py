@@ -70,6 +70,42 @@ def progress_line() -> Iterator[Callable[[str], None]]:
         yield lambda msg: click.echo(msg, err=True)
 
 
+class progress_bar:
+    """A progress bar for long work: done/total, a note (loss, pass rate...) and the time
+    left; on a pipe or in CI, a plain line every ``every`` steps and at the end."""
+
+    def __init__(self, label: str, every: int = 10) -> None:
+        self.label, self.every = label, every
+
+    def __enter__(self) -> Callable[[int, int, str], None]:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        tty = sys.stderr.isatty()
+        self.progress = Progress(TextColumn(f"[b]{self.label}[/b]"), BarColumn(),
+                                 MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+                                 TimeRemainingColumn(), transient=True, disable=not tty)
+        self.progress.start()
+        task = self.progress.add_task(self.label, total=None, note="")
+        last = [-1]
+
+        def update(done: int, total: int, note: str = "") -> None:
+            self.progress.update(task, completed=done, total=total or None, note=note)
+            if not tty and (done == total or done - last[0] >= self.every):
+                last[0] = done
+                click.echo(f"{self.label}: {done}/{total} {note}".rstrip(), err=True)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
 @click.group(cls=LitlabGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False), help="litlab's data folder (LITLAB_HOME).")
@@ -101,7 +137,7 @@ def tui(state: State) -> None:
 # -- config ----------------------------------------------------------------------------------
 @main.group()
 def config() -> None:
-    """Inspect settings."""
+    """Inspect and change settings."""
 
 
 @config.command("show")
@@ -125,6 +161,20 @@ def config_show(state: State, as_json: bool) -> None:
     for k, v in values.items():
         table.add_row(k, str(v), loaded.origins[k], descriptions[k])
     Console().print(table)
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+@pass_state
+def config_set(state: State, key: str, value: str) -> None:
+    """Save KEY = VALUE in LITLAB_HOME/litlab.toml (checked before it is written; "none"
+    removes the line)."""
+    from agentlab.settings import save_setting
+
+    home = state.settings().home_dir
+    path = save_setting(home, key, None if value.lower() in ("none", "null") else value)
+    click.echo(f"{key} = {value} saved in {path}")
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -499,6 +549,10 @@ _mount("library", "retrievers.cli:library", "Inspect and maintain the library.")
 _mount("search", "retrievers.cli:search", "Search the library by meaning and by words.")
 _mount("eval", "evals.cli:eval_group",
        "Evaluation suites: cases × prompts × models, reports, compare.")
+_mount("finetune", "finetune.cli:finetune_group",
+       "Fine-tune the base model: datasets, LoRA SFT / DPO / GRPO, gated by a suite.")
+_mount("adapters", "finetune.cli:adapters_group",
+       "LoRA adapters: list, load into the server, evaluate, use, merge, export.")
 
 
 if __name__ == "__main__":  # pragma: no cover

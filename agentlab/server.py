@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from agentlab.errors import ForeignServer, ModelNotFound, ServerUnavailable
+from agentlab.errors import ForeignServer, ModelNotFound, ServerUnavailable, UserError
 from agentlab.models import MARKER, PACKAGED, get_packaged
 from agentlab.settings import Settings
 
@@ -283,6 +283,19 @@ class LocalServer:
             state = self.running()
             if state is not None and self._serves_requested(state):
                 return state.api_base
+            if state is not None and state.lora and self.settings.model in self.adapters():
+                # An adapter trained since the server started: load it, no restart.
+                from agentlab.client import ModelClient
+
+                client = ModelClient(state.api_base, api_key=self.settings.api_key)
+                try:
+                    client.load_adapter(self.settings.model,
+                                        str(self.adapters()[self.settings.model]))
+                    return state.api_base
+                except UserError:
+                    pass  # fall back to a restart that serves it
+                finally:
+                    client.close()
             old = self.read_state()
             if old is not None and _alive(old.pid):
                 progress(f"restarting litlab's server to serve {self.settings.model}")

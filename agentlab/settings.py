@@ -110,6 +110,14 @@ class Settings(BaseSettings):
         None, description="Model that judges evaluation suites' judged checks (faithfulness, "
                           "relevancy, rubrics); default: the model under test.",
     )
+    teacher_model: str | None = Field(
+        None, description="Model that writes questions and answers for fine-tuning datasets "
+                          "(`finetune data build --teacher`); default: the served model.",
+    )
+    teacher_api_base: str | None = Field(
+        None, description="OpenAI-compatible URL of the teacher's server (e.g. a bigger model "
+                          "elsewhere); default: litlab's own server.",
+    )
     tool_parser: str | None = Field(
         None,
         description="vLLM tool-call parser for models that call tools (e.g. hermes, llama3_json); "
@@ -233,3 +241,33 @@ def load_settings(**flags: Any) -> LoadedSettings:
 def describe_fields() -> dict[str, str]:
     """Field name -> its description, for help texts."""
     return {name: f.description or "" for name, f in Settings.model_fields.items()}
+
+
+def save_setting(home: Path, key: str, value: Any) -> Path:
+    """Write ``key = value`` into ``home/litlab.toml`` (checked first; other lines kept)."""
+    import json
+    import re
+
+    if key not in Settings.model_fields or key == "home":
+        raise ConfigError(f"litlab has no setting '{key}' to save",
+                          "run `litlab config show` to see every setting")
+    path = Path(home) / "litlab.toml"
+    current = _toml_values(path)
+    try:
+        checked = Settings(**{**current, "home": home, key: value})
+    except ValidationError as e:
+        raise ConfigError(f"setting '{key}': {e.errors()[0]['msg']}") from e
+    new = getattr(checked, key)
+    line = f"{key} = {json.dumps(new if not isinstance(new, Path) else str(new))}"
+    if new is None:
+        line = ""
+    lines = path.read_text().splitlines() if path.exists() else []
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    kept = [ln for ln in lines if not pattern.match(ln)]
+    if line:
+        kept.append(line)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(kept) + "\n")
+    tmp.replace(path)
+    return path

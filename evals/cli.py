@@ -289,32 +289,18 @@ def _print_comparison(result: Any) -> None:
 
 
 class _bar:
-    """A progress bar with the pass rate so far (plain lines when not in a terminal)."""
+    """The run's progress bar, with the pass rate so far."""
 
     def __enter__(self) -> Any:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from agentlab.cli import progress_bar
 
-        self.progress = Progress(TextColumn("[b]eval[/b]"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                                 transient=True, disable=not sys.stderr.isatty())
-        self.progress.start()
-        self.task = self.progress.add_task("eval", total=None, rate="")
-        self.last = -1
+        self.bar = progress_bar("eval")
+        update = self.bar.__enter__()
 
-        def update(done: int, total: int, passed: int) -> None:
-            rate = f"{passed / done:.0%} passed" if done else ""
-            self.progress.update(self.task, completed=done, total=total, rate=rate)
-            if not sys.stderr.isatty() and (done == total or done - self.last >= 10):
-                self.last = done
-                click.echo(f"{done}/{total} cases, {rate}", err=True)
+        def progress(done: int, total: int, passed: int) -> None:
+            update(done, total, f"{passed / done:.0%} passed" if done else "")
 
-        return update
+        return progress
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        self.bar.__exit__(*exc)

@@ -12,15 +12,16 @@ from tui.screens.chat import ChatScreen
 from tui.screens.evals import EvalsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.library import LibraryScreen
+from tui.screens.models import ModelsScreen
 from tui.services import Services
 
 
 class LitlabApp(App[None]):
     TITLE = "litlab"
     SCREENS = {"chat-screen": ChatScreen, "library-screen": LibraryScreen,  # noqa: RUF012
-               "evals-screen": EvalsScreen, "help": HelpScreen}
+               "evals-screen": EvalsScreen, "models-screen": ModelsScreen, "help": HelpScreen}
     MODES = {"chat": "chat-screen", "library": "library-screen",  # noqa: RUF012
-             "evals": "evals-screen"}
+             "evals": "evals-screen", "models": "models-screen"}
     BINDINGS = [  # noqa: RUF012 - Textual's API
         Binding("ctrl+q", "quit", "Quit"),
         Binding("ctrl+r", "retry_server", "Retry server", show=False),

@@ -28,6 +28,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+n", "new_conversation", "New chat"),
         Binding("f2", "app.switch_mode('library')", "Library"),
         Binding("f10", "app.switch_mode('evals')", "Evals"),
+        Binding("f12", "app.switch_mode('models')", "Models"),
         Binding("f3", "thumb(1)", "👍"),
         Binding("f4", "thumb(-1)", "👎"),
         Binding("f5", "edit_answer", "Edit answer"),
@@ -47,6 +48,7 @@ class ChatScreen(Screen[None]):
     #toolbar Select { width: 1fr; }
     #toolbar #model { width: 2fr; }
     #toolbar #mode { width: 14; padding: 1 1; }
+    #toolbar #feedback { width: 22; padding: 1 1; color: $text-muted; }
     #server { height: 1; padding: 0 1; background: $panel; }
     #server.up { color: $success; }
     #server.down { color: $error; }
@@ -78,6 +80,7 @@ class ChatScreen(Screen[None]):
                     yield Select([], prompt="model", id="model", allow_blank=True)
                     yield Select([("rag", "rag")], value="rag", allow_blank=False, id="prompt")
                     yield Label("answer", id="mode")
+                    yield Label("", id="feedback")
                 yield VerticalScroll(id="messages")
                 yield Input(placeholder="Ask about the papers in your library…", id="ask")
             yield CitationsPanel()
@@ -89,6 +92,7 @@ class ChatScreen(Screen[None]):
         self.query_one("#ask", Input).focus()
         self.load_conversations()
         self.load_prompts()
+        self.count_feedback()
 
     # -- server status (the app calls these) -------------------------------------------------------
     def server_status(self, text: str, ok: bool | None = None) -> None:
@@ -116,6 +120,19 @@ class ChatScreen(Screen[None]):
         select.set_options([(m, m) for m in models])
         if models:
             select.value = chosen or self.services.default_model(models)
+
+    def pick_model(self, name: str) -> None:
+        """Answer with ``name`` from now on (the Models screen's choice)."""
+        if name in self._models:
+            self.query_one("#model", Select).value = name
+
+    @work(thread=True, group="feedback-count", exclusive=True)
+    def count_feedback(self) -> None:
+        """How much the person's feedback has collected for fine-tuning (DPO pairs)."""
+        counts = self.services.chats.preference_counts()
+        text = f"feedback: {counts['pairs']} pair{'s' if counts['pairs'] != 1 else ''}" \
+            if counts["rated"] else ""
+        self.app.call_from_thread(self.query_one("#feedback", Label).update, text)
 
     def chosen_model(self) -> str | None:
         """The model picked in the toolbar, or None while the picker has no served model in it
@@ -339,6 +356,7 @@ class ChatScreen(Screen[None]):
             self.services.chats.set_feedback(view.message_id, rating=rating)
             view.set_meta(f"{'👍' if rating > 0 else '👎'} feedback saved")
             self.notify("thanks: feedback saved for fine-tuning")
+            self.count_feedback()
 
     def action_edit_answer(self) -> None:
         from tui.screens.edit import EditScreen
@@ -351,6 +369,7 @@ class ChatScreen(Screen[None]):
             if text and text.strip() != view.text.strip():
                 self.services.chats.set_feedback(view.message_id, preferred=text)
                 view.set_meta("✎ your corrected answer is saved as the preferred one")
+                self.count_feedback()
 
         self.app.push_screen(EditScreen("Edit the answer (saved as the preferred answer)",
                                         view.text), done)

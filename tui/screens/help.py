@@ -41,6 +41,15 @@ has nothing on a question, litlab says so instead of guessing.
 | Esc | stop the run |
 | space / c | mark a run / compare the selected run with the marked one |
 
+| key | models (F12) |
+|---|---|
+| s | fine-tune (LoRA SFT) on examples built from your library; live loss curve |
+| d | fine-tune (DPO) on your feedback: corrected answers and thumbs up vs down |
+| Esc | stop the run (a checkpoint is kept; the same key continues it) |
+| u | answer with the selected model or adapter in the chat |
+
+The chat's toolbar counts the preference pairs your feedback has collected.
+
 F1 shows this help, ctrl+q quits. The mouse works everywhere.
 """
 

@@ -1,0 +1,102 @@
+"""Examples from the person's feedback in ``chats.sqlite``.
+
+- SFT: every thumbs-up answer, and every corrected answer (the correction is the completion);
+- DPO: a corrected answer is preferred over the answer it corrects; a thumbs-up answer is
+  preferred over a thumbs-down answer to the same question.
+
+The prompt is rebuilt as the model saw it: the template the answer was asked with (the RAG
+prompt for agent turns) and the sources retrieved for it, numbered as they were, read back from
+the library by chunk id. A turn whose sources have since left the library is skipped and
+counted, never trained on with the wrong passages.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentlab.chats import ChatStore, RatedTurn
+from agentlab.citations import NOT_IN_LIBRARY, Source, format_sources
+from agentlab.prompts import load_template
+
+
+@dataclass
+class FromFeedback:
+    sft: list[dict[str, Any]] = field(default_factory=list)
+    dpo: list[dict[str, Any]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _prompt(turn: RatedTurn, library: Any, home: Any) -> list[dict[str, str]] | None:
+    name = turn.prompt if turn.prompt and turn.prompt != "agent" else "rag"
+    try:
+        template = load_template(name, home)
+    except Exception:
+        template = load_template("rag", home)
+    values: dict[str, Any] = {"question": turn.question}
+    if "sources" in template.inputs:
+        if not turn.chunk_ids or library is None:
+            return None
+        chunks = library.catalog.chunks_by_id(turn.chunk_ids)
+        if len(chunks) != len(set(turn.chunk_ids)):
+            return None
+        papers = library.catalog.papers_by_id({int(c.paper_id or 0) for c in chunks.values()})
+        sources = []
+        for n, cid in enumerate(turn.chunk_ids, 1):
+            c = chunks[cid]
+            p = papers[int(c.paper_id or 0)]
+            sources.append(Source(n=n, chunk_id=cid, paper=p.arxiv_id or p.key, title=p.title,
+                                  section=c.section, pages=c.pages, text=c.text))
+        values["sources"] = format_sources(sources)
+    if "not_in_library" in template.inputs:
+        values["not_in_library"] = NOT_IN_LIBRARY
+    return template.render(**values)
+
+
+def build(chats: ChatStore, library: Any, home: Any = None) -> FromFeedback:
+    out = FromFeedback()
+    skipped: dict[str, int] = defaultdict(int)
+    prompts: dict[int, list[dict[str, str]]] = {}
+    turns = chats.rated_turns()
+    for t in turns:
+        p = _prompt(t, library, home)
+        if p is not None:
+            prompts[t.message_id] = p
+        elif not t.chunk_ids:
+            skipped["answered without the model (nothing relevant in the library)"] += 1
+        else:
+            skipped["its sources are no longer in the library"] += 1
+
+    def reply(text: str) -> list[dict[str, str]]:
+        return [{"role": "assistant", "content": text}]
+
+    by_question: dict[str, list[RatedTurn]] = defaultdict(list)
+    for t in turns:
+        if t.message_id not in prompts:
+            continue
+        by_question[t.question.strip().lower()].append(t)
+        meta = {"message_id": t.message_id, "question": t.question, "kind": "feedback"}
+        good = t.preferred or (t.answer if t.rating == 1 else None)
+        if good:
+            out.sft.append({"prompt": prompts[t.message_id], "completion": reply(good),
+                            "meta": meta})
+        if t.preferred and t.preferred.strip() != t.answer.strip():
+            out.dpo.append({"prompt": prompts[t.message_id], "chosen": reply(t.preferred),
+                            "rejected": reply(t.answer), "meta": {**meta, "pair": "edit"}})
+    for group in by_question.values():
+        ups = [t for t in group if t.rating == 1]
+        downs = [t for t in group if t.rating == -1]
+        for up in ups:
+            for down in downs:
+                if up.answer.strip() == down.answer.strip():
+                    skipped["thumbs up and down on the same answer"] += 1
+                    continue
+                out.dpo.append({"prompt": prompts[down.message_id],
+                                "chosen": reply(up.preferred or up.answer),
+                                "rejected": reply(down.answer),
+                                "meta": {"message_id": down.message_id,
+                                         "chosen_id": up.message_id, "question": up.question,
+                                         "kind": "feedback", "pair": "thumbs"}})
+    out.skipped = dict(skipped)
+    return out

@@ -1,0 +1,355 @@
+"""One fine-tuning run: a dataset, a base model, TRL's trainer with a PEFT LoRA adapter.
+
+Everything a run leaves is under ``LITLAB_HOME/runs/finetune/NAME/``: ``run.json`` (config,
+dataset hash, seed, library and package versions, state), ``metrics.jsonl`` (one line a
+logged step), ``loss.png``, ``checkpoints/`` (TRL's, every ``save_steps``) and ``adapter/``.
+A run killed at any point is continued with ``--resume``: from its last checkpoint, with the
+config it started with. A finished adapter is registered under ``adapters/NAME``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finetune.config import RunSpec, model_config, training_config
+from finetune.data import Dataset, DatasetStore, check_name
+from finetune.records import DataError, for_trainer
+from retrievers.errors import UserError
+
+OnLog = Callable[[int, int, dict[str, Any]], None]  # step, max steps, logged values
+PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets")
+
+
+@dataclass
+class RunResult:
+    name: str
+    folder: Path
+    adapter: str | None  # the registered adapter's name (None when stopped early)
+    steps: int
+    max_steps: int
+    seconds: float
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    tokens: int = 0  # training tokens seen (SFT)
+    stopped: bool = False
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "folder": str(self.folder), "adapter": self.adapter,
+                "steps": self.steps, "max_steps": self.max_steps,
+                "seconds": round(self.seconds, 2), "tokens": self.tokens,
+                "tokens_per_s": round(self.tokens_per_s, 1), "stopped": self.stopped,
+                "first_loss": self.losses[0][1] if self.losses else None,
+                "last_loss": self.losses[-1][1] if self.losses else None}
+
+
+def runs_dir(home: Path) -> Path:
+    return Path(home) / "runs" / "finetune"
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for p in ("litlab", *PACKAGES):
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = "missing"
+    return out
+
+
+def latest_unfinished(home: Path, method: str | None = None) -> str | None:
+    root = runs_dir(home)
+    if not root.is_dir():
+        return None
+    found = []
+    for d in root.iterdir():
+        try:
+            info = json.loads((d / "run.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if info.get("state") != "finished" and (method is None or info["spec"]["method"] == method):
+            found.append((info.get("started", 0), d.name))
+    return max(found)[1] if found else None
+
+
+def read_metrics(folder: Path) -> list[dict[str, Any]]:
+    path = folder / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def losses(metrics: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    return [(int(m["step"]), float(m["loss"])) for m in metrics if "loss" in m]
+
+
+def plot_loss(folder: Path) -> Path | None:
+    """``loss.png`` of a run's logged training loss (and eval loss where logged)."""
+    metrics = read_metrics(folder)
+    train = losses(metrics)
+    if not train:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=120)
+    ax.plot(*zip(*train, strict=True), label="train loss", color="#3b6fb6")
+    evals = [(int(m["step"]), float(m["eval_loss"])) for m in metrics if "eval_loss" in m]
+    if evals:
+        ax.plot(*zip(*evals, strict=True), "o-", label="eval loss", color="#d9822b")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(folder.name, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out = folder / "loss.png"
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def _dataset(store: DatasetStore, spec: RunSpec) -> Dataset:
+    ds = store.get(spec.data)
+    want = "dpo" if spec.method == "dpo" else "sft"
+    if ds.kind != want:
+        hint = "`litlab finetune dpo`" if ds.kind == "dpo" else \
+            "build pairs with `litlab finetune data build --from feedback --kind dpo`"
+        raise DataError(f"dataset '{ds.name}' holds {ds.kind} examples; {spec.method} needs "
+                        f"{want} examples", hint)
+    if spec.method == "grpo" and not any("oracle" in r for r in ds.rows()):
+        raise DataError(f"dataset '{ds.name}' has no oracle sources for GRPO's rewards",
+                        "build it from the library: `litlab finetune data build --from library`")
+    return ds
+
+
+def _check_resources(folder: Path, targs: Any, base: Path) -> None:
+    """Fail before any time is lost when the disk or memory is known to be too small."""
+    import psutil
+
+    weights = sum(p.stat().st_size for p in base.glob("*.safetensors"))
+    free = shutil.disk_usage(folder).free
+    need_disk = 200 * 2**20 + weights // 4  # adapters, optimizer states and checkpoints
+    if free < need_disk:
+        raise UserError(f"only {free / 2**20:.0f} MiB free on {folder}'s disk; a run needs "
+                        f"about {need_disk / 2**20:.0f} MiB", "free some space and run again")
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(base)
+    hidden = int(getattr(cfg, "hidden_size", 1024))
+    layers = int(getattr(cfg, "num_hidden_layers", 24))
+    length = int(getattr(targs, "max_length", None) or 1024)
+    batch = int(targs.per_device_train_batch_size)
+    # fp32 weights (a reference copy for DPO), plus activations kept for the backward pass
+    # (~34 values per hidden unit a token and layer, the usual transformer estimate).
+    need = weights * 2 * (2 if hasattr(targs, "beta") else 1) + \
+        batch * length * layers * hidden * 34 * 4
+    available = psutil.virtual_memory().available
+    if need > available:
+        raise UserError(
+            f"this run needs about {need / 2**30:.1f} GiB of memory and {available / 2**30:.1f} "
+            "GiB is available",
+            "lower training.per_device_train_batch_size or training.max_length")
+
+
+def _callback(folder: Path, on_log: OnLog | None, stop: threading.Event | None) -> Any:
+    from transformers import TrainerCallback
+
+    class Record(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+                   **kw: Any) -> None:
+            if not logs:
+                return
+            entry = {"step": state.global_step, "time": time.time(),
+                     **{k: v for k, v in logs.items() if isinstance(v, int | float)}}
+            with (folder / "metrics.jsonl").open("a") as f:
+                f.write(json.dumps(entry) + "\n")
+            if on_log is not None:
+                on_log(state.global_step, state.max_steps, entry)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if stop is not None and stop.is_set():
+                control.should_save = True  # a clean stop leaves a checkpoint to resume from
+                control.should_training_stop = True
+
+    return Record()
+
+
+def _rewards(spec: RunSpec) -> list[Any]:
+    from finetune.rewards import load
+
+    if not spec.rewards:
+        raise UserError("GRPO needs at least one reward", "rewards: [citations, refusal]")
+    return [load(r, spec.config_dir) for r in spec.rewards]
+
+
+def run(spec: RunSpec, settings: Any, *, resume: str | None = None, on_log: OnLog | None = None,
+        stop: threading.Event | None = None, register: bool = True) -> RunResult:
+    """Train (or, with ``resume``, continue training) and register the adapter."""
+    import torch
+
+    from finetune.adapters import AdapterStore, base_checkpoint, base_sha256
+
+    home = Path(settings.home_dir)
+    if resume:
+        folder = runs_dir(home) / check_name(resume, "run")
+        try:
+            info = json.loads((folder / "run.json").read_text())
+        except (OSError, ValueError):
+            raise UserError(f"no run '{resume}' to resume",
+                            f"runs are in {runs_dir(home)}") from None
+        if info.get("state") == "finished":
+            raise UserError(f"run '{resume}' already finished",
+                            f"its adapter is '{info.get('adapter')}'")
+        spec = RunSpec(**{**info["spec"], "config_dir": Path(info["spec"]["config_dir"])
+                          if info["spec"].get("config_dir") else None})
+    store = DatasetStore(home)
+    ds = _dataset(store, spec)
+    name = spec.name or time.strftime(f"{spec.method}-{ds.name}-%Y%m%d-%H%M%S")
+    folder = runs_dir(home) / check_name(name, "run")
+    if not resume and folder.exists() and (folder / "run.json").exists():
+        raise UserError(f"a run named '{name}' exists",
+                        f"continue it with --resume {name}, or choose another --name")
+    folder.mkdir(parents=True, exist_ok=True)
+    base = base_checkpoint(settings, spec.base)
+    cuda = torch.cuda.is_available()
+    targs = training_config(spec, folder / "checkpoints", cuda=cuda)
+    margs = model_config(spec)
+    if margs.lora_r > settings.max_lora_rank:
+        raise UserError(f"LoRA rank {margs.lora_r} is above the server's max_lora_rank "
+                        f"({settings.max_lora_rank}); the adapter could not be served",
+                        f"lower model.lora_r, or `litlab config set max_lora_rank "
+                        f"{margs.lora_r}`")
+    train_rows = ds.rows("train")
+    per_step = targs.per_device_train_batch_size * targs.gradient_accumulation_steps
+    if spec.method == "grpo":
+        per_step = max(per_step, targs.num_generations) // targs.num_generations
+    if len(train_rows) < per_step:
+        raise DataError(f"dataset '{ds.name}' has {len(train_rows)} training examples; one step "
+                        f"needs {per_step}",
+                        "build more, or lower training.per_device_train_batch_size")
+    _check_resources(folder, targs, base)
+    state = {
+        "name": name, "spec": spec.to_dict(), "state": "running", "started": time.time(),
+        "dataset": {"name": ds.name, "sha256": ds.sha256, "kind": ds.kind,
+                    "train": len(train_rows), "eval": len(ds.rows("eval"))},
+        "base": {"name": spec.base, "path": str(base), "sha256": base_sha256(base)},
+        "seed": targs.seed, "device": "cuda" if cuda else "cpu", "versions": versions(),
+        "training": {k: v for k, v in targs.to_dict().items()
+                     if not k.startswith("_") and k not in ("output_dir", "logging_dir")},
+        "model": {k: getattr(margs, k) for k in ("lora_r", "lora_alpha", "lora_dropout",
+                                                 "lora_target_modules")},
+    }
+    if resume:
+        old = json.loads((folder / "run.json").read_text())
+        state["started"], state["resumed"] = old["started"], old.get("resumed", 0) + 1
+    _write_json(folder / "run.json", state)
+
+    trainer = _trainer(spec, ds, base, targs, margs, folder, on_log, stop, cuda)
+    from transformers import PrinterCallback
+    from transformers.utils import logging as hf_logging
+
+    trainer.remove_callback(PrinterCallback)  # litlab shows progress and loss itself
+    hf_logging.disable_progress_bar()
+    last = _last_checkpoint(folder / "checkpoints") if resume else None
+    if not resume:
+        (folder / "metrics.jsonl").unlink(missing_ok=True)
+    started = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=str(last) if last else None)
+    except KeyboardInterrupt:
+        state["state"] = "interrupted"
+        _write_json(folder / "run.json", state)
+        raise
+    seconds = time.perf_counter() - started
+    ts = trainer.state
+    result = RunResult(name, folder, None, ts.global_step, ts.max_steps, seconds,
+                       losses(read_metrics(folder)),
+                       tokens=int(getattr(ts, "num_input_tokens_seen", 0) or
+                                  _num_tokens(read_metrics(folder))))
+    plot_loss(folder)
+    if ts.global_step < ts.max_steps:
+        result.stopped = True
+        state["state"] = "stopped"
+        _write_json(folder / "run.json", state)
+        return result
+    trainer.save_model(str(folder / "adapter"))
+    metrics = {"steps": ts.global_step, "seconds": round(seconds, 1),
+               "first_loss": result.losses[0][1] if result.losses else None,
+               "last_loss": result.losses[-1][1] if result.losses else None,
+               "tokens_per_s": round(result.tokens_per_s, 1)}
+    if register:
+        AdapterStore(settings).register(name, folder / "adapter", {
+            "base": spec.base, "base_sha256": state["base"]["sha256"], "method": spec.method,
+            "dataset": ds.name, "dataset_sha256": ds.sha256, "run": name,
+            "config": {"spec": spec.to_dict(), "training": state["training"],
+                       "model": state["model"]}, "metrics": metrics})
+        result.adapter = name
+    state.update(state="finished", finished=time.time(), adapter=result.adapter, metrics=metrics)
+    _write_json(folder / "run.json", state)
+    shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # the adapter is what is kept
+    return result
+
+
+def _num_tokens(metrics: list[dict[str, Any]]) -> int:
+    return int(max((m.get("num_tokens", 0) for m in metrics), default=0))
+
+
+def _last_checkpoint(root: Path) -> Path | None:
+    found = [p for p in root.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return max(found, key=lambda p: int(p.name.split("-")[-1])) if found else None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    tmp.replace(path)
+
+
+def _trainer(spec: RunSpec, ds: Dataset, base: Path, targs: Any, margs: Any, folder: Path,
+             on_log: OnLog | None, stop: threading.Event | None, cuda: bool) -> Any:
+    import datasets
+    import torch
+    from datasets import Dataset as HFDataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOTrainer, GRPOTrainer, SFTTrainer, get_peft_config
+
+    datasets.disable_progress_bars()  # litlab's own bar says where the run is
+    if not cuda:
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dtype = torch.bfloat16 if getattr(targs, "bf16", False) else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+    peft = get_peft_config(margs)
+    callbacks = [_callback(folder, on_log, stop)]
+    train_rows, eval_rows = ds.rows("train"), ds.rows("eval")
+    if spec.method == "grpo":
+        keep = ("oracle", "n_sources", "answerable")
+        rows = [{"prompt": r["prompt"], **{k: r.get(k) for k in keep}} for r in train_rows]
+        return GRPOTrainer(model=model, reward_funcs=_rewards(spec), args=targs,
+                           train_dataset=HFDataset.from_list(rows), processing_class=tokenizer,
+                           peft_config=peft, callbacks=callbacks)
+    train = HFDataset.from_list(for_trainer(train_rows))
+    evald = HFDataset.from_list(for_trainer(eval_rows)) if eval_rows and \
+        getattr(targs, "eval_strategy", "no") != "no" else None
+    if spec.method == "dpo":
+        return DPOTrainer(model=model, args=targs, train_dataset=train, eval_dataset=evald,
+                          processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
+    return SFTTrainer(model=model, args=targs, train_dataset=train, eval_dataset=evald,
+                      processing_class=tokenizer, peft_config=peft, callbacks=callbacks)

@@ -1,0 +1,138 @@
+"""Fine-tuning datasets: rows checked with file and line, grounded examples built from a real
+library (real MiniLM, real SQLite and FAISS) and checked, feedback turned into pairs, the
+GRPO rewards scoring hand-made completions."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from agentlab.citations import NOT_IN_LIBRARY, Source
+from finetune import rewards
+from finetune.data import DatasetStore
+from finetune.grounded import Builder, Rarity, check, cite, extractive
+from finetune.records import DataError, read_jsonl
+from retrievers.library import Library
+
+ORACLE = Source(2, 12, "2106.09685", "LoRA", "2 Method", "3",
+                "LoRA freezes the pretrained weights and injects trainable rank decomposition "
+                "matrices into each layer of the Transformer.")
+OTHER = Source(1, 11, "1706.03762", "Attention", "3 Model", "2",
+               "The Transformer uses multi-head attention with eight heads in every layer.")
+
+
+@pytest.fixture(scope="module")
+def embed():  # type: ignore[no-untyped-def]
+    from retrievers.embeddings import get_embedder
+
+    return get_embedder().embed
+
+
+def test_bad_rows_are_named_by_file_and_line(tmp_path: Path) -> None:
+    f = tmp_path / "data.jsonl"
+    good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    f.write_text(json.dumps(good) + "\n\n" + '{"prompt": "q", "completion": 3}\n')
+    with pytest.raises(DataError, match=r"data.jsonl:3: 'completion'"):
+        read_jsonl(f)
+    f.write_text('{"prompt": "q", "chosen": "same", "rejected": "same"}\n')
+    with pytest.raises(DataError, match=r"data.jsonl:1: 'chosen' and 'rejected' are the same"):
+        read_jsonl(f)
+    f.write_text(json.dumps(good) + "\n{not json\n")
+    with pytest.raises(DataError, match=r"data.jsonl:2: not JSON"):
+        read_jsonl(f)
+    f.write_text(json.dumps(good) + '\n{"prompt": "q", "chosen": "a", "rejected": "b"}\n')
+    with pytest.raises(DataError, match=r"data.jsonl:2: a preference pair .* in an SFT dataset"):
+        read_jsonl(f)
+    # Messages become prompt/completion, so the loss is on the answer only.
+    f.write_text(json.dumps(good) + "\n")
+    (row,) = read_jsonl(f)
+    assert row["prompt"] == [{"role": "user", "content": "q"}]
+    assert row["completion"] == [{"role": "assistant", "content": "a"}]
+
+
+def test_the_check_rejects_a_citation_of_a_distractor(embed) -> None:  # type: ignore[no-untyped-def]
+    sources = [OTHER, ORACLE]
+    good = "LoRA freezes the pretrained weights and injects rank decomposition matrices [2]."
+    assert check(good, sources, 2, embed, 0.55) is None
+    wrong = good.replace("[2]", "[1]")
+    assert check(wrong, sources, 2, embed, 0.55) == "cites [1], a distractor"
+    assert check(good.replace("[2]", "[7]"), sources, 2, embed, 0.55) == \
+        "cites [7], which is not among the sources"
+    unsupported = "The Transformer uses eight attention heads in every layer [2]."
+    assert "does not support" in str(check(unsupported, sources, 2, embed, 0.55))
+    assert check(NOT_IN_LIBRARY, sources, None, embed, 0.55) is None
+
+
+def test_extractive_questions_quote_a_claim_and_cite_it() -> None:
+    text = ("Smith, J., Doe, A., Roe, B., Poe, C., and Moe, D. 2020. A list of names. "
+            "Results 12.1 13.4 15.2 16.0 17.3 18.9 19.5 20.1 are shown in the table. "
+            "We train the Crawler and the Selector on Qwen2.5-7b with 33,511 synthetic queries.")
+    q, a = extractive(text, Rarity([text, "an unrelated chunk about queries"]))  # type: ignore[misc]
+    assert a.startswith("We train the Crawler")
+    assert q.startswith("What does the library say about") and "Qwen2.5-7b" in q
+    assert cite(a, 3).endswith("synthetic queries [3].")
+
+
+def test_library_dataset_holds_out_papers_and_cites_the_oracle(papers_dir: Path,
+                                                               tmp_path: Path) -> None:
+    home = Path(os.environ["LITLAB_HOME"])
+    lib = Library(home)
+    assert lib.index_files([papers_dir]).ok
+    store = DatasetStore(home)
+    builder = Builder(lib, k=2, refusal_share=0.25, home=home)
+    report = store.from_library("lib", builder, examples=3, eval_share=0.34)
+    ds = report.dataset
+    train, evals = ds.rows("train"), ds.rows("eval")
+    assert len(train) + len(evals) == report.added > 0
+    held = set(ds.manifest["split"]["eval_papers"])
+    assert len(held) == 1
+    assert not {r["meta"]["paper"] for r in train} & held  # eval papers are unseen in training
+    assert {r["meta"]["paper"] for r in evals} <= held
+    chunks = lib.catalog.chunks_by_id([r["meta"]["chunk_id"] for r in train + evals])
+    for r in train + evals:
+        answer = r["completion"][0]["content"]
+        system = r["prompt"][0]["content"]
+        if r["meta"]["kind"] == "refusal":
+            assert answer == NOT_IN_LIBRARY and r["oracle"] is None
+            continue
+        n = r["oracle"]
+        assert answer.endswith(f"[{n}].") and r["meta"]["sources"][n - 1] == r["meta"]["chunk_id"]
+        # the oracle's passage is in the prompt under its number, as `ask` shows sources
+        block = system.split(f"\n\n[{n}] ")[1] if n > 1 else system.split("[1] ", 1)[1]
+        assert chunks[r["meta"]["chunk_id"]].text.strip()[:40] in block
+    # Building again continues: nothing repeated, more added.
+    more = store.from_library("lib", Builder(lib, k=2, refusal_share=0.25, home=home),
+                              examples=report.added + 2, eval_share=0.34)
+    ids = [r["meta"]["chunk_id"] for r in more.dataset.rows("train") + more.dataset.rows("eval")]
+    assert len(ids) == len(set(ids)) > report.added
+    lib.close()
+
+
+def test_rewards_score_hand_made_completions() -> None:
+    def c(text: str) -> list[dict[str, str]]:
+        return [{"role": "assistant", "content": text}]
+
+    completions = [c("LoRA freezes weights [2]."), c("LoRA freezes weights [1][2]."),
+                   c("LoRA freezes weights."), c("LoRA freezes weights [5]."),
+                   c(NOT_IN_LIBRARY), c(NOT_IN_LIBRARY)]
+    kw = {"oracle": [2, 2, 2, 2, 2, None], "n_sources": [3] * 6,
+          "answerable": [True] * 5 + [False]}
+    assert rewards.citations(completions, **kw) == [1.0, 0.5, 0.0, -1.0, 0.0, 0.0]
+    assert rewards.refusal(completions, **kw) == [1.0, 1.0, 1.0, 1.0, -1.0, 1.0]
+    assert rewards.format_(completions, **kw)[:3] == [1.0, 1.0, 0.0]
+    assert rewards.length([c("word " * 200)])[0] == -1.0
+    assert rewards.length([c("short")])[0] == 0.0
+
+
+def test_user_rewards_load_from_a_file_and_bad_names_say_so(tmp_path: Path) -> None:
+    (tmp_path / "mine.py").write_text(
+        "def brevity(completions, **kw):\n    return [1.0 / len(c[-1]['content']) for c in completions]\n")
+    fn = rewards.load("mine.py:brevity", tmp_path)
+    assert fn([[{"role": "assistant", "content": "ab"}]]) == [0.5]
+    with pytest.raises(Exception, match="unknown reward 'nope'"):
+        rewards.load("nope")
+    with pytest.raises(Exception, match="has no function 'missing'"):
+        rewards.load("mine.py:missing", tmp_path)

@@ -1,0 +1,189 @@
+"""Real TRL training steps (SFT, DPO, GRPO with PEFT LoRA) on a tiny model built from a config,
+through litlab's own commands: loss falls and the adapter's weights change, a killed run
+resumes at its checkpoint, DPO trains on pairs the app stored, bad input is one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agentlab.cli import main
+from tests.finetune.tiny import tiny_model
+
+MEMORISE = [{"messages": [{"role": "user", "content": f"how many heads does the model use ? {w}"},
+                          {"role": "assistant", "content": "the model uses eight heads [1] ."}]}
+            for w in ("model", "layer", "paper", "source")] * 4
+
+
+@pytest.fixture
+def home() -> Path:
+    home = Path(os.environ["LITLAB_HOME"])
+    tiny_model(home)
+    f = home / "memorise.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in MEMORISE))
+    return home
+
+
+def litlab(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def lora_b_norm(adapter: Path) -> float:
+    from safetensors.torch import load_file
+
+    weights = load_file(str(adapter / "adapter_model.safetensors"))
+    return float(sum(w.abs().sum() for k, w in weights.items() if "lora_B" in k))
+
+
+def test_sft_loss_falls_and_the_adapter_is_registered(home: Path) -> None:
+    litlab("finetune", "data", "build", "mem", "--from", str(home / "memorise.jsonl"))
+    out = json.loads(litlab("finetune", "sft", "--data", "mem", "--name", "mem1", "--steps", "16",
+                            "--lr", "0.01", "--json"))
+    assert out["adapter"] == "mem1" and out["steps"] == 16
+    assert out["last_loss"] < out["first_loss"] - 0.3
+    adapter = home / "adapters" / "mem1"
+    assert lora_b_norm(adapter) > 0  # LoRA's B starts at zero: training moved it
+    info = json.loads(litlab("adapters", "show", "mem1", "--json"))
+    assert info["base"] == "smollm2-135m-instruct" and len(info["base_sha256"]) == 64
+    manifest = json.loads((home / "datasets" / "mem" / "manifest.json").read_text())
+    assert info["dataset_sha256"] == manifest["sha256"]
+    assert info["gate_state"] == "not evaluated"
+    run = json.loads((home / "runs" / "finetune" / "mem1" / "run.json").read_text())
+    assert run["state"] == "finished" and run["versions"]["trl"] and run["seed"] == 0
+    assert (home / "runs" / "finetune" / "mem1" / "loss.png").stat().st_size > 1000
+    # Not passed a gate: `use` refuses without --force.
+    result = CliRunner().invoke(main, ["adapters", "use", "mem1"])
+    assert result.exit_code == 1 and "not passed an evaluation gate" in result.output
+    assert "smollm2" not in (home / "litlab.toml").read_text() if \
+        (home / "litlab.toml").exists() else True
+    litlab("adapters", "use", "mem1", "--force")
+    assert 'model = "mem1"' in (home / "litlab.toml").read_text()
+
+
+def test_a_killed_run_resumes_from_its_checkpoint(home: Path) -> None:
+    litlab("finetune", "data", "build", "mem", "--from", str(home / "memorise.jsonl"))
+    config = home / "run.yaml"
+    config.write_text("data: mem\nname: killed\ntraining:\n  max_steps: 40\n  save_steps: 4\n"
+                      "  learning_rate: 0.01\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "agentlab.cli", "finetune", "sft",
+                             "--config", str(config)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    folder = home / "runs" / "finetune" / "killed"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (folder / "checkpoints/checkpoint-8/trainer_state.json").exists():
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = max(int(p.name.split("-")[1]) for p in folder.glob("checkpoints/checkpoint-*")
+                if (p / "trainer_state.json").exists())
+    killed_at = len((folder / "metrics.jsonl").read_text().splitlines())
+    assert saved >= 8 and killed_at < 40
+    assert json.loads((folder / "run.json").read_text())["state"] == "running"
+    runs = litlab("finetune", "runs")
+    assert "--resume killed" in runs
+    out = json.loads(litlab("finetune", "sft", "--resume", "killed", "--json"))
+    assert out["steps"] == 40 and out["adapter"] == "killed"
+    steps = [json.loads(line)["step"] for line in
+             (folder / "metrics.jsonl").read_text().splitlines()]
+    resumed = steps[killed_at:]
+    assert resumed[0] == saved + 1  # continued after the checkpoint, not from step 1
+    assert json.loads((folder / "run.json").read_text())["state"] == "finished"
+
+
+def test_bad_input_is_one_line_and_loses_nothing(home: Path) -> None:
+    litlab("finetune", "data", "build", "mem", "--from", str(home / "memorise.jsonl"))
+    runner = CliRunner()
+    r = runner.invoke(main, ["finetune", "sft"])
+    assert r.exit_code == 1 and "no dataset given" in r.output
+    r = runner.invoke(main, ["finetune", "sft", "--data", "nope"])
+    assert "no dataset 'nope' (datasets: mem)" in r.output
+    r = runner.invoke(main, ["finetune", "dpo", "--data", "mem"])
+    assert "holds sft examples; dpo needs dpo examples" in r.output
+    config = home / "bad.yaml"
+    config.write_text("data: mem\ntraining:\n  learnin_rate: 0.1\n")
+    r = runner.invoke(main, ["finetune", "sft", "--config", str(config)])
+    assert "unknown training setting 'learnin_rate'" in r.output and "SFTConfig" in r.output
+    small = home / "small.jsonl"
+    small.write_text(json.dumps(MEMORISE[0]) + "\n")
+    litlab("finetune", "data", "build", "small", "--from", str(small))
+    config.write_text("data: small\ntraining:\n  per_device_train_batch_size: 4\n")
+    r = runner.invoke(main, ["finetune", "sft", "--config", str(config)])
+    assert "has 1 training examples; one step needs 4" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    assert not (home / "adapters").exists()
+
+
+@pytest.mark.anyio
+async def test_dpo_trains_on_pairs_the_app_stored(home: Path, papers_dir: Path) -> None:
+    """Feedback given in the app (an edited answer) becomes a DPO pair whose prompt is the one
+    the model was sent, and DPO trains an adapter on it."""
+    from textual.widgets import Input
+
+    from agentlab.settings import load_settings
+    from retrievers.library import Library
+    from tests.tui.fakes import FakeClient
+    from tui.app import LitlabApp
+    from tui.services import Services
+
+    lib = Library(home)
+    assert lib.index_files([papers_dir]).ok
+    lib.close()
+    client = FakeClient()
+    app = LitlabApp(Services(load_settings().settings, client=client))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        for question in ("What does low-rank adaptation freeze?",
+                         "Which weights does low-rank adaptation freeze?"):
+            app.screen.query_one("#ask", Input).value = question
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("f5")
+            app.screen.query_one("#edit").text = f"Corrected: {question} [1]."  # type: ignore[attr-defined]
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+        assert len(list(app.screen.query("MessageView.assistant"))) == 2
+    sent = client.requests[0]
+    out = json.loads(litlab("finetune", "data", "build", "prefs", "--from", "feedback",
+                            "--kind", "dpo", "--json"))
+    assert out["counts"]["train"] == 2
+    rows = [json.loads(line) for line in
+            (home / "datasets" / "prefs" / "train.jsonl").read_text().splitlines()]
+    assert rows[0]["prompt"] == sent  # rebuilt exactly as the model saw it
+    assert rows[0]["chosen"][0]["content"].startswith("Corrected:")
+    # the answer as the app showed it (its marker to no source already removed)
+    assert rows[0]["rejected"][0]["content"] == "LoRA freezes the pretrained weights [1]. See also."
+    result = json.loads(litlab("finetune", "dpo", "--data", "prefs", "--name", "dpo1",
+                               "--steps", "2", "--json"))
+    assert result["adapter"] == "dpo1" and result["steps"] == 2
+    assert lora_b_norm(home / "adapters" / "dpo1") > 0
+
+
+def test_grpo_scores_samples_with_the_shipped_rewards(home: Path) -> None:
+    rows = [{"prompt": [{"role": "system", "content": "sources : [1] the model uses eight heads ."},
+                        {"role": "user", "content": "how many heads ?"}],
+             "completion": [{"role": "assistant", "content": "eight heads [1] ."}],
+             "oracle": 1, "n_sources": 1, "answerable": True}] * 4
+    f = home / "g.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows))
+    litlab("finetune", "data", "build", "g", "--from", str(f))
+    out = json.loads(litlab("finetune", "grpo", "--data", "g", "--name", "g1", "--steps", "1",
+                            "--json"))
+    assert out["adapter"] == "g1"
+    (metrics,) = [json.loads(line) for line in
+                  (home / "runs" / "finetune" / "g1" / "metrics.jsonl").read_text().splitlines()
+                  if "reward" in line][:1]
+    assert {"rewards/citations/mean", "rewards/refusal/mean", "rewards/format/mean",
+            "rewards/length/mean"} <= set(metrics)

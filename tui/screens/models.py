@@ -1,0 +1,266 @@
+"""Models: the base model and every adapter with its data, loss and evaluation gate; start a
+fine-tuning run (SFT from the library, DPO from your feedback) with a live loss curve, stop it
+cleanly with Esc (a checkpoint is kept: the same key continues it), pick an adapter for the
+chat."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
+from textual_plotext import PlotextPlot
+
+LIBRARY_DATA = "library"  # the dataset the screen builds from the library
+FEEDBACK_DATA = "feedback-pairs"
+
+
+class ModelsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("f12", "app.switch_mode('chat')", "Chat"),
+        Binding("s", "train('sft')", "SFT from library"),
+        Binding("d", "train('dpo')", "DPO from feedback"),
+        Binding("u", "use", "Use in chat"),
+        Binding("escape", "stop", "Stop run"),
+        Binding("f1", "app.push_screen('help')", "Help"),
+    ]
+    DEFAULT_CSS = """
+    #models { height: 12; }
+    #running { height: 2; padding: 0 1; }
+    #running ProgressBar { width: 30; }
+    #curve { height: 1fr; min-height: 10; }
+    #model-details { height: auto; max-height: 14; border-top: solid $primary; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self.running = False
+        self._live: list[tuple[int, float]] = []
+
+    @property
+    def services(self) -> Any:
+        return self.app.services  # type: ignore[attr-defined]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("[b]Models[/b]  s: SFT from the library · d: DPO from your feedback · "
+                        "u: answer with the selected one · Esc: stop a run")
+            yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+            with Horizontal(id="running"):
+                yield ProgressBar(id="train-progress", show_eta=True)
+                yield Label("", id="train-status")
+            yield PlotextPlot(id="curve")
+            with VerticalScroll(id="model-details"):
+                yield Static("Select a model to see its run and gate.", id="details",
+                             markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("model", "base", "method", "data", "loss", "gate")
+        self.query_one("#train-progress", ProgressBar).display = False
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    @work(thread=True, group="models-list", exclusive=True)
+    def load(self) -> None:
+        from agentlab.models import PACKAGED
+        from finetune.adapters import AdapterStore
+
+        rows: list[dict[str, Any]] = [
+            {"name": name, "base": "—", "method": "base", "data": "", "loss": None,
+             "gate": "", "adapter": None} for name in PACKAGED]
+        for info in AdapterStore(self.services.settings).list():
+            rows.append({"name": info.name, "base": info.base, "method": info.method,
+                         "data": info.dataset or "", "loss": info.metrics.get("last_loss"),
+                         "gate": info.gate_state, "adapter": info})
+        self.app.call_from_thread(self._show, rows)
+
+    def _show(self, rows: list[dict[str, Any]]) -> None:
+        self._rows = rows
+        table = self.query_one(DataTable)
+        table.clear()
+        current = self.services.settings.model
+        for r in rows:
+            loss = f"{r['loss']:.3f}" if r["loss"] is not None else ""
+            mark = "● " if r["name"] == current else ""
+            table.add_row(mark + r["name"], r["base"], r["method"], r["data"], loss, r["gate"],
+                          key=r["name"])
+
+    def _selected(self) -> dict[str, Any] | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((r for r in self._rows if r["name"] == key), None)
+
+    @on(DataTable.RowHighlighted)
+    def show_model(self, event: DataTable.RowHighlighted) -> None:
+        row = next((r for r in self._rows if r["name"] == (event.row_key.value
+                                                           if event.row_key else None)), None)
+        if row is None or self.running:
+            return
+        info = row["adapter"]
+        if info is None:
+            self.query_one("#details", Static).update(
+                f"{row['name']}: a packaged base model (served by vLLM; fine-tuned with LoRA)")
+            self._plot([], row["name"])
+            return
+        from finetune.train import losses, read_metrics, runs_dir
+
+        lines = [f"{info.name}: {info.method} on {info.dataset} ({info.base}, LoRA rank "
+                 f"{info.rank})",
+                 f"  metrics: {', '.join(f'{k} {v}' for k, v in info.metrics.items())}"]
+        gate = info.gate
+        if gate:
+            lines.append(f"  gate: {info.gate_state} on {gate['suite'].rsplit('/', 1)[-1]} — "
+                         f"{gate['pass_base']:.0%} (base) → {gate['pass_adapter']:.0%}, "
+                         f"p = {gate['p_value']:.3g}")
+            for d in gate["comparison"]["deltas"]:
+                lines.append(f"    {d['assertion'][:16]:<16} {d['pass_a']:4.0%} → "
+                             f"{d['pass_b']:4.0%}  p={d['p_value']:.3g}")
+        else:
+            lines.append(f"  gate: not evaluated (`litlab adapters eval {info.name} citations`)")
+        self.query_one("#details", Static).update("\n".join(lines))
+        folder = runs_dir(self.services.settings.home_dir) / (info.run or info.name)
+        self._plot(losses(read_metrics(folder)), info.name)
+
+    def _plot(self, points: list[tuple[int, float]], title: str) -> None:
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(f"training loss · {title}" if points else f"{title}: no training run")
+        if points:
+            plt.plot([p[0] for p in points], [p[1] for p in points], marker="braille")
+            plt.xlabel("step")
+        plot.refresh()
+
+    # -- using -------------------------------------------------------------------------------
+    def action_use(self) -> None:
+        row = self._selected()
+        if row is None:
+            return
+        chat = self.app.chat  # type: ignore[attr-defined]
+        self.use(row["name"], chat)
+
+    @work(thread=True, group="models-use", exclusive=True)
+    def use(self, name: str, chat: Any) -> None:
+        from agentlab.models import PACKAGED
+        from finetune.adapters import load_into_server
+        from retrievers.errors import UserError
+
+        call = self.app.call_from_thread
+        try:
+            if name not in PACKAGED:
+                call(self.notify, load_into_server(self.services.settings, name))
+            served = self.services.models()
+            self.services.served = served
+        except UserError as e:
+            call(self.notify, str(e), severity="error")
+            return
+        call(chat.set_models, served)
+        call(chat.pick_model, name)
+        call(self.notify, f"the chat now answers with {name}")
+
+    # -- training ----------------------------------------------------------------------------
+    def action_train(self, method: str) -> None:
+        if self.running:
+            self.notify("a run is going: wait, or press Esc to stop it", severity="warning")
+            return
+        self._stop.clear()
+        self.running = True
+        self._live = []
+        self.query_one("#train-progress", ProgressBar).display = True
+        self.query_one("#train-status", Label).update(f"{method}: preparing data…")
+        self.train(method)
+
+    @work(thread=True, group="models-train", exclusive=True)
+    def train(self, method: str) -> None:
+        from finetune import train
+        from finetune.config import spec
+        from retrievers.errors import UserError
+
+        call = self.app.call_from_thread
+        s = self.services.settings
+
+        def on_log(step: int, total: int, entry: dict[str, Any]) -> None:
+            if "loss" in entry:
+                self._live.append((step, float(entry["loss"])))
+            call(self._progress, method, step, total, entry.get("loss"))
+
+        try:
+            resume = train.latest_unfinished(s.home_dir, method)
+            data = None if resume else self._data(method)
+            run_spec = None if resume else spec(method, data=data)  # type: ignore[arg-type]
+            if resume:
+                call(self.query_one("#train-status", Label).update, f"continuing {resume}…")
+            result = train.run(run_spec, s, resume=resume, on_log=on_log,  # type: ignore[arg-type]
+                               stop=self._stop)
+            if result.stopped:
+                call(self._done, f"stopped at step {result.steps}/{result.max_steps}; press "
+                                 f"{method[0]} to continue it", "warning")
+                return
+            from finetune.adapters import load_into_server
+
+            try:
+                loaded = load_into_server(s, str(result.adapter))
+            except UserError as e:
+                loaded = str(e)
+            call(self._done, f"adapter {result.adapter} ready ({result.steps} steps, loss "
+                             f"{result.losses[-1][1]:.3f}); {loaded}", "information")
+        except UserError as e:
+            call(self._done, str(e), "error")
+        except Exception as e:  # noqa: BLE001 - a notification, never a crash
+            log = self.services.log_bug(e)
+            call(self._done, f"{type(e).__name__}: {e} (a bug: the traceback is in {log})",
+                 "error")
+
+    def _data(self, method: str) -> str:
+        """The dataset a run from this screen trains on, built now (the library's is built
+        once and reused; feedback pairs are rebuilt, as feedback grows)."""
+        from finetune.data import DatasetStore
+
+        s = self.services.settings
+        store = DatasetStore(s.home_dir)
+        if method == "dpo":
+            store.from_feedback(FEEDBACK_DATA, self.services.chats, self.services.library, "dpo",
+                                home=s.home_dir)
+            return FEEDBACK_DATA
+        if not store.exists(LIBRARY_DATA):
+            from finetune.grounded import Builder
+
+            builder = Builder(self.services.library, threshold=s.attribution_threshold,
+                              home=s.home_dir)
+            call = self.app.call_from_thread
+            store.from_library(LIBRARY_DATA, builder, examples=60, stop=self._stop,
+                               progress=lambda have, want, _q: call(
+                                   self._progress, "examples", have, want, None))
+        return LIBRARY_DATA
+
+    def _progress(self, what: str, step: int, total: int, loss: float | None) -> None:
+        self.query_one("#train-progress", ProgressBar).update(total=total, progress=step)
+        tail = f", loss {loss:.3f}" if loss is not None else ""
+        self.query_one("#train-status", Label).update(f"{what}: {step}/{total}{tail}")
+        if self._live:
+            self._plot(self._live, f"{what} (running)")
+
+    def _done(self, text: str, severity: str) -> None:
+        self.running = False
+        self.query_one("#train-progress", ProgressBar).display = False
+        self.query_one("#train-status", Label).update(text)
+        self.notify(text, severity=severity, timeout=10)  # type: ignore[arg-type]
+        self.load()
+
+    def action_stop(self) -> None:
+        if self.running:
+            self._stop.set()
+            self.query_one("#train-status", Label).update("stopping at the end of this step…")
