@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python bench/tui.py
 	$(BIN)/python bench/evals.py
 	$(BIN)/python bench/grounding.py
+	$(BIN)/python bench/finetune.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -263,6 +263,9 @@ def serve(state: State, stop: bool, status: bool, background: bool, port: int | 
             click.echo("litlab's server is not running")
             sys.exit(1)
         click.echo(f"serving {st.model} at {st.api_base} (pid {st.pid}, log {st.log})")
+        adapters = [m for m in server.served_now() if m != st.model]
+        click.echo(f"LoRA {'on' if st.lora else 'off'}" +
+                   (f"; adapters served: {', '.join(adapters)}" if adapters else ""))
         return
     if background:
         with progress_line() as progress:

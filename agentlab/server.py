@@ -247,6 +247,10 @@ class LocalServer:
             return state
         return None
 
+    def served_now(self) -> list[str]:
+        """The model names the server listed when :meth:`running` last asked it."""
+        return list(self._last_served)
+
     def _serves_requested(self, state: ServerState) -> bool:
         # running() just asked the server for its models; no second request on every command.
         return self.settings.model == self.base or self.settings.model in self._last_served

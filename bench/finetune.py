@@ -23,6 +23,9 @@ from typing import Any
 
 from common import write
 
+# This file is named like litlab's package: keep `import finetune` meaning the package.
+sys.path[:] = [p for p in sys.path if Path(p).resolve() != Path(__file__).parent.resolve()]
+
 TOPICS = ["attention", "dropout", "LoRA", "diffusion", "Mamba", "DPO", "RLHF", "ViT", "CLIP",
           "batch normalization", "Adam", "warmup", "KV cache", "quantization", "distillation",
           "mixture of experts", "tokenization", "beam search", "contrastive loss", "GRPO"]

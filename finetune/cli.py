@@ -312,7 +312,7 @@ def _run_command(method: str) -> click.Command:
                 out["loaded"] = str(e)
         gate_suite = suite or (spec.eval if spec else None)
         if gate_suite and result.adapter:
-            out["gate"] = _gate(s, result.adapter, gate_suite, quiet=as_json)
+            out["gate"] = _gate(s, result.adapter, gate_suite)
         if as_json:
             _echo_json(out)
             return
@@ -365,7 +365,7 @@ def runs(ctx: click.Context, as_json: bool) -> None:
                    f"{loss}{hint}")
 
 
-def _gate(s: Any, adapter: str, suite: str, quiet: bool = False) -> dict[str, Any]:
+def _gate(s: Any, adapter: str, suite: str) -> dict[str, Any]:
     from agentlab.cli import progress_bar, progress_line
     from agentlab.server import connect
     from finetune.gate import run_gate
@@ -474,7 +474,7 @@ def adapters_eval(ctx: click.Context, name: str, suite: str, as_json: bool) -> N
     the adapter, compare, store the verdict. Exits 1 when the adapter fails."""
     s = _settings(ctx)
     _store(ctx).get(name)
-    gate = _gate(s, name, suite, quiet=as_json)
+    gate = _gate(s, name, suite)
     if as_json:
         _echo_json(gate)
     else:

@@ -259,12 +259,12 @@ def run(spec: RunSpec, settings: Any, *, resume: str | None = None, on_log: OnLo
         state["started"], state["resumed"] = old["started"], old.get("resumed", 0) + 1
     _write_json(folder / "run.json", state)
 
-    trainer = _trainer(spec, ds, base, targs, margs, folder, on_log, stop, cuda)
     from transformers import PrinterCallback
     from transformers.utils import logging as hf_logging
 
-    trainer.remove_callback(PrinterCallback)  # litlab shows progress and loss itself
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # litlab shows progress and loss itself
+    trainer = _trainer(spec, ds, base, targs, margs, folder, on_log, stop, cuda)
+    trainer.remove_callback(PrinterCallback)
     last = _last_checkpoint(folder / "checkpoints") if resume else None
     if not resume:
         (folder / "metrics.jsonl").unlink(missing_ok=True)

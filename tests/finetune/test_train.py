@@ -187,3 +187,30 @@ def test_grpo_scores_samples_with_the_shipped_rewards(home: Path) -> None:
                   if "reward" in line][:1]
     assert {"rewards/citations/mean", "rewards/refusal/mean", "rewards/format/mean",
             "rewards/length/mean"} <= set(metrics)
+
+
+def test_merge_export_and_remove(home: Path, tmp_path: Path) -> None:
+    import tarfile
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    litlab("finetune", "data", "build", "mem", "--from", str(home / "memorise.jsonl"))
+    litlab("finetune", "sft", "--data", "mem", "--name", "m", "--steps", "4", "--lr", "0.01")
+    out = tmp_path / "m.tar.gz"
+    litlab("adapters", "export", "m", str(out))
+    with tarfile.open(out) as tar:
+        assert {"m/adapter_config.json", "m/litlab-adapter.json"} <= set(tar.getnames())
+    merged = tmp_path / "merged"
+    litlab("adapters", "merge", "m", str(merged))
+    base = home / "models" / "smollm2-135m-instruct"
+    ids = torch.tensor([[2, 10, 11, 12, 13]])
+    with torch.no_grad():
+        want = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base),
+                                         str(home / "adapters" / "m"))(ids).logits
+        got = AutoModelForCausalLM.from_pretrained(merged)(ids).logits
+        plain = AutoModelForCausalLM.from_pretrained(base)(ids).logits
+    assert torch.allclose(want, got, atol=1e-4) and not torch.allclose(plain, got, atol=1e-4)
+    litlab("adapters", "remove", "m")
+    assert "no adapters yet" in litlab("adapters", "list")

@@ -48,7 +48,7 @@ class ChatScreen(Screen[None]):
     #toolbar Select { width: 1fr; }
     #toolbar #model { width: 2fr; }
     #toolbar #mode { width: 14; padding: 1 1; }
-    #toolbar #feedback { width: 22; padding: 1 1; color: $text-muted; }
+    #toolbar #feedback { width: auto; padding: 1 1; color: $text-muted; display: none; }
     #server { height: 1; padding: 0 1; background: $panel; }
     #server.up { color: $success; }
     #server.down { color: $error; }
@@ -132,7 +132,12 @@ class ChatScreen(Screen[None]):
         counts = self.services.chats.preference_counts()
         text = f"feedback: {counts['pairs']} pair{'s' if counts['pairs'] != 1 else ''}" \
             if counts["rated"] else ""
-        self.app.call_from_thread(self.query_one("#feedback", Label).update, text)
+        self.app.call_from_thread(self._show_feedback, text)
+
+    def _show_feedback(self, text: str) -> None:
+        label = self.query_one("#feedback", Label)
+        label.update(text)
+        label.display = bool(text)  # no room taken from the model picker until there is some
 
     def chosen_model(self) -> str | None:
         """The model picked in the toolbar, or None while the picker has no served model in it
