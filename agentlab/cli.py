@@ -245,7 +245,8 @@ def serve(state: State, stop: bool, status: bool, background: bool, port: int | 
     """Serve the model through vLLM's OpenAI-compatible API, with LoRA adapters enabled.
 
     In the foreground by default (Ctrl-C stops it). Other commands start a background server
-    on demand and reuse a running one; `--stop` ends it.
+    on demand and reuse a running one; it stops itself after keep_alive seconds without work
+    (default 300; an open app counts as work), and `--stop` ends it at once.
     """
     from agentlab.server import LocalServer
 
@@ -263,6 +264,16 @@ def serve(state: State, stop: bool, status: bool, background: bool, port: int | 
             click.echo("litlab's server is not running")
             sys.exit(1)
         click.echo(f"serving {st.model} at {st.api_base} (pid {st.pid}, log {st.log})")
+        from agentlab.keepalive import held
+
+        if s.keep_alive > 0:
+            open_app = " (an open app holds it)" if held(server.hold_path) else ""
+            click.echo(f"stops itself after {s.keep_alive:.0f} s without work{open_app} "
+                       "(keep_alive); the next command starts it again")
+        else:
+            click.echo("runs until `litlab serve --stop` (keep_alive = 0)")
+        click.echo(f"the app {'stops' if s.app_server == 'stop' else 'leaves'} the server it "
+                   "started when it quits (app_server)")
         adapters = [m for m in server.served_now() if m != st.model]
         click.echo(f"LoRA {'on' if st.lora else 'off'}" +
                    (f"; adapters served: {', '.join(adapters)}" if adapters else ""))

@@ -138,6 +138,7 @@ class LocalServer:
         self.checkpoint = get_packaged(self.base).path(settings.models_dir)
         self.state_path = settings.run_dir / "server.json"
         self.log_path = settings.run_dir / "server.log"
+        self.hold_path = settings.run_dir / "server.hold"  # touched by the app while it is open
         self._last_served: list[str] = []  # ids from the latest /v1/models answer
 
     # -- what to serve ------------------------------------------------------------------
@@ -323,7 +324,25 @@ class LocalServer:
             )
             self._write_state(state)
             self._wait_healthy(state, proc, progress)
+            self._start_keepalive(proc.pid)
             return state.api_base
+
+    def _start_keepalive(self, pid: int) -> None:
+        """The watcher that stops this server after ``keep_alive`` idle seconds."""
+        if self.settings.keep_alive <= 0:
+            return
+        with open(self.log_path, "ab") as log:
+            subprocess.Popen(
+                [sys.executable, "-m", "agentlab.keepalive", str(self.settings.home_dir),
+                 str(pid)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+
+    def hold(self) -> None:
+        """Count as work for the keep-alive (the app calls this while it is open)."""
+        with contextlib.suppress(OSError):
+            self.hold_path.parent.mkdir(parents=True, exist_ok=True)
+            self.hold_path.touch()
 
     def _wait_healthy(
         self, state: ServerState, proc: subprocess.Popen[bytes] | None, progress: Progress

@@ -66,6 +66,15 @@ class Settings(BaseSettings):
     cpu_threads: int | None = Field(
         None, ge=1, description="CPU cores the local server computes on (default: all)."
     )
+    keep_alive: float = Field(
+        300.0, ge=0, description="Seconds the background server may sit idle (no requests, no "
+                                 "open app) before it stops itself and gives its memory back; "
+                                 "the next command starts it again. 0 keeps it running.",
+    )
+    app_server: Literal["keep", "stop"] = Field(
+        "keep", description="When the app quits: 'keep' leaves the server it started for the "
+                            "next command (the keep-alive stops it when idle), 'stop' stops it.",
+    )
     store: Literal["faiss", "chroma"] = Field(
         "faiss", description="Vector store of the library: embedded FAISS, or Chroma."
     )

@@ -92,7 +92,8 @@ def vllm_server(
     from agentlab.server import LocalServer
 
     home = home_with_models(tmp_path_factory.mktemp("server-home"), prepared_models)
-    settings = Settings(home=home, port=free_port(), max_model_len=2048, temperature=0.0, lora="on")
+    settings = Settings(home=home, port=free_port(), max_model_len=2048, temperature=0.0, lora="on",
+                        keep_alive=0)  # the session's server: no idle stop between tests
     server = LocalServer(settings)
     try:
         url = server.ensure()

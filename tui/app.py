@@ -80,6 +80,7 @@ class LitlabApp(App[None]):
         if not self.services.server_ready.is_set():
             return
         try:
+            self.services.hold_server()  # an open app keeps its server from idling out
             self.services.models()
             up = True
         except Exception:  # noqa: BLE001 - any failure means "down" here
@@ -94,6 +95,9 @@ class LitlabApp(App[None]):
                 say(self.chat.server_status, "down (ctrl+r restarts it)", False)
                 say(self.notify, "the model server stopped answering; press ctrl+r to restart it",
                     severity="error", timeout=10)
+
+    def on_unmount(self) -> None:
+        self.services.release_server()
 
     def action_retry_server(self) -> None:
         if not self._server_up:

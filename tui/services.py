@@ -25,6 +25,7 @@ class Services:
         self.server_ready = threading.Event()
         self.server_error: Exception | None = None
         self.served: list[str] = []  # what the server listed when it came up
+        self.started_server = False  # this app started litlab's server (not reused it)
         self._library: Any = None
         self._chats: Any = None
         self._lock = threading.Lock()
@@ -33,9 +34,11 @@ class Services:
         """Start (or reuse) the model server; blocking, so call it from a worker."""
         self.server_error = None
         if self.client is None:
-            from agentlab.server import connect
+            from agentlab.server import LocalServer, connect
 
             try:
+                if not self.settings.api_base:
+                    self.started_server = LocalServer(self.settings).running() is None
                 self.client = connect(self.settings, progress)
             except Exception as e:
                 self.server_error = e  # a question waiting for the server fails with it
@@ -72,6 +75,21 @@ class Services:
         served = self.served if served is None else served
         wanted = self.settings.model
         return wanted if wanted in served or not served else served[0]
+
+    def hold_server(self) -> None:
+        """Keep litlab's own server from stopping for idleness while the app is open."""
+        if not self._given_client and not self.settings.api_base:
+            from agentlab.server import LocalServer
+
+            LocalServer(self.settings).hold()
+
+    def release_server(self) -> None:
+        """At quit: stop the server this app started when the settings say the app owns it."""
+        if self.started_server and self.settings.app_server == "stop" and \
+                not self._given_client:
+            from agentlab.server import LocalServer
+
+            LocalServer(self.settings).stop()
 
     def log_bug(self, error: BaseException) -> Path:
         """Append ``error``'s traceback to LITLAB_HOME/logs/app.log; return the log's path."""

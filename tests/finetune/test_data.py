@@ -136,3 +136,42 @@ def test_user_rewards_load_from_a_file_and_bad_names_say_so(tmp_path: Path) -> N
         rewards.load("nope")
     with pytest.raises(Exception, match="has no function 'missing'"):
         rewards.load("mine.py:missing", tmp_path)
+
+
+def test_a_teacher_that_goes_down_stops_the_build_and_keeps_what_it_built(
+        papers_dir: Path) -> None:
+    """The teacher's server fails after two examples: the build stops naming its URL, keeps
+    the two, and the same build continues later without repeating them."""
+    from agentlab.errors import ServerUnavailable
+    from finetune.grounded import Teacher
+
+    class Client:  # a teacher server that answers twice, then is gone
+        def __init__(self, answers: int) -> None:
+            self.left = answers
+
+        def chat(self, messages, **kw):  # type: ignore[no-untyped-def]
+            if self.left == 0:
+                raise ServerUnavailable("cannot reach the model server at http://teacher:9/v1",
+                                        "start it")
+            self.left -= 1
+            passage = messages[-1]["content"].split("Passage:\n", 1)[1]
+            first = passage.replace("\n", " ").split(". ")[0].strip().rstrip(".") + "."
+
+            class R:
+                text = json.dumps({"question": "What does the passage say?", "answer": first})
+            return R()
+
+    home = Path(os.environ["LITLAB_HOME"])
+    lib = Library(home)
+    assert lib.index_files([papers_dir]).ok
+    store = DatasetStore(home)
+    builder = Builder(lib, k=2, refusal_share=0, home=home, teacher=Teacher(Client(2), "t"))
+    report = store.from_library("taught", builder, examples=5, eval_share=0)
+    assert "http://teacher:9/v1" in str(report.stopped)
+    kept = report.dataset.rows("train")
+    assert report.added == len(kept) >= 1 and all(r["meta"]["teacher"] == "t" for r in kept)
+    again = Builder(lib, k=2, refusal_share=0, home=home, teacher=Teacher(Client(9), "t"))
+    more = store.from_library("taught", again, examples=len(kept) + 1, eval_share=0)
+    ids = [r["meta"]["chunk_id"] for r in more.dataset.rows("train")]
+    assert len(ids) == len(set(ids)) == len(kept) + 1
+    lib.close()
