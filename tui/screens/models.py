@@ -118,7 +118,9 @@ class ModelsScreen(Screen[None]):
 
         lines = [f"{info.name}: {info.method} on {info.dataset} ({info.base}, LoRA rank "
                  f"{info.rank})",
-                 f"  metrics: {', '.join(f'{k} {v}' for k, v in info.metrics.items())}"]
+                 "  " + ", ".join(f"{k.replace('_', ' ')} {v:.3g}" if isinstance(v, float)
+                                  else f"{k.replace('_', ' ')} {v}"
+                                  for k, v in info.metrics.items() if v is not None)]
         gate = info.gate
         if gate:
             lines.append(f"  gate: {info.gate_state} on {gate['suite'].rsplit('/', 1)[-1]} — "
