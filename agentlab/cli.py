@@ -217,7 +217,8 @@ def models_list(state: State, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Convert again even if already prepared.")
 @pass_state
 def models_prepare(state: State, name: str | None, force: bool) -> None:
-    """Convert a packaged GGUF model once into a checkpoint vLLM and PEFT can use.
+    """Convert a packaged GGUF model once into a checkpoint vLLM and PEFT can use, and export
+    the text embedder to ONNX (checked against sentence-transformers) for fast cold commands.
 
     NAME defaults to the configured model. Safe to interrupt: a half-done preparation is
     discarded and redone next time.
@@ -228,10 +229,32 @@ def models_prepare(state: State, name: str | None, force: bool) -> None:
     target = get_packaged(name or s.model)
     if target.is_prepared(s.models_dir) and not force:
         click.echo(f"{target.name} is ready at {target.path(s.models_dir)}")
+    else:
+        with progress_line() as progress:
+            path = prepare(target.name, s.models_dir, force=force, progress=progress)
+        click.echo(f"{target.name} is ready at {path}")
+    _prepare_embedder(s, force)
+
+
+def _prepare_embedder(s: Settings, force: bool) -> None:
+    """The text embedder's ONNX export (no torch on a command's query path), made once."""
+    from retrievers.errors import LibraryError
+    from retrievers.onnx_embedder import export, export_dir, is_exported
+
+    folder = export_dir(s.home_dir, s.embed_model)
+    if is_exported(folder) and not force:
+        click.echo(f"{s.embed_model} (ONNX) is ready at {folder}")
         return
-    with progress_line() as progress:
-        path = prepare(target.name, s.models_dir, force=force, progress=progress)
-    click.echo(f"{target.name} is ready at {path}")
+    try:
+        with progress_line() as progress:
+            progress(f"exporting {s.embed_model} to ONNX and checking it")
+            meta = export(s.embed_model, s.home_dir)
+    except (ImportError, LibraryError, OSError) as e:
+        click.secho(f"warning: {s.embed_model} stays on sentence-transformers (slower cold "
+                    f"commands): {e}", fg="yellow", err=True)
+        return
+    click.echo(f"{s.embed_model} (ONNX) is ready at {folder} (cosine to sentence-transformers "
+               f"at least {meta['min_cosine']:.7f})")
 
 
 # -- serve -----------------------------------------------------------------------------------

@@ -440,6 +440,21 @@ def adapter_base(path: Path) -> str | None:
     return name if name in PACKAGED else None
 
 
+def ensure_models(settings: Settings, client: ModelClient, names: set[str],
+                  progress: Progress = _quiet) -> None:
+    """Load into the server any of ``names`` that is an adapter under ``adapters/`` and not
+    served yet (runtime LoRA loading); other names are left for the request to report."""
+    wanted = [n for n in sorted(names) if (settings.adapters_dir / n / "adapter_config.json")
+              .is_file()]
+    if not wanted:
+        return
+    served = set(client.models())
+    for name in wanted:
+        if name not in served:
+            progress(f"loading adapter {name} into the server")
+            client.load_adapter(name, str(settings.adapters_dir / name))
+
+
 def ensure_server(settings: Settings, progress: Progress = _quiet) -> str:
     """The API base URL to send requests to: the remote server's, or our local one's."""
     if settings.api_base:

@@ -355,6 +355,12 @@ def run_suite(suite: Suite, settings: Any, client: Any, *, jobs: int = 4,
 
         library = Library.from_settings(settings)
     runner = Runner(suite, settings, client, library=library, use_cache=use_cache)
+    from agentlab.server import ensure_models
+
+    # an adapter that a target (or the judge) names is loaded into the server, as for `ask`
+    ensure_models(settings, client, {runner.model(t) for t in suite.targets
+                                     if t.kind != "search"} |
+                  {runner.judge_model(t) for t in suite.targets})
     try:
         return runner.run(jobs=jobs, targets=targets, tags=tags, repeat=repeat,
                           progress=progress, stop=stop)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -68,6 +69,25 @@ class TextEmbedder:
 _QUERY_LOCK = threading.Lock()
 
 
+def get_embedder(name: str = DEFAULT_MODEL, home: Path | None = None) -> TextEmbedder:
+    """The embedder for ``name``: its checked ONNX export under ``home`` when there is one
+    (no torch to import), else sentence-transformers. Both give the same vectors."""
+    if home is not None:
+        from retrievers.onnx_embedder import export_dir, is_exported
+
+        folder = export_dir(home, name)
+        if is_exported(folder):
+            return _onnx_embedder(folder, name)  # type: ignore[return-value]
+    return _torch_embedder(name)
+
+
 @lru_cache(maxsize=2)
-def get_embedder(name: str = DEFAULT_MODEL) -> TextEmbedder:
+def _torch_embedder(name: str) -> TextEmbedder:
     return TextEmbedder(name)
+
+
+@lru_cache(maxsize=2)
+def _onnx_embedder(folder: Path, name: str) -> object:
+    from retrievers.onnx_embedder import OnnxEmbedder
+
+    return OnnxEmbedder(folder, name)

@@ -55,7 +55,7 @@ class Library:
         if self._embedder is None:
             from retrievers.embeddings import get_embedder
 
-            self._embedder = get_embedder(self.embed_model)
+            self._embedder = get_embedder(self.embed_model, self.home)
         return self._embedder
 
     @property

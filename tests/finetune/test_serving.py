@@ -43,6 +43,13 @@ def test_adapter_hot_loads_and_changes_the_answer(vllm_server, tmp_path) -> None
     # Retrained and loaded again under the same name: the server takes the new weights.
     assert "loaded" in load_into_server(s, "codeword")
 
+    # Unloaded, then named by a command: it is loaded again at runtime, not by a restart.
+    from finetune.adapters import unload_from_server
+
+    unload_from_server(s, "codeword")
+    assert "codeword" not in client.models()
+    pid = json.loads((s.run_dir / "server.json").read_text())["pid"]
+
     # The gate: base vs adapter on the shipped citations suite, stored with the adapter.
     env_home = ["--home", str(s.home_dir)]
     r = CliRunner().invoke(main, [*env_home, "adapters", "eval", "codeword", "citations",
@@ -51,3 +58,5 @@ def test_adapter_hot_loads_and_changes_the_answer(vllm_server, tmp_path) -> None
     assert r.exit_code == (0 if gate["passed"] else 1)
     assert {d["assertion"] for d in gate["comparison"]["deltas"]} >= {"(case)", "refusal"}
     assert AdapterStore(s).get("codeword").gate_state == ("passed" if gate["passed"] else "failed")
+    assert "codeword" in client.models()
+    assert json.loads((s.run_dir / "server.json").read_text())["pid"] == pid  # no restart

@@ -1,0 +1,174 @@
+"""The text embedder without torch: the sentence-transformers model exported once to ONNX and
+run with ONNX Runtime and the `tokenizers` library.
+
+Importing sentence-transformers and torch costs a cold command seconds before it can embed one
+query; ONNX Runtime and `tokenizers` load in about 0.3 s. The export is made once (``litlab
+models prepare``) into ``LITLAB_HOME/models/embeddings/NAME/`` and kept only when its vectors
+match sentence-transformers' on texts of several lengths and batch sizes (cosine at least
+:data:`MIN_COSINE`), so queries and passages embedded either way share one vector space; the
+library uses it for both when it is there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+MARKER = "litlab-onnx.json"
+MIN_COSINE = 0.9999
+CHECK_TEXTS = [
+    "What does LoRA freeze?",
+    "Attention",
+    "The Transformer uses multi-head attention with eight heads in every layer, and dropout "
+    "of 0.1 on the residual connections; " * 8,
+    "Mamba scales linearly with sequence length (33,511 queries; Qwen2.5-7b).",
+    "Figure 2: Validation loss against compute for models from 10M to 1B parameters.",
+]
+
+
+def export_dir(home: Path, name: str) -> Path:
+    return Path(home) / "models" / "embeddings" / name.replace("/", "--")
+
+
+def is_exported(folder: Path) -> bool:
+    return (folder / MARKER).is_file() and (folder / "model.onnx").is_file()
+
+
+class OnnxEmbedder:
+    """Same interface as :class:`retrievers.embeddings.TextEmbedder`."""
+
+    def __init__(self, folder: Path, name: str, batch_size: int = 64) -> None:
+        from tokenizers import Tokenizer
+
+        meta = json.loads((folder / MARKER).read_text())
+        self.folder, self.name, self.batch_size = folder, name, batch_size
+        self.dim = int(meta["dim"])
+        self.pooling = str(meta["pooling"])
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=int(meta["max_seq_length"]))
+        self.tokenizer.enable_padding(pad_id=int(meta["pad_id"]), pad_token=str(meta["pad_token"]))
+        self._sessions: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def _session(self, threads: int) -> Any:
+        with self._lock:
+            if threads not in self._sessions:
+                import onnxruntime as ort
+
+                options = ort.SessionOptions()
+                if threads:
+                    options.intra_op_num_threads = threads
+                options.log_severity_level = 3
+                self._sessions[threads] = ort.InferenceSession(
+                    str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+            return self._sessions[threads]
+
+    def _run(self, texts: list[str], threads: int) -> np.ndarray:
+        import numpy as np
+
+        session = self._session(threads)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            batch = self.tokenizer.encode_batch(texts[start:start + self.batch_size])
+            ids = np.array([e.ids for e in batch], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask,
+                     "token_type_ids": np.array([e.type_ids for e in batch], dtype=np.int64)}
+            hidden = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})[0]
+            if self.pooling == "cls":
+                vectors = hidden[:, 0]
+            else:
+                weights = mask[..., None].astype(np.float32)
+                vectors = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            out[start:start + len(batch)] = vectors / np.maximum(norms, 1e-12)
+        return out
+
+    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return self._run(texts, 0)  # every core: indexing
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_few([text])[0]
+
+    def embed_few(self, texts: list[str]) -> np.ndarray:
+        """One thread, as for the torch embedder: beside a local vLLM server whose workers
+        spin after each request, a second thread costs more than it brings."""
+        return self._run(texts, 1)
+
+
+def export(name: str, home: Path) -> dict[str, Any]:
+    """Export ``name`` (a sentence-transformers model) to ONNX under ``home``; check it."""
+    import numpy as np
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    from retrievers.embeddings import model_path
+    from retrievers.errors import LibraryError
+
+    hf_logging.disable_progress_bar()
+    st = SentenceTransformer(model_path(name), device="cpu")
+    pooling_module = next((m for m in st if type(m).__name__ == "Pooling"), None)
+    mode = getattr(pooling_module, "pooling_mode", None) or (
+        "cls" if getattr(pooling_module, "pooling_mode_cls_token", False) else "mean")
+    if mode not in ("mean", "cls"):
+        raise LibraryError(f"{name} pools by '{mode}', which the ONNX embedder does not do",
+                           "it stays on sentence-transformers")
+    transformer: Any = st[0].auto_model
+    transformer.eval()
+    tokenizer = st.tokenizer
+    folder = export_dir(home, name)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self, m: Any) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.m(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).last_hidden_state
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    sample = tokenizer(CHECK_TEXTS[:2], padding=True, return_tensors="pt")
+    if "token_type_ids" not in sample:
+        sample["token_type_ids"] = torch.zeros_like(sample["input_ids"])
+    import warnings
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on BERT's mask code: checked below
+        torch.onnx.export(
+            Wrapped(transformer), tuple(sample[k] for k in names), str(tmp / "model.onnx"),
+            input_names=names, output_names=["last_hidden_state"],
+            dynamic_axes={k: {0: "batch", 1: "tokens"} for k in [*names, "last_hidden_state"]},
+            opset_version=17, dynamo=False)
+    tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
+    meta = {"name": name, "dim": int(st.get_embedding_dimension() or 0), "pooling": mode,
+            "max_seq_length": int(st.max_seq_length or 512),
+            "pad_id": int(tokenizer.pad_token_id or 0), "pad_token": str(tokenizer.pad_token)}
+    (tmp / MARKER).write_text(json.dumps(meta))
+    mine = OnnxEmbedder(tmp, name)
+    cosines = []
+    for texts in (CHECK_TEXTS, CHECK_TEXTS[:1], CHECK_TEXTS[2:3]):
+        want = st.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+        got = mine.embed(texts)
+        cosines += list((want * got).sum(1))
+    worst = float(np.min(cosines))
+    if worst < MIN_COSINE:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise LibraryError(f"the ONNX export of {name} differs from sentence-transformers "
+                           f"(cosine {worst:.5f})", "litlab keeps using sentence-transformers")
+    meta["min_cosine"] = worst
+    (tmp / MARKER).write_text(json.dumps(meta))
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+    return meta
