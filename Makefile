@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python bench/evals.py
 	$(BIN)/python bench/grounding.py
 	$(BIN)/python bench/finetune.py
+	$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
