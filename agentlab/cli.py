@@ -12,12 +12,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from agentlab.settings import LoadedSettings, Settings, load_settings
 from retrievers.errors import UserError
+
+if TYPE_CHECKING:  # pydantic-settings is imported by the commands that read settings, not --help
+    from agentlab.settings import LoadedSettings, Settings
 
 
 class LitlabGroup(click.Group):
@@ -45,6 +47,8 @@ class State:
         """Settings from the global flags, plus a command's own flags (None: not given)."""
         more = {k: v for k, v in more.items() if v is not None}
         if self._loaded is None or more:
+            from agentlab.settings import load_settings
+
             self._loaded = load_settings(**{**self.flags, **more})
             for w in self._loaded.warnings:
                 click.secho(f"warning: {w}", fg="yellow", err=True)
