@@ -233,15 +233,15 @@ class ModelsScreen(Screen[None]):
 
         s = self.services.settings
         store = DatasetStore(s.home_dir)
+        library = self.services.open_library()  # its own: this worker reads beside the chat
         if method == "dpo":
-            store.from_feedback(FEEDBACK_DATA, self.services.chats, self.services.library, "dpo",
+            store.from_feedback(FEEDBACK_DATA, self.services.chats, library, "dpo",
                                 home=s.home_dir)
             return FEEDBACK_DATA
         if not store.exists(LIBRARY_DATA):
             from finetune.grounded import Builder
 
-            builder = Builder(self.services.library, threshold=s.attribution_threshold,
-                              home=s.home_dir)
+            builder = Builder(library, threshold=s.attribution_threshold, home=s.home_dir)
             call = self.app.call_from_thread
             store.from_library(LIBRARY_DATA, builder, examples=60, stop=self._stop,
                                progress=lambda have, want, _q: call(
