@@ -172,13 +172,15 @@ def config_show(state: State, as_json: bool) -> None:
 @click.argument("value")
 @pass_state
 def config_set(state: State, key: str, value: str) -> None:
-    """Save KEY = VALUE in LITLAB_HOME/litlab.toml (checked before it is written; "none"
-    removes the line)."""
+    """Save KEY = VALUE in LITLAB_HOME/litlab.toml (checked before it is written; "default"
+    removes the line, so the default applies again)."""
     from agentlab.settings import save_setting
 
     home = state.settings().home_dir
-    path = save_setting(home, key, None if value.lower() in ("none", "null") else value)
-    click.echo(f"{key} = {value} saved in {path}")
+    reset = value.lower() in ("none", "null", "default")
+    path = save_setting(home, key, None if reset else value)
+    click.echo(f"{key} reset to its default in {path}" if reset else
+               f"{key} = {value} saved in {path}")
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -227,9 +229,13 @@ def models_prepare(state: State, name: str | None, force: bool) -> None:
     NAME defaults to the configured model. Safe to interrupt: a half-done preparation is
     discarded and redone next time.
     """
-    from agentlab.models import get_packaged, prepare
+    from agentlab.models import PACKAGED, get_packaged, prepare
 
     s = state.settings()
+    if name is None and s.model not in PACKAGED:  # an adapter: prepare the model it tunes
+        from agentlab.server import adapter_base
+
+        name = adapter_base(s.adapters_dir / s.model)
     target = get_packaged(name or s.model)
     if target.is_prepared(s.models_dir) and not force:
         click.echo(f"{target.name} is ready at {target.path(s.models_dir)}")

@@ -262,14 +262,15 @@ def save_setting(home: Path, key: str, value: Any) -> Path:
                           "run `litlab config show` to see every setting")
     path = Path(home) / "litlab.toml"
     current = _toml_values(path)
-    try:
-        checked = Settings(**{**current, "home": home, key: value})
+    current.pop(key, None)
+    try:  # None removes the line: the default applies again
+        checked = Settings(**{**current, "home": home, **({key: value} if value is not None
+                                                           else {})})
     except ValidationError as e:
         raise ConfigError(f"setting '{key}': {e.errors()[0]['msg']}") from e
-    new = getattr(checked, key)
-    line = f"{key} = {json.dumps(new if not isinstance(new, Path) else str(new))}"
-    if new is None:
-        line = ""
+    new = getattr(checked, key) if value is not None else None
+    line = "" if new is None else \
+        f"{key} = {json.dumps(new if not isinstance(new, Path) else str(new))}"
     lines = path.read_text().splitlines() if path.exists() else []
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
     kept = [ln for ln in lines if not pattern.match(ln)]

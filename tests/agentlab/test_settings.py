@@ -79,3 +79,21 @@ def test_unknown_env_variable_warns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LITLAB_MODLE", "x")
     loaded = load_settings()
     assert any("LITLAB_MODLE" in w for w in loaded.warnings)
+
+
+def test_config_set_checks_saves_and_resets(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    write_toml(home, "# mine\ntemperature = 0.9\n")
+    runner = CliRunner()
+    r = runner.invoke(main, ["--home", str(home), "config", "set", "keep_alive", "abc"])
+    assert r.exit_code == 1 and "setting 'keep_alive'" in r.output
+    r = runner.invoke(main, ["--home", str(home), "config", "set", "nope", "1"])
+    assert "litlab has no setting 'nope'" in r.output
+    assert (home / "litlab.toml").read_text() == "# mine\ntemperature = 0.9\n"  # untouched
+    runner.invoke(main, ["--home", str(home), "config", "set", "keep_alive", "120"])
+    runner.invoke(main, ["--home", str(home), "config", "set", "model", "gemma-3-270m"])
+    s = load_settings(home=str(home)).settings
+    assert (s.keep_alive, s.model, s.temperature) == (120.0, "gemma-3-270m", 0.9)
+    runner.invoke(main, ["--home", str(home), "config", "set", "model", "default"])
+    assert load_settings(home=str(home)).settings.model == "smollm2-135m-instruct"
+    assert "# mine" in (home / "litlab.toml").read_text()
