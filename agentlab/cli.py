@@ -233,9 +233,9 @@ def models_prepare(state: State, name: str | None, force: bool) -> None:
 
     s = state.settings()
     if name is None and s.model not in PACKAGED:  # an adapter: prepare the model it tunes
-        from agentlab.server import adapter_base
+        from agentlab.server import LocalServer
 
-        name = adapter_base(s.adapters_dir / s.model)
+        name = LocalServer(s).base
     target = get_packaged(name or s.model)
     if target.is_prepared(s.models_dir) and not force:
         click.echo(f"{target.name} is ready at {target.path(s.models_dir)}")

@@ -248,6 +248,11 @@ class LocalServer:
             return state
         return None
 
+    def process_running(self) -> bool:
+        """Whether the process of the recorded server lives (no request to it)."""
+        state = self.read_state()
+        return state is not None and _alive(state.pid)
+
     def served_now(self) -> list[str]:
         """The model names the server listed when :meth:`running` last asked it."""
         return list(self._last_served)

@@ -19,6 +19,11 @@ WORDS = (  # noqa: SIM905 - a paragraph reads better than 66 quoted words
     "dropout residual connection scaling law compute data parameters benchmark accuracy"
 ).split()
 
+# Topics of the field for generated questions (bench/evals.py, bench/finetune.py).
+TOPICS = ["attention", "dropout", "LoRA", "diffusion", "Mamba", "DPO", "RLHF", "ViT", "CLIP",
+          "batch normalization", "Adam", "warmup", "KV cache", "quantization", "distillation",
+          "mixture of experts", "tokenization", "beam search", "contrastive loss", "GRPO"]
+
 
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)

@@ -18,11 +18,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from common import write
-
-TOPICS = ["attention", "dropout", "LoRA", "diffusion", "Mamba", "DPO", "RLHF", "ViT", "CLIP",
-          "batch normalization", "Adam", "warmup", "KV cache", "quantization", "distillation",
-          "mixture of experts", "tokenization", "beam search", "contrastive loss", "GRPO"]
+from common import TOPICS, write
 
 
 def main() -> None:

@@ -21,14 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import write
+from common import TOPICS, write
 
 # This file is named like litlab's package: keep `import finetune` meaning the package.
 sys.path[:] = [p for p in sys.path if Path(p).resolve() != Path(__file__).parent.resolve()]
 
-TOPICS = ["attention", "dropout", "LoRA", "diffusion", "Mamba", "DPO", "RLHF", "ViT", "CLIP",
-          "batch normalization", "Adam", "warmup", "KV cache", "quantization", "distillation",
-          "mixture of experts", "tokenization", "beam search", "contrastive loss", "GRPO"]
 
 
 def examples(n: int = 64) -> list[dict[str, Any]]:

@@ -58,14 +58,6 @@ class AdapterInfo:
         return d
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def base_sha256(checkpoint: Path) -> str:
     """The hash of a base checkpoint's weights, cached beside them (keyed by size and mtime)."""
     weights = sorted(checkpoint.glob("*.safetensors"))
@@ -79,7 +71,9 @@ def base_sha256(checkpoint: Path) -> str:
             return str(cached["sha256"])
     except (OSError, ValueError, KeyError):
         pass
-    h = hashlib.sha256("".join(file_sha256(p) for p in weights).encode()).hexdigest()
+    from retrievers.files import sha256_file
+
+    h = hashlib.sha256("".join(sha256_file(p) for p in weights).encode()).hexdigest()
     with contextlib.suppress(OSError):
         cache.write_text(json.dumps({"stamp": stamp, "sha256": h}))
     return h

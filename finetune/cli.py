@@ -186,12 +186,15 @@ def data_stats(ctx: click.Context, name: str, as_json: bool) -> None:
     s = _settings(ctx)
     ds = DatasetStore(s.home_dir).get(name)
     tok = None
-    try:
-        from transformers import AutoTokenizer
+    try:  # token counts when the base model is prepared; words otherwise (no preparing here)
+        from agentlab.models import MARKER
+        from agentlab.server import LocalServer
 
-        from finetune.adapters import base_checkpoint
+        checkpoint = LocalServer(s).checkpoint
+        if (checkpoint / MARKER).is_file():
+            from transformers import AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(base_checkpoint(s, _base_of(s)))
+            tok = AutoTokenizer.from_pretrained(checkpoint)
     except (UserError, OSError):
         pass
     out = stats(ds, tok)
@@ -200,14 +203,6 @@ def data_stats(ctx: click.Context, name: str, as_json: bool) -> None:
         return
     for k, v in out.items():
         click.echo(f"{k}: {json.dumps(v) if isinstance(v, dict) else v}")
-
-
-def _base_of(s: Any) -> str:
-    from agentlab.models import PACKAGED
-    from agentlab.server import adapter_base
-
-    return s.model if s.model in PACKAGED else (
-        adapter_base(s.adapters_dir / s.model) or next(iter(PACKAGED)))
 
 
 @data.command("export")

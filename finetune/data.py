@@ -151,7 +151,7 @@ class DatasetStore:
         from finetune.grounded import eval_papers
 
         lib = builder.library
-        papers = [p for p in lib.catalog.papers(state="indexed")]
+        papers = lib.catalog.papers(state="indexed")
         if not papers:
             raise DataError("the library is empty",
                             "index papers first: `litlab index files DIR` or `litlab index arxiv`")

@@ -218,10 +218,10 @@ class Builder:
         per_paper = []
         texts: list[str] = []
         for p in cat.papers(state="indexed"):
-            chunks = [c for c in cat.chunks_of(int(p.id or 0))
-                      if c.id not in skip and len(c.text.split()) >= 12
+            every = cat.chunks_of(int(p.id or 0))
+            chunks = [c for c in every if c.id not in skip and len(c.text.split()) >= 12
                       and quotable(c.section)]
-            texts += [c.text for c in cat.chunks_of(int(p.id or 0))]
+            texts += [c.text for c in every]
             random.Random(f"{self.seed}:{p.key}").shuffle(chunks)
             if chunks:
                 per_paper.append((p, chunks))
@@ -278,10 +278,8 @@ class Builder:
 
     def _row(self, cand: Candidate, sources: list[Source], answer: str,
              oracle: int | None) -> dict[str, Any]:
-        from agentlab.citations import NOT_IN_LIBRARY as sentinel
-
         messages = self.template.render(question=cand.question, sources=format_sources(sources),
-                                        not_in_library=sentinel)
+                                        not_in_library=NOT_IN_LIBRARY)
         return {
             "prompt": messages, "completion": [{"role": "assistant", "content": answer}],
             "oracle": oracle, "n_sources": len(sources), "answerable": oracle is not None,

@@ -38,7 +38,7 @@ class Services:
 
             try:
                 if not self.settings.api_base:
-                    self.started_server = LocalServer(self.settings).running() is None
+                    self.started_server = not LocalServer(self.settings).process_running()
                 self.client = connect(self.settings, progress)
             except Exception as e:
                 self.server_error = e  # a question waiting for the server fails with it
