@@ -84,12 +84,16 @@ class Services:
             LocalServer(self.settings).hold()
 
     def release_server(self) -> None:
-        """At quit: stop the server this app started when the settings say the app owns it."""
-        if self.started_server and self.settings.app_server == "stop" and \
-                not self._given_client:
-            from agentlab.server import LocalServer
+        """At quit: let go of the server (its keep-alive counts from now), and stop it when
+        this app started it and the settings say the app owns it."""
+        if self._given_client or self.settings.api_base:
+            return
+        from agentlab.server import LocalServer
 
-            LocalServer(self.settings).stop()
+        server = LocalServer(self.settings)
+        server.hold_path.unlink(missing_ok=True)
+        if self.started_server and self.settings.app_server == "stop":
+            server.stop()
 
     def log_bug(self, error: BaseException) -> Path:
         """Append ``error``'s traceback to LITLAB_HOME/logs/app.log; return the log's path."""

@@ -112,3 +112,23 @@ def test_the_real_server_counts_its_work(vllm_server) -> None:  # type: ignore[n
                               model="smollm2-135m-instruct", max_tokens=4)
     after = read_activity(vllm_server.api_base)
     assert after is not None and after[0] > before[0]
+
+
+def test_quitting_the_app_lets_go_and_stops_only_what_it_owns(served) -> None:  # type: ignore[no-untyped-def]
+    from tui.services import Services
+
+    settings, proc, _ = served
+    server = LocalServer(settings)
+    app = Services(settings)
+    app.hold_server()
+    assert server.hold_path.exists()
+    app.release_server()  # app_server = "keep": the hold goes, the server stays
+    assert not server.hold_path.exists() and _alive(proc.pid)
+    owner = Services(settings.model_copy(update={"app_server": "stop"}))
+    owner.started_server = False  # it found the server running: not its own
+    owner.release_server()
+    assert _alive(proc.pid)
+    owner.started_server = True
+    owner.release_server()
+    proc.wait(timeout=10)
+    assert server.read_state() is None
