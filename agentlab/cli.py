@@ -43,14 +43,15 @@ class State:
         self.flags = flags
         self._loaded: LoadedSettings | None = None
 
-    def loaded(self, **more: Any) -> LoadedSettings:
-        """Settings from the global flags, plus a command's own flags (None: not given)."""
+    def loaded(self, echo: bool = True, **more: Any) -> LoadedSettings:
+        """Settings from the global flags, plus a command's own flags (None: not given).
+        ``echo``: print their warnings (the app shows them itself)."""
         more = {k: v for k, v in more.items() if v is not None}
         if self._loaded is None or more:
             from agentlab.settings import load_settings
 
             self._loaded = load_settings(**{**self.flags, **more})
-            for w in self._loaded.warnings:
+            for w in self._loaded.warnings if echo else ():
                 click.secho(f"warning: {w}", fg="yellow", err=True)
         return self._loaded
 
@@ -135,7 +136,7 @@ def tui(state: State) -> None:
     """Open the terminal app: chat with cited answers, the library, feedback (F1: keys)."""
     from tui.app import run
 
-    run(state.settings())
+    run(lambda: state.loaded(echo=False))  # loaded by the app after its first paint
 
 
 # -- config ----------------------------------------------------------------------------------

@@ -185,6 +185,10 @@ class LocalServer:
             "--api-key", s.api_key,
             "--disable-uvicorn-access-log",
         ]
+        if not s.compile_model:
+            cmd.append("--enforce-eager")
+        if not s.worker_process:
+            cmd += ["--distributed-executor-backend", "uni"]
         if s.tool_parser:
             cmd += ["--enable-auto-tool-choice", "--tool-call-parser", s.tool_parser]
         if s.chat_template:
@@ -213,6 +217,10 @@ class LocalServer:
             TRANSFORMERS_OFFLINE="1",
             PYTHONUNBUFFERED="1",
         )
+        if not self.settings.worker_process:
+            # The model runs in the engine's own process rather than a worker it spawns
+            # (the worker would import vLLM and torch again: ~10 s here).
+            env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         return env
 
     # -- state --------------------------------------------------------------------------
@@ -368,9 +376,9 @@ class LocalServer:
             elapsed = time.monotonic() - start
             if elapsed - last_note >= 5 or last_note == 0:
                 progress(f"starting vLLM server for {self.base} on {state.api_base} "
-                         f"({elapsed:.0f}s; 40 s to 3 min on a 2-core CPU)")
+                         f"({elapsed:.0f}s; about 20-45 s on a 2-core CPU)")
                 last_note = elapsed or 0.001
-            time.sleep(0.5)
+            time.sleep(0.25)
         raise ServerUnavailable(
             f"the vLLM server at {state.api_base} was not healthy after "
             f"{self.settings.startup_timeout:.0f}s",

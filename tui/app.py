@@ -3,23 +3,47 @@ screen. Start-up paints first and loads everything heavy in workers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
-from agentlab.settings import Settings
 from tui.screens.chat import ChatScreen
-from tui.screens.evals import EvalsScreen
-from tui.screens.help import HelpScreen
-from tui.screens.library import LibraryScreen
-from tui.screens.models import ModelsScreen
 from tui.services import Services
+
+if TYPE_CHECKING:
+    from agentlab.settings import LoadedSettings, Settings
+
+
+# Only the chat is on screen at start-up; the other screens (and what they import: charts,
+# the evaluation runner) load the first time a person opens them.
+def _library() -> Screen[None]:
+    from tui.screens.library import LibraryScreen
+    return LibraryScreen()
+
+
+def _evals() -> Screen[None]:
+    from tui.screens.evals import EvalsScreen
+    return EvalsScreen()
+
+
+def _models() -> Screen[None]:
+    from tui.screens.models import ModelsScreen
+    return ModelsScreen()
+
+
+def _help() -> Screen[None]:
+    from tui.screens.help import HelpScreen
+    return HelpScreen()
 
 
 class LitlabApp(App[None]):
     TITLE = "litlab"
-    SCREENS = {"chat-screen": ChatScreen, "library-screen": LibraryScreen,  # noqa: RUF012
-               "evals-screen": EvalsScreen, "models-screen": ModelsScreen, "help": HelpScreen}
+    SCREENS = {"chat-screen": ChatScreen, "library-screen": _library,  # noqa: RUF012
+               "evals-screen": _evals, "models-screen": _models, "help": _help}
     MODES = {"chat": "chat-screen", "library": "library-screen",  # noqa: RUF012
              "evals": "evals-screen", "models": "models-screen"}
     BINDINGS = [  # noqa: RUF012 - Textual's API
@@ -32,15 +56,40 @@ class LitlabApp(App[None]):
         super().__init__()
         self.services = services
         self._server_up: bool | None = None
+        self.startup_error: Exception | None = None  # settings that could not be loaded
 
     @property
     def chat(self) -> ChatScreen:
         return self.get_screen("chat-screen")  # type: ignore[return-value]
 
-    def on_mount(self) -> None:
-        self.switch_mode("chat")
+    async def on_mount(self) -> None:
+        if self.services.settings_loaded:  # given loaded (tests, embedding the app)
+            await self.switch_mode("chat")
+            self._settings_loaded()
+        else:  # the chat is on screen first; then the settings load
+            self.switch_mode("chat")
+            self.call_after_refresh(self.load_settings)
+
+    @work(thread=True, group="settings", exclusive=True)
+    def load_settings(self) -> None:
+        """Settings (and through them the chats, the server, the library) load after the
+        first paint: a person sees the app at once and can start typing."""
+        from retrievers.errors import UserError
+
+        try:
+            self.services.settings  # noqa: B018 - loading them is the point
+        except UserError as e:  # a bad litlab.toml or LITLAB_* value: one line, after the app
+            self.startup_error = e
+            self.call_from_thread(self.exit)
+            return
+        self.call_from_thread(self._settings_loaded)
+
+    def _settings_loaded(self) -> None:
+        for warning in self.services.settings_warnings:
+            self.notify(warning, title="settings", severity="warning", timeout=10)
+        self.chat.settings_loaded()
         self.start_server()
-        self.set_timer(0.5, self.warm_up)  # after the first paint
+        self.set_timer(0.5, self.warm_up)
         self.set_interval(self.HEALTH_EVERY_S, self.check_server)
 
     @work(thread=True, group="warm", exclusive=True)
@@ -106,5 +155,10 @@ class LitlabApp(App[None]):
         self.start_server()
 
 
-def run(settings: Settings) -> None:
-    LitlabApp(Services(settings)).run()
+def run(settings: Settings | Callable[[], LoadedSettings]) -> None:
+    """Open the app; ``settings`` may be a function that loads them (after the first paint).
+    Settings that fail to load close the app and raise their one-line error here."""
+    app = LitlabApp(Services(settings))
+    app.run()
+    if app.startup_error is not None:
+        raise app.startup_error

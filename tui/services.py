@@ -10,15 +10,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agentlab.settings import Settings
+if TYPE_CHECKING:  # loading settings imports pydantic: after the first paint, not before
+    from agentlab.settings import LoadedSettings, Settings
 
 
 class Services:
-    def __init__(self, settings: Settings, client: Any = None,
+    def __init__(self, settings: Settings | Callable[[], LoadedSettings], client: Any = None,
                  arxiv: Callable[[], Any] | None = None) -> None:
-        self.settings = settings
+        """``settings``, or a function that loads them (called once, on first use: the app
+        paints before it asks; their warnings land in ``settings_warnings``)."""
+        self._settings: Settings | None = None if callable(settings) else settings
+        self._load_settings = settings if callable(settings) else None
+        self._settings_lock = threading.Lock()
+        self.settings_warnings: list[str] = []
         self.client = client  # None: litlab's own server, started by start_server()
         self._given_client = client is not None
         self.arxiv = arxiv
@@ -29,6 +35,20 @@ class Services:
         self._library: Any = None
         self._chats: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def settings_loaded(self) -> bool:
+        return self._settings is not None
+
+    @property
+    def settings(self) -> Settings:
+        with self._settings_lock:
+            if self._settings is None:
+                assert self._load_settings is not None
+                loaded = self._load_settings()
+                self.settings_warnings = list(loaded.warnings)
+                self._settings = loaded.settings
+            return self._settings
 
     def start_server(self, progress: Callable[[str], None]) -> str:
         """Start (or reuse) the model server; blocking, so call it from a worker."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Label, ListItem, ListView, Static
 
+from agentlab.chats import ChatStore
 from agentlab.settings import load_settings
 from retrievers.library import Library
 from tests.tui.fakes import FakeClient
@@ -423,3 +424,55 @@ async def test_the_app_sets_an_unsupported_sentence_apart(home: Path) -> None:
         assert panel.citations[0]["section"] == "1 Introduction"
         first = panel.query_one(ListView).children[0].query_one(Label)
         assert "(attributed by litlab)" in str(first.render())
+
+
+@pytest.mark.anyio
+async def test_the_app_paints_before_its_settings_load_then_fills_in(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `litlab` hands the app a function that loads the settings; the chat is on screen and
+    # takes keys before it returns (pydantic alone costs a tenth of a second of start-up).
+    import threading
+
+    release = threading.Event()
+    calls = []
+
+    def load():  # type: ignore[no-untyped-def]
+        calls.append(threading.current_thread().name)
+        release.wait(10)
+        return load_settings()
+
+    monkeypatch.setenv("LITLAB_TOPK", "3")  # a typo: loading warns about it
+    chats = ChatStore(home / "chats.sqlite")
+    chats.add_turn(chats.new_conversation("an earlier question"), "an earlier question",
+                   "an earlier answer")
+    app = LitlabApp(Services(load, client=FakeClient()))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("h", "i")
+        assert app.screen.query_one("#ask", Input).value == "hi"  # typing works at once
+        assert "starting" in str(app.screen.query_one("#server", Static).render())
+        assert len(app.screen.query_one("#conversation-list", ListView)) == 0
+        release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert calls and calls[0] != threading.main_thread().name  # never on the UI thread
+        assert "ready" in str(app.screen.query_one("#server", Static).render())
+        assert len(app.screen.query_one("#conversation-list", ListView)) == 1
+        # Its warning is a notification, not a line written over the screen.
+        assert any("LITLAB_TOPK" in n.message for n in app._notifications)
+
+
+@pytest.mark.anyio
+async def test_settings_that_do_not_load_close_the_app_with_their_error(home: Path) -> None:
+    from agentlab.errors import ConfigError
+
+    def load():  # type: ignore[no-untyped-def]
+        raise ConfigError("litlab.toml: top_k must be at least 1", "fix it and run litlab again")
+
+    app = LitlabApp(Services(load, client=FakeClient()))
+    async with app.run_test(size=(140, 40)) as pilot:
+        for _ in range(100):  # the settings load after the first paint
+            await pilot.pause(0.05)
+            if app.startup_error is not None:
+                break
+    assert isinstance(app.startup_error, ConfigError)

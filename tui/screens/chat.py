@@ -90,6 +90,9 @@ class ChatScreen(Screen[None]):
         self._show_server()
         self._show_models()
         self.query_one("#ask", Input).focus()
+
+    def settings_loaded(self) -> None:
+        """The app loaded the settings (after the first paint): what needs them can load."""
         self.load_conversations()
         self.load_prompts()
         self.count_feedback()
