@@ -28,7 +28,7 @@ from agentlab.citations import (
 from agentlab.prompts import load_template
 
 OnToken = Callable[[str], None]
-Generate = Callable[[list[dict[str, str]]], Any]
+Generate = Callable[..., Any]  # (messages, **request fields) -> ChatResult
 
 
 @dataclass
@@ -83,12 +83,13 @@ class Assistant:
     def __init__(self, *, client: Any, model: str, library: Any = None, home: Path | None = None,
                  max_tokens: int | None = None, temperature: float | None = None, k: int = 5,
                  min_relevance: float = 0.3, attribution: bool = True,
-                 attribution_threshold: float = 0.55) -> None:
+                 attribution_threshold: float = 0.55, citation_grammar: bool = False) -> None:
         self.client, self.model, self.library, self.home = client, model, library, home
         self.max_tokens, self.temperature = max_tokens, temperature
         self.k, self.min_relevance = k, min_relevance
         self.retrieval_lock = threading.Lock()
         self.attribution, self.attribution_threshold = attribution, attribution_threshold
+        self.citation_grammar = citation_grammar
 
     @classmethod
     def from_settings(cls, s: Any, client: Any, library: Any,
@@ -97,7 +98,8 @@ class Assistant:
         return cls(client=client, model=model or s.model, library=library, home=s.home_dir,
                    max_tokens=s.max_tokens, temperature=s.temperature, k=s.top_k,
                    min_relevance=s.min_relevance, attribution=s.attribution,
-                   attribution_threshold=s.attribution_threshold)
+                   attribution_threshold=s.attribution_threshold,
+                   citation_grammar=s.citation_grammar)
 
     def retrieve(self, query: str) -> list[Source]:
         """The relevant chunks for ``query``, numbered from 1 (with the figures they hold)."""
@@ -144,8 +146,9 @@ class Assistant:
         clock.step("prompt", template=prompt, messages=len(messages),
                    chars=sum(len(m["content"]) for m in messages))
 
-        result = generate(messages) if generate is not None else \
-            self._generate(messages, on_token)
+        extra = self._decoding(sources)
+        result = generate(messages, **extra) if generate is not None else \
+            self._generate(messages, on_token, extra)
         clock.step("generate", model=result.model, ttft_ms=1000 * (result.ttft_s or 0),
                    prompt_tokens=result.prompt_tokens,
                    completion_tokens=result.completion_tokens,
@@ -169,9 +172,20 @@ class Assistant:
 
         attribute_answer(answer, self.library.embedder.embed_few, self.attribution_threshold)
 
-    def _generate(self, messages: list[dict[str, str]], on_token: OnToken | None) -> Any:
+    def _decoding(self, sources: Sequence[Source]) -> dict[str, Any]:
+        """Request fields that hold the citation format by decoding (``citation_grammar``):
+        vLLM's structured outputs with :func:`citation_regex` over the sources' numbers."""
+        if not (self.citation_grammar and sources):
+            return {}
+        from agentlab.citations import citation_regex
+
+        regex = citation_regex([s.n for s in sources])
+        return {"extra_body": {"structured_outputs": {"regex": regex}}}
+
+    def _generate(self, messages: list[dict[str, str]], on_token: OnToken | None,
+                  extra: dict[str, Any]) -> Any:
         stream = self.client.stream(messages, model=self.model, max_tokens=self.max_tokens,
-                                    temperature=self.temperature)
+                                    temperature=self.temperature, **extra)
         try:
             for piece in stream:
                 if on_token is not None:

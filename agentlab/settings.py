@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         0.55, ge=0, le=1, description="Support score (meaning and shared names and numbers) a "
                                       "source needs to count as supporting a sentence.",
     )
+    citation_grammar: bool = Field(
+        False, description="Hold the citation format by decoding: the server may only write "
+                           "sentences that each end in a [n] marker over the given sources (or "
+                           "NOT_IN_LIBRARY), through vLLM's structured outputs. Off: the prompt "
+                           "asks for markers and attribution cites what the model did not.",
+    )
     judge_model: str | None = Field(
         None, description="Model that judges evaluation suites' judged checks (faithfulness, "
                           "relevancy, rubrics); default: the model under test.",

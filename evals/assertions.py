@@ -34,6 +34,9 @@ class Output:
     not_in_library: bool = False
     sources: list[dict[str, Any]] = field(default_factory=list)  # retrieved, in rank order
     tools: list[str] = field(default_factory=list)  # the agent's tool calls
+    # Each sentence of an ask answer as attribution judged it (text, claim, supported,
+    # sources, origin, unverified), whether or not the target showed the attribution.
+    sentences: list[dict[str, Any]] = field(default_factory=list)
     latency_s: float = 0.0
     completion_tokens: int = 0
     error: str | None = None  # the target failed (server down...): every check fails
@@ -41,7 +44,8 @@ class Output:
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "model": self.model, "citations": self.citations,
                 "dropped": self.dropped, "not_in_library": self.not_in_library,
-                "sources": self.sources, "tools": self.tools, "latency_s": self.latency_s,
+                "sources": self.sources, "tools": self.tools, "sentences": self.sentences,
+                "latency_s": self.latency_s,
                 "completion_tokens": self.completion_tokens, "error": self.error}
 
     @classmethod
@@ -158,9 +162,28 @@ def citations(out: Output, case: Case, a: Assertion, judge: Judge | None = None)
         return Score(False, 0.0, "markers to no source: " + ", ".join(f"[{n}]" for n in
                                                                         out.dropped))
     if a.value == "model":
-        own = [c for c in out.citations if c.get("origin") in (None, "model")]
+        if out.sentences:  # attribution's view: a marker whose source supports its sentence
+            own = [s for s in out.sentences if s.get("origin") == "model"]
+        else:
+            own = [c for c in out.citations if c.get("origin") in (None, "model")]
         return _bool(bool(own), "the model cited nothing verifiable")
     return _bool(bool(out.citations), "cites nothing")
+
+
+def supported(out: Output, case: Case, a: Assertion, judge: Judge | None = None) -> Score:
+    """Share of the answer's claims (sentences long enough to claim something) that a
+    retrieved source supports, by litlab's attribution; passes at ``threshold`` (default:
+    every one). A refusal has no claims and passes."""
+    if refused(out):
+        return Score(True, 1.0)
+    claims = [s for s in out.sentences if s.get("claim", True)]
+    if not claims:
+        return Score(False, 0.0, "no claim to support")
+    value = sum(bool(s.get("supported")) for s in claims) / len(claims)
+    bar = 1.0 if a.threshold is None else a.threshold
+    return Score(value >= bar, value, "" if value >= bar else
+                 f"{len(claims) - round(value * len(claims))} of {len(claims)} sentences "
+                 "unsupported")
 
 
 def _is_expected(source: dict[str, Any], expected: list[str]) -> bool:
@@ -309,7 +332,7 @@ CHECKS: dict[str, Callable[[Output, Case, Assertion, Judge | None], Score]] = {
     "equals": equals, "contains": contains, "icontains": icontains,
     "not_contains": not_contains, "regex": regex, "json_schema": json_schema,
     "rouge_l": rouge_l, "token_f1": token_f1, "refusal": refusal, "no_refusal": no_refusal,
-    "citations": citations, "cites_expected": cites_expected, "recall_at_k": recall_at_k,
+    "citations": citations, "supported": supported, "cites_expected": cites_expected, "recall_at_k": recall_at_k,
     "mrr": mrr, "ndcg": ndcg, "faithfulness": faithfulness,
     "answer_relevancy": answer_relevancy, "rubric": rubric, "latency": latency,
     "max_tokens": max_tokens, "tool": tool,

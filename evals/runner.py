@@ -204,7 +204,12 @@ class Runner:
         bot = Assistant(client=self.client, model=self.model(t), library=self.library,
                         home=self.prompt_home, max_tokens=t.max_tokens,
                         temperature=t.temperature, k=t.k,
-                        min_relevance=self.settings.min_relevance)
+                        min_relevance=self.settings.min_relevance,
+                        attribution=self.settings.attribution if t.attribution is None
+                        else t.attribution,
+                        attribution_threshold=self.settings.attribution_threshold,
+                        citation_grammar=self.settings.citation_grammar
+                        if t.citation_grammar is None else t.citation_grammar)
         bot.retrieval_lock = self.retrieval_lock  # one library, searched by one thread at a time
         generate = self._generator(t, u.repeat)
         if t.kind == "prompt":
@@ -225,10 +230,17 @@ class Runner:
                           completion_tokens=result.completion_tokens)
         answer = bot.answer(u.case.question, prompt=u.prompt, generate=generate)
         r = answer.result
+        sentences = answer.sentences
+        if not bot.attribution and answer.sources and not answer.not_in_library:
+            from agentlab.attribution import attribute  # measured, not shown
+
+            sentences = attribute(answer.text, answer.sources, self.library.embedder.embed_few,
+                                  self.settings.attribution_threshold)
         return Output(text=answer.text, model=answer.model,
                       citations=[c.to_dict() for c in answer.citations], dropped=answer.dropped,
                       not_in_library=answer.not_in_library,
                       sources=[s.to_dict() for s in answer.sources],
+                      sentences=[s.to_dict() for s in sentences],
                       latency_s=time.perf_counter() - started,
                       completion_tokens=r.completion_tokens if r else 0)
 
@@ -264,16 +276,17 @@ class Runner:
         sampling settings, and the repeat index when sampling is random."""
         from agentlab.client import ChatResult
 
-        def generate(messages: list[dict[str, str]]) -> Any:
+        def generate(messages: list[dict[str, str]], **extra: Any) -> Any:
             key = "completion:" + digest({
                 "model": self.model(t), "messages": messages, "temperature": t.temperature,
-                "max_tokens": t.max_tokens, "repeat": repeat if t.temperature > 0 else 0})
+                "max_tokens": t.max_tokens, "repeat": repeat if t.temperature > 0 else 0,
+                **({"extra": extra} if extra else {})})
             hit = self.store.cached(key) if self.use_cache else None
             if hit is not None:
                 self._counted(hit=True)
                 return ChatResult(**hit)
             result = self.client.chat(messages, model=self.model(t), max_tokens=t.max_tokens,
-                                      temperature=t.temperature)
+                                      temperature=t.temperature, **extra)
             self._counted(hit=False)
             self.store.cache(key, {k: getattr(result, k) for k in (
                 "text", "model", "prompt_tokens", "completion_tokens", "finish_reason",

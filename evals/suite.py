@@ -56,7 +56,7 @@ class Assertion(_Strict):
     score at which a scored check passes."""
 
     type: Literal["equals", "contains", "icontains", "not_contains", "regex", "json_schema",
-                  "rouge_l", "token_f1", "refusal", "no_refusal", "citations", "cites_expected",
+                  "rouge_l", "token_f1", "refusal", "no_refusal", "citations", "supported", "cites_expected",
                   "recall_at_k", "mrr", "ndcg", "faithfulness", "answer_relevancy", "rubric",
                   "latency", "max_tokens", "tool"]
     value: Any = Field(None, description="What the check compares with (text, regex, schema, "
@@ -84,6 +84,10 @@ class Target(_Strict):
     temperature: float = 0.0
     max_tokens: int = 128
     k: int = Field(5, description="Passages retrieved (ask).")
+    attribution: bool | None = Field(None, description="Sentence attribution after the answer "
+                                                        "(ask; default: the settings').")
+    citation_grammar: bool | None = Field(None, description="Citation format held by decoding "
+                                                             "(ask; default: the settings').")
 
 
 class InlinePrompt(_Strict):

@@ -408,8 +408,14 @@ STOP_WORDS = frozenset(_STOP.split())
 
 
 def _keywords(text: str) -> list[str]:
-    """The query's words for FTS5, each later quoted (no FTS syntax from the user)."""
+    """The query's words for FTS5, each later quoted (no FTS syntax from the user). A name or
+    number written with separators ("Qwen2.5-7B", "33,511", "GPT-4o") also goes in whole, as
+    the phrase of its tokens, so the chunk that holds it exactly outranks chunks that hold its
+    pieces apart ("Qwen2-7B ... 5")."""
     import re
 
-    words = [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1 and w not in STOP_WORDS]
-    return list(dict.fromkeys(words))
+    lowered = text.lower()
+    words = [w for w in re.findall(r"\w+", lowered) if len(w) > 1 and w not in STOP_WORDS]
+    phrases = [" ".join(re.findall(r"\w+", c))
+               for c in re.findall(r"\w+(?:[.,\-/:]\w+)+", lowered)]
+    return list(dict.fromkeys(words + phrases))

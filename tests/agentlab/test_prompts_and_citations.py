@@ -109,3 +109,18 @@ def test_prompts_list_names_a_broken_file_and_lists_the_rest() -> None:
     assert result.exit_code == 1
     assert "mine       error: cannot read prompt" in result.output
     assert "rag        (question, sources, not_in_library)" in result.output
+
+
+def test_citation_grammar_admits_only_sentences_ending_in_a_given_marker() -> None:
+    import re
+
+    from agentlab.citations import citation_regex
+
+    grammar = re.compile(citation_regex([1, 2, 3]))
+    for good in ["NOT_IN_LIBRARY", "LoRA freezes the pretrained weights [1].",
+                 "It builds on Qwen2.5-7B for search [2][3]. It is 45.5% faster [1]!"]:
+        assert grammar.fullmatch(good), good
+    for bad in ["LoRA freezes the pretrained weights.",       # no marker
+                "LoRA freezes the weights [4].",               # a source it was not given
+                "LoRA freezes them [1]. Then it trains."]:     # a later sentence uncited
+        assert not grammar.fullmatch(bad), bad

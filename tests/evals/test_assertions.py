@@ -106,3 +106,22 @@ def test_judged_check_uses_the_verdict_and_needs_a_judge() -> None:
                   a("faithfulness", threshold=0.5), judge)
     assert score.score == 0.5 and score.passed and "statements" in calls[0]["properties"]
     assert not check(out("x"), CASE, a("rubric", value="is polite")).passed  # no judge
+
+
+def test_supported_is_the_share_of_claims_a_source_supports() -> None:
+    sentences = [
+        {"text": "LoRA freezes the pretrained weights [1].", "claim": True, "supported": True,
+         "origin": "model"},
+        {"text": "It was invented in 1850 by a famous painter.", "claim": True,
+         "supported": False, "origin": None},
+        {"text": "See [2].", "claim": False, "supported": True, "origin": "model"},
+    ]
+    out = Output(text="...", sentences=sentences)
+    strict = check(out, Case(question="q"), Assertion(type="supported"))
+    assert not strict.passed and strict.score == 0.5 and "1 of 2" in strict.reason
+    assert check(out, Case(question="q"), Assertion(type="supported", threshold=0.5)).passed
+    # The model's own verified markers are read from the sentences, not the shown citations.
+    own = check(out, Case(question="q"), Assertion(type="citations", value="model"))
+    assert own.passed
+    none = Output(text="...", sentences=[{**sentences[1]}], citations=[{"n": 1}])
+    assert not check(none, Case(question="q"), Assertion(type="citations", value="model")).passed
