@@ -106,6 +106,8 @@ class Services:
     def release_server(self) -> None:
         """At quit: let go of the server (its keep-alive counts from now), and stop it when
         this app started it and the settings say the app owns it."""
+        if not self.settings_loaded:  # closed before (or because) they loaded: no server
+            return
         if self._given_client or self.settings.api_base:
             return
         from agentlab.server import LocalServer
