@@ -18,32 +18,23 @@ if TYPE_CHECKING:
     from agentlab.settings import LoadedSettings, Settings
 
 
-# Only the chat is on screen at start-up; the other screens (and what they import: charts,
-# the evaluation runner) load the first time a person opens them.
-def _library() -> Screen[None]:
-    from tui.screens.library import LibraryScreen
-    return LibraryScreen()
+def _opened_later(name: str) -> Callable[[], Screen[None]]:
+    """Only the chat is on screen at start-up; the other screens (and what they import:
+    charts, the evaluation runner) load the first time a person opens them."""
+    def make() -> Screen[None]:
+        from importlib import import_module
 
+        module = import_module(f"tui.screens.{name.lower()}")
+        return getattr(module, f"{name}Screen")()
 
-def _evals() -> Screen[None]:
-    from tui.screens.evals import EvalsScreen
-    return EvalsScreen()
-
-
-def _models() -> Screen[None]:
-    from tui.screens.models import ModelsScreen
-    return ModelsScreen()
-
-
-def _help() -> Screen[None]:
-    from tui.screens.help import HelpScreen
-    return HelpScreen()
+    return make
 
 
 class LitlabApp(App[None]):
     TITLE = "litlab"
-    SCREENS = {"chat-screen": ChatScreen, "library-screen": _library,  # noqa: RUF012
-               "evals-screen": _evals, "models-screen": _models, "help": _help}
+    SCREENS = {"chat-screen": ChatScreen,  # noqa: RUF012
+               "library-screen": _opened_later("Library"), "evals-screen": _opened_later("Evals"),
+               "models-screen": _opened_later("Models"), "help": _opened_later("Help")}
     MODES = {"chat": "chat-screen", "library": "library-screen",  # noqa: RUF012
              "evals": "evals-screen", "models": "models-screen"}
     BINDINGS = [  # noqa: RUF012 - Textual's API
