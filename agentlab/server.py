@@ -301,14 +301,14 @@ class LocalServer:
             state = self.running()
             if state is not None and self._serves_requested(state):
                 return state.api_base
-            if state is not None and state.lora and self.settings.model in self.adapters():
+            adapter = self.adapters().get(self.settings.model) if state is not None else None
+            if state is not None and state.lora and adapter is not None:
                 # An adapter trained since the server started: load it, no restart.
                 from agentlab.client import ModelClient
 
                 client = ModelClient(state.api_base, api_key=self.settings.api_key)
                 try:
-                    client.load_adapter(self.settings.model,
-                                        str(self.adapters()[self.settings.model]))
+                    client.load_adapter(self.settings.model, str(adapter))
                     return state.api_base
                 except UserError:
                     pass  # fall back to a restart that serves it
