@@ -52,7 +52,8 @@ class OnnxEmbedder:
         self.pooling = str(meta["pooling"])
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=int(meta["max_seq_length"]))
-        self.tokenizer.enable_padding(pad_id=int(meta["pad_id"]), pad_token=str(meta["pad_token"]))
+        self.tokenizer.no_padding()  # batches are padded by _run, after sorting by length
+        self.pad_id = int(meta["pad_id"])
         self._sessions: dict[int, Any] = {}
         self._lock = threading.Lock()
 
@@ -70,24 +71,35 @@ class OnnxEmbedder:
             return self._sessions[threads]
 
     def _run(self, texts: list[str], threads: int) -> np.ndarray:
+        """Embed ``texts``, longest first in batches padded to their own longest text (as
+        sentence-transformers does): one long text no longer pads a whole batch to 256
+        tokens, which made real chunks embed 6x slower than short ones."""
         import numpy as np
 
         session = self._session(threads)
+        inputs = {i.name for i in session.get_inputs()}
+        encoded = self.tokenizer.encode_batch(texts)
+        order = np.argsort([-len(e.ids) for e in encoded], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer.encode_batch(texts[start:start + self.batch_size])
-            ids = np.array([e.ids for e in batch], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
-            feeds = {"input_ids": ids, "attention_mask": mask,
-                     "token_type_ids": np.array([e.type_ids for e in batch], dtype=np.int64)}
-            hidden = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})[0]
+            rows = order[start:start + self.batch_size]
+            width = len(encoded[rows[0]].ids)
+            ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            types = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                e = encoded[i]
+                ids[r, :len(e.ids)], mask[r, :len(e.ids)] = e.ids, 1
+                types[r, :len(e.ids)] = e.type_ids
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            hidden = session.run(None, {k: v for k, v in feeds.items() if k in inputs})[0]
             if self.pooling == "cls":
                 vectors = hidden[:, 0]
             else:
                 weights = mask[..., None].astype(np.float32)
                 vectors = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            out[start:start + len(batch)] = vectors / np.maximum(norms, 1e-12)
+            out[rows] = vectors / np.maximum(norms, 1e-12)
         return out
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
