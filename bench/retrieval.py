@@ -8,7 +8,10 @@ and end to end at 100k chunks: ``Library.search`` (embed the query with MiniLM, 
 FAISS, fusion, catalog lookups) against the bare baseline of MiniLM encode + FAISS search.
 
 Vectors are synthetic (clustered unit vectors; embedding a million real chunks takes hours on
-a CPU), the end-to-end queries are real text embedded for real. Writes
+a CPU), the end-to-end queries are real text embedded for real. IVF recall is also measured on
+real embeddings (--real N: a corpus of real technical prose, bench/real_corpus.py, embedded
+once with litlab's embedder and cached out of the repo) for several nprobe values, at the
+50k switch-over and at N. Writes
 bench/results/retrieval.json. Targets: recall@10 >= 0.95, end-to-end p50 < 50 ms at 100k.
 
     .venv/bin/python bench/retrieval.py [--sizes 100000,1000000] [--chroma-max 100000]
@@ -79,6 +82,44 @@ def bench_size(n: int, chroma_max: int, root: Path) -> dict[str, Any]:
     return out
 
 
+def real_ivf(limit: int, root: Path) -> dict[str, Any]:
+    """IVF against exact search on real embeddings (bench/real_corpus.py): recall@10 and p50
+    latency for several ``nprobe`` values, at the switch-over size and at the whole corpus.
+    Queries are held-out chunks (never in the index), embedded like the rest."""
+    import faiss
+    import numpy as np
+    import real_corpus
+
+    from retrievers.stores import APPROX_MIN_VECTORS, NPROBE, FaissStore
+
+    _, vectors = real_corpus.load(limit)
+    rng = np.random.default_rng(3)
+    order = rng.permutation(len(vectors))
+    queries, pool = vectors[order[:QUERIES]], vectors[order[QUERIES:]]
+    out: dict[str, Any] = {"corpus": "installed packages' docstrings, 180-word windows",
+                           "chunks": len(vectors), "nprobe_default": NPROBE}
+    for n in sorted({min(APPROX_MIN_VECTORS, len(pool)), len(pool)}):
+        ids = list(range(1, n + 1))
+        exact = FaissStore(root / f"real-exact{n}", lambda: 384, approx_min=10**12)
+        exact.add(ids, pool[:n])
+        _, truth = latencies(partial(exact.search, k=10), queries)
+        approx = FaissStore(root / f"real-approx{n}", lambda: 384, approx_min=10**12)
+        approx.add(ids, pool[:n])
+        approx.make_approximate()
+        rows = {}
+        for nprobe in (8, 16, 32, 48, 64, 128):
+            faiss.extract_index_ivf(approx.index).nprobe = nprobe
+            times, found = latencies(partial(approx.search, k=10), queries)
+            hits = sum(len({i for i, _ in a} & {i for i, _ in b})
+                       for a, b in zip(found, truth, strict=True))
+            rows[str(nprobe)] = {"recall_at_10": round(hits / (10 * QUERIES), 4),
+                                 **summary(times)}
+            print(f"  real embeddings, {n} vectors, nprobe {nprobe:3d}: {rows[str(nprobe)]}",
+                  flush=True)
+        out[str(n)] = rows
+    return out
+
+
 def end_to_end(n: int, root: Path) -> dict[str, Any]:
     """A library of ``n`` real-text chunks (catalog + FTS5) with synthetic vectors."""
     import numpy as np
@@ -127,18 +168,30 @@ def main() -> None:
                         help="skip the store-by-store figures (minutes at 1M)")
     parser.add_argument("--chroma-max", type=int, default=100_000,
                         help="largest size also measured on Chroma (its inserts are slow)")
+    parser.add_argument("--only-real", action="store_true",
+                        help="run only the real-embeddings IVF part (keeps the other figures)")
+    parser.add_argument("--real", type=int, default=60_000, metavar="CHUNKS",
+                        help="chunks of the real corpus for IVF recall on real embeddings "
+                             "(embedded once and cached: about 10 minutes the first time on a "
+                             "2-core CPU); 0 skips it")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
     results: dict[str, Any] = {"dim": 384, "queries": QUERIES, "sizes": {}}
-    if args.only_end_to_end and (RESULTS / "retrieval.json").exists():  # keep the store figures
-        results = json.loads((RESULTS / "retrieval.json").read_text())
+    if (args.only_end_to_end or args.only_real) and (RESULTS / "retrieval.json").exists():
+        results = json.loads((RESULTS / "retrieval.json").read_text())  # keep what is not re-run
     with tempfile.TemporaryDirectory() as tmp:
+        if args.only_real:
+            results["real_embeddings_ivf"] = real_ivf(args.real, Path(tmp))
+            write("retrieval", results)
+            return
         for n in [] if args.only_end_to_end else sizes:
             print(f"{n} vectors ...")
             results["sizes"][str(n)] = bench_size(n, args.chroma_max, Path(tmp))
         results["sizes"] = results.get("sizes", {})
         results["end_to_end"] = end_to_end(min(sizes), Path(tmp))
+        if args.real:
+            results["real_embeddings_ivf"] = real_ivf(args.real, Path(tmp))
     recalls = [r["recall_at_10"] for r in results["sizes"].values()]
     e2e = results["end_to_end"]["litlab_search"]["p50_ms"]
     print(f"\nrecall@10 approximate vs exact: {recalls}  (target >= 0.95)")
