@@ -172,7 +172,7 @@ def main() -> None:
                         help="run only the real-embeddings IVF part (keeps the other figures)")
     parser.add_argument("--real", type=int, default=60_000, metavar="CHUNKS",
                         help="chunks of the real corpus for IVF recall on real embeddings "
-                             "(embedded once and cached: about 10 minutes the first time on a "
+                             "(embedded once and cached: about 20 minutes the first time on a "
                              "2-core CPU); 0 skips it")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
