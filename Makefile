@@ -9,9 +9,17 @@ PIP    := $(BIN)/python -m pip
 # The packaged default model; `make run` prepares it once into LITLAB_HOME/models.
 MODEL  ?= smollm2-135m-instruct
 
-.PHONY: setup model run test lint bench clean
+.PHONY: setup tools model run test lint bench clean
 
-setup: $(STAMP) model
+setup: $(STAMP) tools model
+
+# Ghostscript renders EPS figures of LaTeX papers. Installed where the machine lets us (root on
+# Debian/Ubuntu); elsewhere EPS figures are skipped with that reason and everything else works.
+tools:
+	@command -v gs >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ghostscript \
+	  >/dev/null 2>&1 && echo "installed ghostscript (EPS figures)"; } || \
+	  echo "note: no Ghostscript: EPS figures will be skipped (apt install ghostscript)"
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +38,7 @@ model: $(STAMP)
 run: setup
 	$(BIN)/litlab
 
-test: $(STAMP)
+test: $(STAMP) tools
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

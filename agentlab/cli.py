@@ -222,17 +222,23 @@ def models_list(state: State, as_json: bool) -> None:
 @models.command("prepare")
 @click.argument("name", required=False)
 @click.option("--force", is_flag=True, help="Convert again even if already prepared.")
+@click.option("--clip", "clip", is_flag=True,
+              help="Only fetch the CLIP checkpoint clip_model names (a hub id; needs the "
+                   "network once) into LITLAB_HOME/models/clip.")
 @pass_state
-def models_prepare(state: State, name: str | None, force: bool) -> None:
+def models_prepare(state: State, name: str | None, force: bool, clip: bool) -> None:
     """Convert a packaged GGUF model once into a checkpoint vLLM and PEFT can use, and export
     the text embedder to ONNX (checked against sentence-transformers) for fast cold commands.
 
     NAME defaults to the configured model. Safe to interrupt: a half-done preparation is
-    discarded and redone next time.
+    discarded and redone next time. With --clip, fetch the figure embedder instead.
     """
     from agentlab.models import PACKAGED, get_packaged, prepare
 
     s = state.settings()
+    if clip:
+        _prepare_clip(s)
+        return
     if name is None and s.model not in PACKAGED:  # an adapter: prepare the model it tunes
         from agentlab.server import LocalServer
 
@@ -245,6 +251,20 @@ def models_prepare(state: State, name: str | None, force: bool) -> None:
             path = prepare(target.name, s.models_dir, force=force, progress=progress)
         click.echo(f"{target.name} is ready at {path}")
     _prepare_embedder(s, force)
+
+
+def _prepare_clip(s: Settings) -> None:
+    """The CLIP checkpoint for figures: a hub id downloaded once; a directory used as is."""
+    from retrievers.clip import CLIP_HELP, ClipUnavailable
+    from retrievers.clip import prepare as prepare_clip
+
+    if not s.clip_model:
+        raise ClipUnavailable("no clip_model is set", CLIP_HELP)
+    with progress_line() as progress:
+        progress(f"fetching {s.clip_model}")
+        path = prepare_clip(s.clip_model, s.home_dir)
+    click.echo(f"{s.clip_model} (CLIP) is ready at {path}; "
+               "`litlab library rebuild --figures` embeds the library's figures with it")
 
 
 def _prepare_embedder(s: Settings, force: bool) -> None:

@@ -101,6 +101,15 @@ class Settings(BaseSettings):
         "all-MiniLM-L6-v2",
         description="sentence-transformers model for text embeddings (name or local path).",
     )
+    clip_model: str | None = Field(
+        None, description="CLIP checkpoint that embeds figure images and matches text to them: "
+                          "a local Hugging Face checkpoint directory, or a hub id prepared once "
+                          "with `litlab models prepare --clip`. Unset: figures are found by "
+                          "their captions only.",
+    )
+    figure_k: int = Field(
+        2, ge=0, le=10, description="Figures whose captions join an answer's sources (0: none).",
+    )
     startup_timeout: float = Field(
         300.0, gt=0, description="Seconds to wait for the local server to become healthy."
     )

@@ -87,6 +87,31 @@ MIGRATIONS: list[str] = [
         text TEXT NOT NULL
     );
     """,
+    # 3: figures get ids that are never reused (their vectors are keyed by them, as chunks'
+    # are), the reason a figure's image was not used, and a keyword index over captions
+    """
+    CREATE TABLE figures_v3 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+        label TEXT,
+        caption TEXT NOT NULL DEFAULT '',
+        image_path TEXT,
+        page INTEGER,
+        section TEXT NOT NULL DEFAULT '',
+        skipped TEXT                           -- why image_path is not embedded, if it is not
+    );
+    INSERT INTO figures_v3 (id, paper_id, label, caption, image_path, page, section)
+        SELECT id, paper_id, label, caption, image_path, page, section FROM figures;
+    DROP TABLE figures;
+    ALTER TABLE figures_v3 RENAME TO figures;
+    CREATE INDEX figures_paper ON figures(paper_id);
+    CREATE VIRTUAL TABLE figures_fts USING fts5(
+        caption, label, title, tokenize = 'porter unicode61'
+    );
+    INSERT INTO figures_fts (rowid, caption, label, title)
+        SELECT f.id, f.caption, coalesce(f.label, ''), p.title
+        FROM figures f JOIN papers p ON p.id = f.paper_id;
+    """,
 ]
 
 
@@ -143,11 +168,25 @@ class Chunk:
 
 @dataclass
 class Figure:
+    """A figure: its caption, and the image file it was drawn from when there is one."""
+
     caption: str
     label: str | None = None
     image_path: str | None = None
     page: int | None = None
     section: str = ""
+    skipped: str | None = None  # why its image is not used (corrupt, too large, no renderer)
+    id: int | None = None
+    paper_id: int | None = None
+
+    @property
+    def name(self) -> str:
+        """"Figure 3", or "Figure" for an unlabelled one; LaTeX labels ("fig:arch") read as
+        the caption's own words would not, so they show as "Figure (fig:arch)"."""
+        label = self.label or ""
+        if not label or label.lower().startswith(("figure", "fig.", "table")):
+            return label or "Figure"
+        return f"Figure ({label})"
 
 
 @dataclass
@@ -272,11 +311,17 @@ class Catalog:
                     "INSERT INTO chunks_fts (rowid, text, section, title) VALUES (?,?,?,?)",
                     (cur.lastrowid, c.text, c.section, paper.title),
                 )
-            db.executemany(
-                """INSERT INTO figures (paper_id, label, caption, image_path, page, section)
-                   VALUES (?,?,?,?,?,?)""",
-                [(pid, f.label, f.caption, f.image_path, f.page, f.section) for f in figures],
-            )
+            for f in figures:
+                cur = db.execute(
+                    """INSERT INTO figures (paper_id, label, caption, image_path, page, section,
+                       skipped) VALUES (?,?,?,?,?,?,?)""",
+                    (pid, f.label, f.caption, f.image_path, f.page, f.section, f.skipped),
+                )
+                f.id, f.paper_id = int(cur.lastrowid or 0), pid
+                db.execute(
+                    "INSERT INTO figures_fts (rowid, caption, label, title) VALUES (?,?,?,?)",
+                    (f.id, f.caption, f.label or "", paper.title),
+                )
         paper.id = pid
         return pid
 
@@ -290,6 +335,10 @@ class Catalog:
     def _delete_rows(self, paper_id: int) -> None:
         self.db.execute(
             "DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE paper_id = ?)",
+            (paper_id,),
+        )
+        self.db.execute(
+            "DELETE FROM figures_fts WHERE rowid IN (SELECT id FROM figures WHERE paper_id = ?)",
             (paper_id,),
         )
         self.db.execute("DELETE FROM papers WHERE id = ?", (paper_id,))
@@ -342,11 +391,39 @@ class Catalog:
                 yield wanted[i:i + batch]
 
     def figures_of(self, paper_id: int) -> list[Figure]:
-        rows = self.db.execute(
-            "SELECT label, caption, image_path, page, section FROM figures WHERE paper_id = ?",
-            (paper_id,),
-        )
+        rows = self.db.execute("SELECT * FROM figures WHERE paper_id = ? ORDER BY id",
+                               (paper_id,))
         return [Figure(**dict(r)) for r in rows]
+
+    def figures_by_id(self, ids: Sequence[int]) -> dict[int, Figure]:
+        out: dict[int, Figure] = {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start:start + 500])
+            marks = ",".join("?" * len(part))
+            for r in self.db.execute(f"SELECT * FROM figures WHERE id IN ({marks})", part):
+                out[r["id"]] = Figure(**dict(r))
+        return out
+
+    def figure_ids(self, *, images: bool = False) -> set[int]:
+        """Figures with a caption (what caption search holds) or, with ``images``, with an
+        image file that was not skipped (what CLIP embeds)."""
+        where = "image_path IS NOT NULL AND skipped IS NULL" if images else "caption != ''"
+        return {r[0] for r in self.db.execute(f"SELECT id FROM figures WHERE {where}")}
+
+    def skip_figure(self, figure_id: int, reason: str) -> None:
+        """Record why a figure's image cannot be used (found when it is embedded)."""
+        with self.transaction() as db:
+            db.execute("UPDATE figures SET skipped = ? WHERE id = ?", (reason, figure_id))
+
+    def figure_keyword_search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """(figure id, BM25 score over caption, label and paper title), best first."""
+        words = _keywords(query)
+        if not words:
+            return []
+        rows = self.db.execute(
+            "SELECT rowid, bm25(figures_fts) AS s FROM figures_fts WHERE figures_fts MATCH ? "
+            "ORDER BY s LIMIT ?", (" OR ".join(f'"{w}"' for w in words), k))
+        return [(int(r[0]), -float(r[1])) for r in rows]
 
     def keyword_search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score: higher is better), best first.

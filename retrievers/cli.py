@@ -146,8 +146,16 @@ def library_show(ctx: click.Context, paper: str) -> None:
         if c.section not in sections:
             sections.append(c.section)
     click.echo("\nsections: " + "; ".join(s or "(untitled)" for s in sections))
-    for f in lib.catalog.figures_of(p.id):
-        click.echo(f"figure {f.label or ''}: {f.caption[:120]}")
+    figures = lib.catalog.figures_of(p.id)
+    if figures:
+        click.echo(f"\nfigures ({len(figures)}):")
+    for f in figures:
+        page = f", p. {f.page}" if f.page else ""
+        click.echo(f"  {f.id:>4}  {f.name}{page}: {f.caption[:100] or '(no caption)'}")
+        if f.skipped:
+            click.secho(f"        image skipped: {f.skipped}", fg="yellow")
+        elif f.image_path:
+            click.echo(f"        {f.image_path}")
 
 
 @library.command("remove")
@@ -161,32 +169,61 @@ def library_remove(ctx: click.Context, paper: str) -> None:
 
 @library.command("rebuild")
 @STORE
+@click.option("--figures", is_flag=True,
+              help="Rebuild the figure index instead: caption vectors, and image vectors with "
+                   "the CLIP model the settings name (after setting clip_model).")
 @click.pass_context
-def library_rebuild(ctx: click.Context, store: str | None) -> None:
-    """Rebuild the vector index from the catalog."""
+def library_rebuild(ctx: click.Context, store: str | None, figures: bool) -> None:
+    """Rebuild the vector index from the catalog (or, with --figures, the figure index)."""
+    lib = _library(ctx, store)
     status, progress = _progress()
     try:
-        report = _library(ctx, store).rebuild(progress)
+        report = lib.rebuild(progress, figures=figures)
     finally:
         if status:
             status.stop()
-    click.echo(f"rebuilt: {report.vectors_added} vectors")
+    if figures:
+        images = "with CLIP image vectors" if lib.figures.clip_ready() else "captions only"
+        click.echo(f"rebuilt the figure index ({images})")
+    else:
+        click.echo(f"rebuilt: {report.vectors_added} vectors")
+    for source, note in report.notes:
+        click.secho(f"note: {source}: {note}", fg="yellow", err=True)
 
 
 @click.command()
-@click.argument("query")
-@click.option("--k", "k", default=5, show_default=True, help="How many chunks.")
+@click.argument("query", required=False)
+@click.option("--k", "k", default=5, show_default=True, help="How many chunks (or figures).")
 @STORE
 @click.option("--paper", help="Only this paper (arXiv id, key or catalog id).")
 @click.option("--year", type=int, help="Only papers published in this year.")
 @click.option("--category", help="Only papers in this arXiv category, e.g. cs.LG.")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid",
               show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the ranked chunks as JSON.")
+@click.option("--figures", is_flag=True,
+              help="Search figures instead: captions by words and meaning, images through CLIP "
+                   "when clip_model is set.")
+@click.option("--like", "like", type=int, metavar="FIGURE_ID",
+              help="Figures that look like this one (implies --figures).")
+@click.option("--json", "as_json", is_flag=True, help="Print the ranked hits as JSON.")
 @click.pass_context
-def search(ctx: click.Context, query: str, k: int, store: str | None, paper: str | None,
-           year: int | None, category: str | None, mode: str, as_json: bool) -> None:
-    """Search the library by meaning and by words."""
+def search(ctx: click.Context, query: str | None, k: int, store: str | None, paper: str | None,
+           year: int | None, category: str | None, mode: str, figures: bool, like: int | None,
+           as_json: bool) -> None:
+    """Search the library by meaning and by words; with --figures, its figures.
+
+    \b
+    litlab search "how is attention scaled"
+    litlab search --figures "attention heatmap"
+    litlab search --like 12          figures that look like figure 12
+    """
+    from retrievers.errors import LibraryError
+
+    if figures or like is not None:
+        _search_figures(ctx, query, k, store, paper, like, as_json)
+        return
+    if not query:
+        raise LibraryError("no query", 'say what to search for, e.g. litlab search "LoRA rank"')
     hits = _library(ctx, store).search(query, k, paper=paper, year=year, category=category,
                                        mode=mode)
     if as_json:
@@ -198,3 +235,25 @@ def search(ctx: click.Context, query: str, k: int, store: str | None, paper: str
         where = location(h.chunk.section, h.chunk.pages)
         click.secho(f"[{i}] {h.paper.title[:80]} ({where})", bold=True)
         click.echo("    " + h.chunk.text[:300].replace("\n", " "))
+
+
+def _search_figures(ctx: click.Context, query: str | None, k: int, store: str | None,
+                    paper: str | None, like: int | None, as_json: bool) -> None:
+    lib = _library(ctx, store)
+    hits = lib.search_figures(query, k, like=like, paper=paper)
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in hits], indent=2))
+        return
+    if not hits:
+        click.echo("no figure found")
+    if not lib.figures.clip_ready():
+        click.secho("(captions only: no CLIP image vectors; see `litlab config show clip_model`)",
+                    fg="yellow", err=True)
+    for h in hits:
+        f = h.figure
+        where = location(f.section, str(f.page) if f.page else "")
+        click.secho(f"figure {f.id}  {f.name}, {h.paper.title[:70]}"
+                    + (f" ({where})" if where else ""), bold=True)
+        click.echo("    " + (f.caption[:300].replace("\n", " ") or "(no caption)"))
+        click.echo(f"    {f.image_path or 'no image'}" + (f"  [skipped: {f.skipped}]"
+                                                          if f.skipped else ""))

@@ -168,8 +168,14 @@ def _index_arxiv_entry(lib: Library, entry: Any, client: Any, report: IndexRepor
 
 
 def put_document(lib: Library, paper: Paper, doc: Document, files: Sequence[FileRecord]) -> int:
-    from retrievers.chunking import chunk_document
+    import hashlib
 
+    from retrievers.chunking import chunk_document
+    from retrievers.images import prepare_figures
+
+    # PDF and EPS figures rendered, odd formats converted, broken images given their reason
+    prepare_figures(doc.figures, lib.home / "figures" /
+                    hashlib.sha256(paper.key.encode()).hexdigest()[:16])
     return lib.catalog.put_paper(paper, files, chunk_document(doc), doc.figures, text=doc.text)
 
 
@@ -198,6 +204,7 @@ def sync_vectors(lib: Library, report: IndexReport, progress: Progress) -> None:
     store.save()
     if want:
         lib.record_model()
+    lib.figures.sync(report, progress)
 
 
 def remove(lib: Library, ref: str) -> Paper:
@@ -212,10 +219,18 @@ def remove(lib: Library, ref: str) -> Paper:
     return paper
 
 
-def rebuild(lib: Library, progress: Progress = quiet) -> IndexReport:
-    """Drop the vector store and embed every chunk again from the catalog."""
+def rebuild(lib: Library, progress: Progress = quiet, *, figures: bool = False) -> IndexReport:
+    """Drop the vector store and embed every chunk again from the catalog; with ``figures``,
+    drop and embed the figure stores instead."""
+    from retrievers.figure_index import CAPTIONS, IMAGES
+
     with lib.locked():
-        lib.drop_vectors()
         report = IndexReport()
-        sync_vectors(lib, report, progress)
+        if figures:
+            lib.figures.drop(CAPTIONS)
+            lib.figures.drop(IMAGES)
+            lib.figures.sync(report, progress)
+        else:
+            lib.drop_vectors()
+            sync_vectors(lib, report, progress)
     return report

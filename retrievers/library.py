@@ -22,6 +22,8 @@ from retrievers.search import Hit
 
 if TYPE_CHECKING:
     from retrievers.embeddings import TextEmbedder
+    from retrievers.figure_index import FigureIndex
+    from retrievers.figure_search import FigureHit
     from retrievers.stores import VectorStore
 
 __all__ = ["Hit", "IndexReport", "Library"]
@@ -31,7 +33,8 @@ class Library:
     """The catalog plus one vector store, under ``home``."""
 
     def __init__(self, home: Path, store: str = "faiss", chroma_url: str | None = None,
-                 embed_model: str = "all-MiniLM-L6-v2", chunk_context: bool = True) -> None:
+                 embed_model: str = "all-MiniLM-L6-v2", chunk_context: bool = True,
+                 clip_model: str | None = None) -> None:
         self.home = home
         # Embed each chunk with its paper's title and its section in front ("contextual"
         # chunks): a question that names the paper or the section finds its passages.
@@ -40,15 +43,18 @@ class Library:
         self.chroma_url = chroma_url
         self.embed_model = embed_model
         self.catalog = Catalog(home / "library.sqlite")
+        self.clip_model = clip_model
         self._store: VectorStore | None = None
         self._embedder: TextEmbedder | None = None
+        self._figures: FigureIndex | None = None
 
     @classmethod
     def from_settings(cls, s: Any) -> Library:
         """The library a settings object describes (``home_dir``, ``store``, ``chroma_url``,
         ``embed_model``: duck-typed, so this package needs none of the others)."""
         return cls(s.home_dir, store=s.store, chroma_url=s.chroma_url, embed_model=s.embed_model,
-                   chunk_context=getattr(s, "chunk_context", True))
+                   chunk_context=getattr(s, "chunk_context", True),
+                   clip_model=getattr(s, "clip_model", None))
 
     @property
     def embedder(self) -> TextEmbedder:
@@ -57,6 +63,15 @@ class Library:
 
             self._embedder = get_embedder(self.embed_model, self.home)
         return self._embedder
+
+    @property
+    def figures(self) -> FigureIndex:
+        """The figure stores: captions (text embedder) and images (CLIP)."""
+        if self._figures is None:
+            from retrievers.figure_index import FigureIndex
+
+            self._figures = FigureIndex(self)
+        return self._figures
 
     @property
     def store(self) -> VectorStore:
@@ -154,11 +169,12 @@ class Library:
 
         return remove(self, ref)
 
-    def rebuild(self, progress: Progress = quiet) -> IndexReport:
-        """Drop the vector store and embed every chunk again from the catalog."""
+    def rebuild(self, progress: Progress = quiet, *, figures: bool = False) -> IndexReport:
+        """Drop the vector store and embed every chunk again from the catalog; with
+        ``figures``, the figure stores instead (captions, and images when CLIP is set)."""
         from retrievers.indexing import rebuild
 
-        return rebuild(self, progress)
+        return rebuild(self, progress, figures=figures)
 
     def search(self, query: str, k: int = 5, *, paper: str | None = None,
                year: int | None = None, category: str | None = None,
@@ -169,6 +185,14 @@ class Library:
 
         return hybrid_search(self, query, k, paper=paper, year=year, category=category,
                              mode=mode)
+
+    def search_figures(self, query: str | None = None, k: int = 5, *,
+                       like: int | None = None, paper: str | None = None) -> list[FigureHit]:
+        """Figures for a text query (captions by words and meaning, images through CLIP) or
+        like figure ``like``, fused by reciprocal rank."""
+        from retrievers.figure_search import figure_search
+
+        return figure_search(self, query, k, like=like, paper=paper)
 
     def close(self) -> None:
         self.catalog.close()

@@ -54,7 +54,14 @@ _HEADING = re.compile(
 )
 
 
+# Typographic ligatures as PDFs store them ("ﬁeld"): spelled out, or neither keyword search
+# nor the embedder sees "field" (135 of them in two of the dev papers' 188 chunks)
+_LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi",
+                            "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"})
+
+
 def _dehyphenate(text: str) -> str:
+    text = text.translate(_LIGATURES)
     text = re.sub(r"(\w)-\n(\w)", r"\1\2", text)  # trans-\nformer -> transformer
     text = re.sub(r"[ \t]+\n", "\n", text)
     return text
@@ -108,6 +115,9 @@ def _save_images(page: Any, number: int, folder: Path) -> list[str]:
     return out
 
 
+_CAPTION = re.compile(r"^\s*(Figure|Fig\.)\s*(\d+)[:.]\s*(.+)$")
+
+
 def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
     """Per-page text in reading order, sections from headings, figures from captions.
 
@@ -134,7 +144,16 @@ def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
     section = ""
     for number, text in enumerate(pages, start=1):
         current: list[str] = []
+        open_caption: Figure | None = None  # a caption runs on until a line ends a sentence
         for line in text.splitlines():
+            if open_caption is not None:
+                if line.strip() and len(open_caption.caption) < 600 \
+                        and not _HEADING.match(line.strip()) and not _CAPTION.match(line):
+                    open_caption.caption += " " + " ".join(line.split())
+                    if line.rstrip().endswith("."):
+                        open_caption = None
+                else:
+                    open_caption = None
             m = _HEADING.match(line.strip())
             if m:
                 if current:
@@ -143,11 +162,12 @@ def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
                 section = (m.group("named") or f"{m.group('num')} {m.group('title')}").strip()
                 continue
             current.append(line)
-            cap = re.match(r"^\s*(Figure|Fig\.)\s*(\d+)[:.]\s*(.+)$", line)
+            cap = _CAPTION.match(line)
             if cap:
-                doc.figures.append(Figure(caption=cap.group(3).strip(),
+                doc.figures.append(Figure(caption=" ".join(cap.group(3).split()),
                                           label=f"Figure {cap.group(2)}", page=number,
                                           section=section))
+                open_caption = None if line.rstrip().endswith(".") else doc.figures[-1]
         if "\n".join(current).strip():
             doc.segments.append(Segment(section, "\n".join(current).strip(), number))
         if images_to is not None:
@@ -159,6 +179,10 @@ def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
                                               image_path=image_path))
                 else:
                     figure.image_path = image_path
+    if images_to is not None:  # captions with no embedded image: vector drawings, cropped
+        from retrievers.pdf_figures import crop_vector_figures
+
+        crop_vector_figures(path, doc.figures, images_to)
     first = next((ln.strip() for ln in pages[0].splitlines() if ln.strip()), "")
     doc.title = _real_title(meta_title) or _largest_text(reader.pages[0]) or first[:200]
     abstract = [s.text for s in doc.segments if s.section == "Abstract"]
@@ -289,16 +313,18 @@ def parse_latex(path: Path) -> Document:
         cm = re.search(r"\\caption\s*(?:\[[^\]]*\])?\s*\{", env)
         if cm:
             caption = _latex_to_text(_braced(env, cm.end() - 1)[0])
-        label = re.search(r"\\label\{([^}]*)\}", env)
         image = re.search(r"\\includegraphics\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}", env)
         image_path = None
         if image:
             base = (root / image.group(1).strip()).resolve()
             found = [base] if base.suffix else [base.with_suffix(s) for s in
-                                                  (".png", ".jpg", ".jpeg", ".pdf")]
+                                                  (".png", ".jpg", ".jpeg", ".pdf", ".eps")]
             image_path = next((str(p) for p in found if p.is_file() and root.resolve() in p.parents), None)
-        doc.figures.append(Figure(caption=caption, label=label.group(1) if label else None,
-                                  image_path=image_path))
+        missing = f"image file {image.group(1).strip()} not found in the LaTeX source" \
+            if image and image_path is None else None
+        # numbered as LaTeX numbers them (figure environments in order), as the paper shows
+        doc.figures.append(Figure(caption=caption, label=f"Figure {len(doc.figures) + 1}",
+                                  image_path=image_path, skipped=missing))
         return f"\n[Figure: {caption}]\n" if caption else ""
 
     body = re.sub(r"\\begin\{figure\*?\}.*?\\end\{figure\*?\}", figure, body, flags=re.S)

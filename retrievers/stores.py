@@ -46,10 +46,10 @@ class FaissStore:
     name = "faiss"
 
     def __init__(self, folder: Path, dim: Callable[[], int],
-                 approx_min: int = APPROX_MIN_VECTORS) -> None:
+                 approx_min: int = APPROX_MIN_VECTORS, filename: str = "faiss.index") -> None:
         import faiss
 
-        self.path = folder / "faiss.index"
+        self.path = folder / filename
         self.approx_min = approx_min
         self.index: Any  # faiss's SWIG classes (IndexIDMap2 or IndexIVFFlat); stubs lag them
         if self.path.exists():  # opening an index needs no embedding model
@@ -183,13 +183,17 @@ class ChromaStore:
 
 
 def open_store(
-    kind: str, folder: Path, dim: Callable[[], int], chroma_url: str | None = None
+    kind: str, folder: Path, dim: Callable[[], int], chroma_url: str | None = None,
+    name: str = "chunks",
 ) -> VectorStore:
-    """Open the library's store; ``dim`` is asked only when a new index must be created."""
+    """Open one of the library's stores (``name``: ``chunks``, or the figure stores
+    ``figure_captions`` and ``figure_images``); ``dim`` is asked only when a new index must be
+    created."""
     if kind == "faiss":
-        return FaissStore(folder, dim)
+        return FaissStore(folder, dim,
+                          filename="faiss.index" if name == "chunks" else f"{name}.index")
     if kind == "chroma":
-        return ChromaStore(folder, chroma_url)
+        return ChromaStore(folder, chroma_url, collection=name)
     from retrievers.errors import LibraryError
 
     raise LibraryError(f"unknown vector store '{kind}'", "use --store faiss or --store chroma")

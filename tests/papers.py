@@ -121,3 +121,125 @@ def papers_dir(tmp_path: Path) -> Path:
     make_latex_tarball(folder / "clip-small.tar.gz")
     (folder / "rlhf.md").write_text(MARKDOWN)
     return folder
+
+
+# -- papers with figures of every kind (issue 13) ------------------------------------------
+def figure_image(color: tuple[int, int, int], size: tuple[int, int] = (96, 64)):  # type: ignore[no-untyped-def]
+    """A PIL image: a coloured field with a darker diagonal band, standing in for a plot."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", size, color)
+    ImageDraw.Draw(img).line([(0, size[1]), (size[0], 0)], fill=(20, 20, 20), width=6)
+    return img
+
+
+BODY = ("We study how attention heads specialise during pretraining and report the",
+        "effect of model scale on accuracy across the benchmark suites we consider here.")
+
+
+def make_figures_pdf(path: Path) -> Path:
+    """One page: body text, a raster figure (an embedded image above its caption), and a vector
+    figure (bars drawn with lines, no image) above its caption; a second page holds text."""
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(path), pagesize=letter)
+    c.setTitle("Attention Maps and Scaling Curves")
+    width, height = letter
+    c.setFont("Helvetica", 10)
+    c.drawString(72, height - 60, "Attention Maps and Scaling Curves")
+    c.drawString(72, height - 90, "1 Introduction")
+    for i, line in enumerate(BODY):
+        c.drawString(72, height - 110 - 14 * i, line)
+    c.drawImage(ImageReader(figure_image((200, 40, 40))), 72, height - 260, 144, 96)
+    c.drawString(72, height - 280, "Figure 1: Attention heatmap of layer three over the input "
+                                   "tokens.")
+    for i, line in enumerate(BODY):
+        c.drawString(72, height - 320 - 14 * i, line)
+    c.setLineWidth(8)  # a bar chart drawn as vector graphics
+    for i, h in enumerate((40, 70, 100, 130)):
+        c.line(100 + 40 * i, height - 520, 100 + 40 * i, height - 520 + h)
+    c.line(80, height - 522, 280, height - 522)
+    c.drawString(72, height - 545, "Figure 2: Accuracy as a function of model size, drawn "
+                                   "as bars.")
+    for i, line in enumerate(BODY):
+        c.drawString(72, height - 580 - 14 * i, line)
+    c.showPage()
+    c.setFont("Helvetica", 10)
+    c.drawString(72, height - 90, "2 Results")
+    for i, line in enumerate(BODY):
+        c.drawString(72, height - 110 - 14 * i, line)
+    c.save()
+    return path
+
+
+def _pdf_figure() -> bytes:
+    """A one-page PDF holding only a drawing, as LaTeX projects include plots."""
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(200, 120))
+    c.setFillColorRGB(0.1, 0.3, 0.9)
+    c.rect(20, 20, 160, 80, fill=1)
+    c.save()
+    return buf.getvalue()
+
+
+EPS_FIGURE = b"""%!PS-Adobe-3.0 EPSF-3.0
+%%BoundingBox: 0 0 120 80
+0.1 0.7 0.2 setrgbcolor
+10 10 100 60 rectfill
+showpage
+%%EOF
+"""
+
+FIGURES_TEX = r"""
+\documentclass{article}
+\usepackage{graphicx}
+\title{Diffusion Samples and Encoder Diagrams}
+\begin{document}
+\maketitle
+\begin{abstract}
+We show samples, an architecture diagram and a loss curve.
+\end{abstract}
+\section{Figures}
+The encoder maps images to latents.
+\begin{figure}
+\includegraphics{figs/samples.png}
+\caption{Samples drawn from the diffusion model after training.}
+\label{fig:samples}
+\end{figure}
+\begin{figure}
+\includegraphics{figs/architecture}
+\caption{The U-Net architecture with skip connections.}
+\end{figure}
+\begin{figure}
+\includegraphics{figs/loss.eps}
+\caption{Training loss curve over steps.}
+\end{figure}
+\begin{figure}
+\includegraphics{figs/missing.png}
+\caption{A figure whose file the authors forgot.}
+\end{figure}
+\end{document}
+"""
+
+
+def make_latex_figures_tarball(path: Path, samples: bytes) -> Path:
+    """A LaTeX project whose figures are a PNG, a PDF (found without its extension), an EPS,
+    and one whose file is missing."""
+    files = {"main.tex": FIGURES_TEX.encode(), "figs/samples.png": samples,
+             "figs/architecture.pdf": _pdf_figure(), "figs/loss.eps": EPS_FIGURE}
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def png_bytes(img) -> bytes:  # type: ignore[no-untyped-def]
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

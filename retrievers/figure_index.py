@@ -1,0 +1,190 @@
+"""The figure index: figure captions (the text embedder) and figure images (CLIP), each in its
+own vector store beside the chunks', kept in step with the catalog the same way.
+
+Vectors are keyed by catalog figure id (never reused), so an interrupted run is finished by the
+next one: what the catalog has and a store lacks is embedded, what a store has and the catalog
+lost is dropped. Each store records the model that made its vectors; a different model empties
+it and embeds again. Without a CLIP checkpoint the captions are still indexed and one note says
+how to add CLIP (``litlab library rebuild --figures`` embeds the images later).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from retrievers.catalog import Figure
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from retrievers.clip import ClipEmbedder
+    from retrievers.indexing import IndexReport, Progress
+    from retrievers.library import Library
+    from retrievers.stores import VectorStore
+
+CAPTIONS = "figure_captions"
+IMAGES = "figure_images"
+BATCH = 16
+
+
+def caption_text(figure: Figure) -> str:
+    """What a figure's caption vector is made from: "Figure 2: caption". Not the paper's title
+    (unlike chunks): with it, "bar chart of papers by field of study" scored 0.37 against the
+    caption "Distribution of papers by ... field of study" instead of 0.56; titles stay in the
+    captions' keyword index."""
+    return f"{figure.name}: {figure.caption}"
+
+
+class FigureIndex:
+    """The two figure stores of one library."""
+
+    def __init__(self, lib: Library) -> None:
+        self.lib = lib
+        self._stores: dict[str, VectorStore] = {}
+        self._clip: ClipEmbedder | None = None
+
+    @property
+    def _meta_path(self) -> Path:
+        return self.lib.home / "indexes" / f"figures-{self.lib.store_kind}.json"
+
+    def recorded(self) -> dict[str, str]:
+        try:
+            return dict(json.loads(self._meta_path.read_text()))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _record(self, name: str, model: str) -> None:
+        meta = self.recorded()
+        if meta.get(name) == model:
+            return
+        meta[name] = model
+        self._meta_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, self._meta_path)
+
+    def store(self, name: str) -> VectorStore:
+        if name not in self._stores:
+            from retrievers.stores import open_store
+
+            dim = (lambda: self.lib.embedder.dim) if name == CAPTIONS else \
+                (lambda: self.clip().dim)
+            self._stores[name] = open_store(self.lib.store_kind, self.lib.home / "indexes", dim,
+                                            self.lib.chroma_url, name=name)
+        return self._stores[name]
+
+    def clip(self) -> ClipEmbedder:
+        """The CLIP embedder the settings name, or :class:`~retrievers.clip.ClipUnavailable`."""
+        if self._clip is None:
+            from retrievers.clip import clip_path, load_clip
+
+            self._clip = load_clip(clip_path(self.lib.clip_model, self.lib.home))
+        return self._clip
+
+    def clip_ready(self) -> bool:
+        """CLIP is set up and its vectors were made by the checkpoint the settings name."""
+        from retrievers.clip import ClipUnavailable, clip_path
+
+        try:
+            folder = clip_path(self.lib.clip_model, self.lib.home)
+        except ClipUnavailable:
+            return False
+        return self.recorded().get(IMAGES) == str(folder)
+
+    def drop(self, name: str) -> None:
+        """Empty one store (a model changed, or ``library rebuild --figures``)."""
+        self._stores.pop(name, None)
+        if self.lib.store_kind == "faiss":  # nothing to open (an image store needs CLIP's size)
+            (self.lib.home / "indexes" / f"{name}.index").unlink(missing_ok=True)
+        else:
+            store = self.store(name)
+            store.remove(store.ids())
+        meta = self.recorded()
+        if meta.pop(name, None) is not None:
+            self._meta_path.write_text(json.dumps(meta))
+
+    # -- keeping the stores in step with the catalog ----------------------------------------
+    def sync(self, report: IndexReport, progress: Progress) -> None:
+        added = self._sync_captions(progress)
+        self._sync_images(report, progress, added)
+
+    def _sync_captions(self, progress: Progress) -> int:
+        """Bring the caption store in step; returns how many captions it embedded."""
+        catalog = self.lib.catalog
+        want = catalog.figure_ids()
+        if self.recorded().get(CAPTIONS) not in (None, self.lib.embed_model):
+            self.drop(CAPTIONS)
+        store = self.store(CAPTIONS)
+        missing = _reconcile(store, want)
+        for batch in self._batches(missing):
+            texts = [caption_text(f) for f in batch]
+            store.add([int(f.id or 0) for f in batch], self.lib.embedder.embed(texts))
+            progress(f"embedded captions of {len(batch)} figures")
+        store.save()
+        if want:
+            self._record(CAPTIONS, self.lib.embed_model)
+        return len(missing)
+
+    def _sync_images(self, report: IndexReport, progress: Progress, new_figures: int) -> None:
+        from retrievers.clip import ClipUnavailable, clip_path
+
+        catalog = self.lib.catalog
+        want = catalog.figure_ids(images=True)
+        try:
+            folder = str(clip_path(self.lib.clip_model, self.lib.home))
+        except ClipUnavailable as e:  # said once, when figures come in
+            if not (want and new_figures):
+                return
+            if not self.lib.clip_model:
+                report.notes.append(("figures", f"{len(want)} figure images are found by their "
+                                                f"captions only; for image search {e.hint}"))
+            else:
+                report.notes.append(("figures", str(e)))
+            return
+        if self.recorded().get(IMAGES) not in (None, folder):
+            self.drop(IMAGES)
+        store = self.store(IMAGES)
+        missing = _reconcile(store, want)
+        done = 0
+        for batch in self._batches(missing):
+            ids, vectors = self._embed_images(batch)
+            store.add(ids, vectors)
+            done += len(batch)
+            progress(f"embedded {done}/{len(missing)} figure images (CLIP)")
+            if done % 256 < len(batch):
+                store.save()
+        store.save()
+        if want:
+            self._record(IMAGES, folder)
+
+    def _embed_images(self, figures: list[Figure]) -> tuple[list[int], np.ndarray]:
+        """CLIP vectors of the figures whose images open; the others get their reason."""
+        from retrievers.images import ImageRefused, open_raster
+
+        ids, images = [], []
+        for f in figures:
+            try:
+                images.append(open_raster(Path(f.image_path or "")))
+                ids.append(int(f.id or 0))
+            except ImageRefused as e:
+                self.lib.catalog.skip_figure(int(f.id or 0), str(e))
+        return ids, self.clip().embed_images(images)
+
+    def _batches(self, ids: set[int]) -> Iterator[list[Figure]]:
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), BATCH):
+            figures = list(self.lib.catalog.figures_by_id(ordered[i:i + BATCH]).values())
+            if figures:
+                yield figures
+
+
+def _reconcile(store: VectorStore, want: set[int]) -> set[int]:
+    """Drop the store's vectors the catalog no longer has; return the ids it lacks."""
+    have = store.ids()
+    if have - want:
+        store.remove(have - want)
+    return want - have
