@@ -83,13 +83,15 @@ class Assistant:
     def __init__(self, *, client: Any, model: str, library: Any = None, home: Path | None = None,
                  max_tokens: int | None = None, temperature: float | None = None, k: int = 5,
                  min_relevance: float = 0.3, attribution: bool = True,
-                 attribution_threshold: float = 0.55, citation_grammar: bool = False) -> None:
+                 attribution_threshold: float = 0.55, citation_grammar: bool = False,
+                 figure_k: int = 0) -> None:
         self.client, self.model, self.library, self.home = client, model, library, home
         self.max_tokens, self.temperature = max_tokens, temperature
         self.k, self.min_relevance = k, min_relevance
         self.retrieval_lock = threading.Lock()
         self.attribution, self.attribution_threshold = attribution, attribution_threshold
         self.citation_grammar = citation_grammar
+        self.figure_k = figure_k
 
     @classmethod
     def from_settings(cls, s: Any, client: Any, library: Any,
@@ -99,7 +101,7 @@ class Assistant:
                    max_tokens=s.max_tokens, temperature=s.temperature, k=s.top_k,
                    min_relevance=s.min_relevance, attribution=s.attribution,
                    attribution_threshold=s.attribution_threshold,
-                   citation_grammar=s.citation_grammar)
+                   citation_grammar=s.citation_grammar, figure_k=s.figure_k)
 
     def retrieve(self, query: str) -> list[Source]:
         """The relevant chunks for ``query``, numbered from 1 (with the figures they hold)."""
@@ -114,7 +116,16 @@ class Assistant:
         # one rare word with the question is not a reason to ask the model.
         hits = [h for h in lib.search(query, self.k)
                 if h.dense_score is not None and h.dense_score >= self.min_relevance]
-        return Numbering(lib.catalog.figures_of).add(hits)
+        numbering = Numbering(lib.catalog.figures_of)
+        numbering.add(hits)
+        if hits and self.figure_k:
+            # Figures whose captions meet the same bar join the sources, so an answer can cite
+            # a figure. Captions only here: CLIP would put torch on a cold `ask`'s path.
+            numbering.add_figures([f for f in lib.search_figures(query, self.figure_k,
+                                                                 images=False)
+                                   if f.relevance is not None
+                                   and f.relevance >= self.min_relevance])
+        return numbering.sources
 
     def answer(self, question: str, *, prompt: str = "rag", rewrite: bool = False,
                history: Sequence[dict[str, str]] = (), on_token: OnToken | None = None,

@@ -35,6 +35,10 @@ class Source:
     text: str
     figures: list[str] = field(default_factory=list)  # "Figure 2: caption" held by the chunk
     origin: str | None = None  # as a citation: "model" (its marker, verified) or "litlab"
+    # a figure as a source: its caption is the text; the citation resolves to the figure
+    figure_id: int | None = None
+    figure: str | None = None  # "Figure 2"
+    image_path: str | None = None
 
     @classmethod
     def from_hit(cls, n: int, hit: Any, figures: Sequence[Any] = ()) -> Source:
@@ -44,6 +48,16 @@ class Source:
         return cls(n=n, chunk_id=int(hit.chunk.id or 0),
                    paper=hit.paper.arxiv_id or hit.paper.key, title=hit.paper.title,
                    section=hit.chunk.section, pages=hit.chunk.pages, text=text, figures=held)
+
+    @classmethod
+    def from_figure(cls, n: int, hit: Any) -> Source:
+        """A figure found by figure search (``retrievers.figure_search.FigureHit``)."""
+        f = hit.figure
+        return cls(n=n, chunk_id=0, paper=hit.paper.arxiv_id or hit.paper.key,
+                   title=hit.paper.title, section=f.section,
+                   pages=str(f.page) if f.page else "", text=f"{f.name}: {f.caption}",
+                   figure_id=f.id, figure=f.name,
+                   image_path=None if f.skipped else f.image_path)
 
     def header(self) -> str:
         return header(self.to_dict())
@@ -76,6 +90,17 @@ class Numbering:
             out.append(self._by_chunk[cid])
         return out
 
+    def add_figures(self, hits: Sequence[Any]) -> list[Source]:
+        """Number figure hits as sources too (once per figure), after the passages."""
+        out = []
+        for h in hits:
+            key = -int(h.figure.id or 0)  # figures share the index with chunks, negated
+            if key not in self._by_chunk:
+                self._by_chunk[key] = Source.from_figure(len(self.sources) + 1, h)
+                self.sources.append(self._by_chunk[key])
+            out.append(self._by_chunk[key])
+        return out
+
 
 def header(c: dict[str, Any]) -> str:
     """How a source or citation is named everywhere (prompt, CLI, app, exports):
@@ -84,7 +109,9 @@ def header(c: dict[str, Any]) -> str:
 
     paper = str(c.get("paper") or "")
     named = f" ({paper})" if paper and not paper.startswith("file:") else ""
-    where = location(str(c.get("section") or ""), str(c.get("pages") or ""))
+    where = location(", ".join(x for x in (str(c.get("figure") or ""),
+                                           str(c.get("section") or "")) if x),
+                     str(c.get("pages") or ""))
     how = " (attributed by litlab)" if c.get("origin") == "litlab" else ""
     return f"[{c['n']}] {c.get('title') or 'Untitled'}{named}" + (f", {where}" if where else "") \
         + how

@@ -380,6 +380,9 @@ def _print_citations(answer: Any) -> None:
         click.secho("\nSources:", bold=True)
         for c in answer.citations:
             click.echo(f"  {c.header()}" + (f" · {'; '.join(c.figures)}" if c.figures else ""))
+            if c.figure_id is not None:
+                click.echo(f"      {c.text[:160]}")
+                click.echo(f"      figure {c.figure_id}: {c.image_path or 'no image file'}")
 
 
 def _print_trace(steps: list[Any]) -> None:

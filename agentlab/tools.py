@@ -75,6 +75,15 @@ class Turn:
         sources = self.number(self.library.search(query, max(1, min(int(k), 10))))
         return format_sources(sources) if sources else "No passage matches."
 
+    def search_figures(self, query: str, k: int = 3) -> str:
+        """Search the figures of the indexed papers (plots, diagrams, architectures, samples)
+        by what they show; returns numbered figure captions to cite as [n]."""
+        if self.library is None or self.library.catalog.is_empty():
+            return "The library is empty."
+        hits = self.library.search_figures(query, max(1, min(int(k), 6)))
+        sources = self.numbering.add_figures(hits)
+        return format_sources(sources) if sources else "No figure matches."
+
     def read_section(self, paper: str, section: str) -> str:
         """Read a section of a paper in the library (paper: arXiv id or title words; section:
         its heading or number)."""
@@ -120,8 +129,8 @@ class Turn:
 
     def tools(self) -> list[BaseTool]:
         out: list[BaseTool] = []
-        for fn in (self.search_library, self.read_section, self.search_arxiv, self.index_paper,
-                   self.calculator):
+        for fn in (self.search_library, self.search_figures, self.read_section,
+                   self.search_arxiv, self.index_paper, self.calculator):
             out.append(StructuredTool.from_function(self._traced(fn), name=fn.__name__,
                                                     description=(fn.__doc__ or "").strip()))
         return out

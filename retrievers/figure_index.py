@@ -120,10 +120,12 @@ class FigureIndex:
             self.drop(CAPTIONS)
         store = self.store(CAPTIONS)
         missing = _reconcile(store, want)
+        done = 0
         for batch in self._batches(missing):
             texts = [caption_text(f) for f in batch]
             store.add([int(f.id or 0) for f in batch], self.lib.embedder.embed(texts))
-            progress(f"embedded captions of {len(batch)} figures")
+            done += len(batch)
+            progress(f"embedded {done}/{len(missing)} figure captions")
         store.save()
         if want:
             self._record(CAPTIONS, self.lib.embed_model)

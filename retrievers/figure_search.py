@@ -47,7 +47,8 @@ class FigureHit:
 
 def figure_search(lib: Library, query: str | None = None, k: int = 5, *,
                   like: int | None = None, paper: str | None = None,
-                  query_vector: np.ndarray | None = None) -> list[FigureHit]:
+                  query_vector: np.ndarray | None = None, images: bool = True
+                  ) -> list[FigureHit]:
     """The ``k`` best figures for ``query`` or like figure ``like`` (optionally in one paper)."""
     if like is None and not (query or "").strip():
         raise LibraryError("empty figure query", "say what the figure shows, or give --like ID")
@@ -65,7 +66,7 @@ def figure_search(lib: Library, query: str | None = None, k: int = 5, *,
         if found.caption:
             caption_vector = lib.embedder.embed_query(caption_text(found))
             rankings["caption"] = lib.figures.store(CAPTIONS).search(caption_vector, pool)
-        if found.image_path and not found.skipped and lib.figures.clip_ready():
+        if images and found.image_path and not found.skipped and lib.figures.clip_ready():
             from retrievers.images import ImageRefused, open_raster
 
             try:
@@ -81,7 +82,7 @@ def figure_search(lib: Library, query: str | None = None, k: int = 5, *,
         caption_vector = query_vector if query_vector is not None \
             else lib.embedder.embed_query(text)
         rankings["caption"] = lib.figures.store(CAPTIONS).search(caption_vector, pool)
-        if lib.figures.clip_ready():
+        if images and lib.figures.clip_ready():
             rankings["image"] = lib.figures.store(IMAGES).search(
                 lib.figures.clip().embed_query(text), pool)
     hits = _fuse(lib, rankings, k, exclude, paper)

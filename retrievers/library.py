@@ -187,12 +187,13 @@ class Library:
                              mode=mode)
 
     def search_figures(self, query: str | None = None, k: int = 5, *,
-                       like: int | None = None, paper: str | None = None) -> list[FigureHit]:
-        """Figures for a text query (captions by words and meaning, images through CLIP) or
-        like figure ``like``, fused by reciprocal rank."""
+                       like: int | None = None, paper: str | None = None,
+                       images: bool = True) -> list[FigureHit]:
+        """Figures for a text query (captions by words and meaning, images through CLIP unless
+        ``images`` is false) or like figure ``like``, fused by reciprocal rank."""
         from retrievers.figure_search import figure_search
 
-        return figure_search(self, query, k, like=like, paper=paper)
+        return figure_search(self, query, k, like=like, paper=paper, images=images)
 
     def close(self) -> None:
         self.catalog.close()

@@ -12,8 +12,9 @@ HELP = """\
 # litlab
 
 Ask about the papers in your library. Answers cite their sources as **[n]**; the panel on the
-right lists them: select one to read the passage, its paper, section and page. When the library
-has nothing on a question, litlab says so instead of guessing.
+right lists them: select one to read the passage, its paper, section and page. A figure among
+them shows its image; Enter opens it full-size. When the library has nothing on a question,
+litlab says so instead of guessing.
 
 | key | chat |
 |---|---|
@@ -32,6 +33,7 @@ has nothing on a question, litlab says so instead of guessing.
 | a | add papers: arXiv ids, `?` and a search query, or a file or folder path |
 | / | filter the papers |
 | Enter | paper details |
+| f, then Enter | the paper's figures: open one full-size (Esc closes) |
 | delete | remove the selected paper |
 | Esc | cancel indexing |
 

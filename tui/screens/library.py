@@ -3,6 +3,7 @@ keep chatting (indexing runs in a worker, can be cancelled, and reports failures
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    ListItem,
+    ListView,
+    ProgressBar,
+    Static,
+)
+
+from tui.widgets.figure import FigureScreen
 
 
 class Cancelled(Exception):
@@ -25,6 +37,7 @@ class LibraryScreen(Screen[None]):
         Binding("a", "focus_add", "Add papers"),
         Binding("slash", "focus_filter", "Filter"),
         Binding("delete", "remove", "Remove"),
+        Binding("f", "focus_figures", "Figures"),
         Binding("escape", "cancel", "Cancel indexing"),
         Binding("f1", "app.push_screen('help')", "Help"),
     ]
@@ -32,7 +45,9 @@ class LibraryScreen(Screen[None]):
     #inputs { height: 3; }
     #inputs Input { width: 1fr; }
     #papers { height: 1fr; }
-    #details { height: 12; border-top: solid $primary; padding: 0 1; }
+    #bottom { height: 12; border-top: solid $primary; }
+    #details { width: 1fr; padding: 0 1; }
+    #paper-figures { width: 48; border-left: solid $primary; }
     #indexing { height: 2; padding: 0 1; }
     #indexing ProgressBar { width: 30; }
     """
@@ -41,6 +56,7 @@ class LibraryScreen(Screen[None]):
         super().__init__()
         self._cancel = threading.Event()
         self._papers: list[Any] = []
+        self._figures: list[tuple[Any, Any]] = []  # the selected paper's (paper, figure)
         self.indexing = False
 
     @property
@@ -57,9 +73,11 @@ class LibraryScreen(Screen[None]):
             with Horizontal(id="indexing"):
                 yield ProgressBar(id="progress", show_eta=False)
                 yield Label("", id="index-status")
-            with VerticalScroll(id="details"):
-                yield Static("Select a paper to see its abstract, sections and figures.",
-                             id="paper-details", markup=False)
+            with Horizontal(id="bottom"):
+                with VerticalScroll(id="details"):
+                    yield Static("Select a paper to see its abstract, sections and figures.",
+                                 id="paper-details", markup=False)
+                yield ListView(id="paper-figures")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -112,10 +130,38 @@ class LibraryScreen(Screen[None]):
         lines = [paper.title, ", ".join(paper.authors[:6]), source, "",
                  paper.abstract or "(no abstract)", "",
                  "Sections: " + ("; ".join(sections) or "none")]
-        lines += [f"{f.label or 'Figure'}: {f.caption}" for f in figures]
+        lines += [f"{f.name}: {f.caption}" for f in figures]
         if paper.error:
             lines.append(f"Last failure: {paper.error}")
         self.query_one("#paper-details", Static).update("\n".join(lines))
+        self._figures = [(paper, f) for f in figures]
+        shown = self.query_one("#paper-figures", ListView)
+        shown.clear()
+        for _p, f in self._figures:
+            page = f", p. {f.page}" if f.page else ""
+            mark = "▣" if f.image_path and not f.skipped else "□"
+            shown.append(ListItem(Label(f"{mark} {f.name}{page}: {f.caption[:60]}",
+                                        markup=False)))
+        shown.border_title = f"Figures ({len(figures)}) · f, Enter opens"
+
+    def action_focus_figures(self) -> None:
+        figures = self.query_one("#paper-figures", ListView)
+        if figures.index is None and len(figures):
+            figures.index = 0
+        figures.focus()
+
+    @on(ListView.Selected, "#paper-figures")
+    def open_figure(self, event: ListView.Selected) -> None:
+        index = event.list_view.index
+        if index is None or not 0 <= index < len(self._figures):
+            return
+        paper, f = self._figures[index]
+        where = ", ".join(x for x in (f.name, f.section, f"p. {f.page}" if f.page else "") if x)
+        self.app.push_screen(FigureScreen({
+            "title": f"{paper.title} · {where}", "caption": f.caption or "(no caption)",
+            "image_path": None if f.skipped else f.image_path,
+            "text": f"{f.caption or '(no caption)'}"
+                    + (f"\n(image skipped: {f.skipped})" if f.skipped else "")}))
 
     def action_remove(self) -> None:
         table = self.query_one(DataTable)
@@ -211,9 +257,10 @@ class LibraryScreen(Screen[None]):
 
     def _progress(self, message: str) -> None:
         self.query_one("#index-status", Label).update(message)
-        if message.startswith("embedded "):
-            done, total = message.split()[1].split("/")
-            self.query_one("#progress", ProgressBar).update(total=int(total), progress=int(done))
+        counted = re.match(r"embedded (\d+)/(\d+)", message)  # chunks, captions, images
+        if counted:
+            self.query_one("#progress", ProgressBar).update(total=int(counted.group(2)),
+                                                            progress=int(counted.group(1)))
 
     def _indexed(self, summary: str, severity: str) -> None:
         self.indexing = False

@@ -1,4 +1,5 @@
-"""The citations of the selected answer; selecting one shows its passage and paper."""
+"""The citations of the selected answer; selecting one shows its passage and paper, and a
+figure's image (Enter opens it full-size)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, ListItem, ListView, Static
 
 from agentlab.citations import header as _header
+from tui.widgets.figure import FigureScreen, FigureView
 
 
 class CitationsPanel(Vertical):
@@ -27,6 +29,7 @@ class CitationsPanel(Vertical):
         yield ListView(id="citation-list")
         with VerticalScroll(id="citation-detail"):
             yield Static("Select a citation to read its passage.", id="citation-text", markup=False)
+            yield FigureView(id="citation-figure")
 
     def show(self, citations: list[dict[str, Any]],
              retrieved: list[dict[str, Any]] | None = None) -> None:
@@ -42,11 +45,20 @@ class CitationsPanel(Vertical):
             lv.append(ListItem(Label(_header(c), markup=False)))
         self.query_one("#citation-text", Static).update(
             "Select a source to read its passage." if shown else "No sources for this answer.")
+        self.query_one(FigureView).show(None)
 
     def on_list_view_highlighted(self, event: ListView.Highlighted) -> None:
         index = event.list_view.index
         if index is not None and 0 <= index < len(self.citations):
             c = self.citations[index]
             figures = "".join(f"\n{f}" for f in c.get("figures") or [])
+            opens = "\n\nEnter: the figure full-size" if c.get("image_path") else ""
             self.query_one("#citation-text", Static).update(
-                f"{_header(c)}\n\n{c.get('text', '')}{figures}")
+                f"{_header(c)}\n\n{c.get('text', '')}{figures}{opens}")
+            self.query_one(FigureView).show(c.get("image_path"))
+
+    def on_list_view_selected(self, event: ListView.Selected) -> None:
+        index = event.list_view.index
+        if index is not None and 0 <= index < len(self.citations) \
+                and self.citations[index].get("figure_id") is not None:
+            self.app.push_screen(FigureScreen(self.citations[index]))
