@@ -8,6 +8,7 @@ nothing from agentlab.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -205,22 +206,23 @@ def library_rebuild(ctx: click.Context, store: str | None, figures: bool) -> Non
                    "when clip_model is set.")
 @click.option("--like", "like", type=int, metavar="FIGURE_ID",
               help="Figures that look like this one (implies --figures).")
+@click.option("--show", is_flag=True, help="With --figures: draw each figure in the terminal.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ranked hits as JSON.")
 @click.pass_context
 def search(ctx: click.Context, query: str | None, k: int, store: str | None, paper: str | None,
            year: int | None, category: str | None, mode: str, figures: bool, like: int | None,
-           as_json: bool) -> None:
+           show: bool, as_json: bool) -> None:
     """Search the library by meaning and by words; with --figures, its figures.
 
     \b
     litlab search "how is attention scaled"
-    litlab search --figures "attention heatmap"
+    litlab search --figures "attention heatmap" --show
     litlab search --like 12          figures that look like figure 12
     """
     from retrievers.errors import LibraryError
 
     if figures or like is not None:
-        _search_figures(ctx, query, k, store, paper, like, as_json)
+        _search_figures(ctx, query, k, store, paper, like, show, as_json)
         return
     if not query:
         raise LibraryError("no query", 'say what to search for, e.g. litlab search "LoRA rank"')
@@ -238,7 +240,7 @@ def search(ctx: click.Context, query: str | None, k: int, store: str | None, pap
 
 
 def _search_figures(ctx: click.Context, query: str | None, k: int, store: str | None,
-                    paper: str | None, like: int | None, as_json: bool) -> None:
+                    paper: str | None, like: int | None, show: bool, as_json: bool) -> None:
     lib = _library(ctx, store)
     hits = lib.search_figures(query, k, like=like, paper=paper)
     if as_json:
@@ -249,6 +251,8 @@ def _search_figures(ctx: click.Context, query: str | None, k: int, store: str | 
     if not lib.figures.clip_ready():
         click.secho("(captions only: no CLIP image vectors; see `litlab config show clip_model`)",
                     fg="yellow", err=True)
+    if show and not sys.stdout.isatty():
+        click.secho("(--show draws figures only in a terminal)", fg="yellow", err=True)
     for h in hits:
         f = h.figure
         where = location(f.section, str(f.page) if f.page else "")
@@ -257,3 +261,10 @@ def _search_figures(ctx: click.Context, query: str | None, k: int, store: str | 
         click.echo("    " + (f.caption[:300].replace("\n", " ") or "(no caption)"))
         click.echo(f"    {f.image_path or 'no image'}" + (f"  [skipped: {f.skipped}]"
                                                           if f.skipped else ""))
+        if show and f.image_path and not f.skipped and sys.stdout.isatty():
+            from rich.console import Console
+
+            from retrievers.halfblocks import HalfBlocks
+
+            Console(width=min(100, shutil.get_terminal_size().columns)).print(
+                HalfBlocks(f.image_path, rows=20))

@@ -90,6 +90,7 @@ class ClipEmbedder:
         self.batch_size = batch_size
         self.dim = int(self.model.config.projection_dim)
         self.max_tokens = int(self.model.config.text_config.max_position_embeddings)
+        self.image_size = int(self.model.config.vision_config.image_size)
 
     def pixels(self, images: list[Image]) -> object:
         """The processor's pixel tensor for a batch of RGB images (resize, crop, normalise)."""
@@ -100,6 +101,27 @@ class ClipEmbedder:
         for i in range(0, len(images), self.batch_size):
             out.append(self.image_features(self.pixels(images[i:i + self.batch_size])))
         return _stack(out, self.dim)
+
+    def embed_files(self, paths: list[Path]) -> tuple[list[int], np.ndarray, dict[int, str]]:
+        """Embed image files, a batch at a time: (indexes of the files embedded, their vectors,
+        why each other one failed). Decoding on a second thread while the model runs gained
+        nothing here (bench/figures.py): the forward pass already keeps both cores busy."""
+        from retrievers.images import ImageRefused, open_raster
+
+        done: list[int] = []
+        parts: list[np.ndarray] = []
+        failures: dict[int, str] = {}
+        for start in range(0, len(paths), self.batch_size):
+            images = []
+            for i in range(start, min(start + self.batch_size, len(paths))):
+                try:
+                    images.append(open_raster(paths[i], fit=self.image_size))
+                    done.append(i)
+                except ImageRefused as e:
+                    failures[i] = str(e)
+            if images:
+                parts.append(self.image_features(self.pixels(images)))
+        return done, _stack(parts, self.dim), failures
 
     def image_features(self, pixel_values: object) -> np.ndarray:
         with self.torch.inference_mode(), _LOCK:

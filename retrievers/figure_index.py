@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 CAPTIONS = "figure_captions"
 IMAGES = "figure_images"
-BATCH = 16
+BATCH = 64  # figures read from the catalog at a time (CLIP batches within)
 
 
 def caption_text(figure: Figure) -> str:
@@ -46,6 +46,11 @@ class FigureIndex:
         self.lib = lib
         self._stores: dict[str, VectorStore] = {}
         self._clip: ClipEmbedder | None = None
+
+    @property
+    def thumbs(self) -> Path:
+        """The CLIP-sized copies of figure images (:func:`retrievers.images.thumbnail_path`)."""
+        return self.lib.home / "figures" / "thumbs"
 
     @property
     def _meta_path(self) -> Path:
@@ -165,16 +170,16 @@ class FigureIndex:
 
     def _embed_images(self, figures: list[Figure]) -> tuple[list[int], np.ndarray]:
         """CLIP vectors of the figures whose images open; the others get their reason."""
-        from retrievers.images import ImageRefused, open_raster
+        from retrievers.images import thumbnail_path
 
-        ids, images = [], []
-        for f in figures:
-            try:
-                images.append(open_raster(Path(f.image_path or "")))
-                ids.append(int(f.id or 0))
-            except ImageRefused as e:
-                self.lib.catalog.skip_figure(int(f.id or 0), str(e))
-        return ids, self.clip().embed_images(images)
+        paths = []
+        for f in figures:  # the small copy made when the paper was indexed, if it is there
+            thumb = thumbnail_path(self.thumbs, f.image_path or "")
+            paths.append(thumb if thumb.is_file() else Path(f.image_path or ""))
+        done, vectors, failures = self.clip().embed_files(paths)
+        for i, reason in failures.items():
+            self.lib.catalog.skip_figure(int(figures[i].id or 0), reason)
+        return [int(figures[i].id or 0) for i in done], vectors
 
     def _batches(self, ids: set[int]) -> Iterator[list[Figure]]:
         ordered = sorted(ids)

@@ -67,15 +67,13 @@ def figure_search(lib: Library, query: str | None = None, k: int = 5, *,
             caption_vector = lib.embedder.embed_query(caption_text(found))
             rankings["caption"] = lib.figures.store(CAPTIONS).search(caption_vector, pool)
         if images and found.image_path and not found.skipped and lib.figures.clip_ready():
-            from retrievers.images import ImageRefused, open_raster
+            from retrievers.images import thumbnail_path
 
-            try:
-                image = open_raster(Path(found.image_path))
-            except ImageRefused:
-                image = None
-            if image is not None:
-                vector = lib.figures.clip().embed_images([image])[0]
-                rankings["image"] = lib.figures.store(IMAGES).search(vector, pool)
+            thumb = thumbnail_path(lib.figures.thumbs, found.image_path)
+            done, vectors, _failed = lib.figures.clip().embed_files(
+                [thumb if thumb.is_file() else Path(found.image_path)])
+            if done:
+                rankings["image"] = lib.figures.store(IMAGES).search(vectors[0], pool)
     else:
         text = str(query)
         rankings["keyword"] = lib.catalog.figure_keyword_search(text, pool)

@@ -33,32 +33,58 @@ class ImageRefused(Exception):
     """An image that cannot be used as a figure; the message says why."""
 
 
-def prepare_figures(figures: Sequence[Figure], folder: Path) -> None:
+def prepare_figures(figures: Sequence[Figure], folder: Path, thumbs: Path | None = None
+                    ) -> None:
     """Give each figure a usable image file (converted into ``folder`` where needed) or a
-    ``skipped`` reason. Figures without an image are left as they are (caption only)."""
+    ``skipped`` reason; with ``thumbs``, also a small copy there for CLIP (see
+    :func:`thumbnail_path`). Figures without an image are left as they are (caption only)."""
     for f in figures:
         if not f.image_path or f.skipped:
             continue
         try:
-            f.image_path = str(usable_image(Path(f.image_path), folder))
+            path, image = usable_image(Path(f.image_path), folder)
+            f.image_path = str(path)
+            if thumbs is not None:
+                save_thumbnail(image, thumbnail_path(thumbs, f.image_path))
         except ImageRefused as e:
             f.skipped = str(e)
 
 
-def usable_image(path: Path, folder: Path) -> Path:
+THUMB_SIDE = 448  # short side of the copy CLIP reads: any CLIP up to 448 px (ViT-L/14-336)
+
+
+def thumbnail_path(thumbs: Path, image_path: str) -> Path:
+    """Where the CLIP-sized copy of ``image_path`` is kept. Decoding a 1600-pixel PNG took 14
+    ms of the 78 ms a figure cost to embed (bench/figures.py); the copy decodes in about 2."""
+    return thumbs / f"{hashlib.sha256(image_path.encode()).hexdigest()[:24]}.png"
+
+
+def save_thumbnail(image: Image, target: Path) -> None:
+    from PIL import Image as PILImage
+
+    factor = min(image.size) // THUMB_SIDE
+    small = image.reduce(factor) if factor >= 2 else image
+    if min(small.size) > THUMB_SIDE:
+        scale = THUMB_SIDE / min(small.size)
+        small = small.resize((max(1, round(small.width * scale)),
+                              max(1, round(small.height * scale))), PILImage.Resampling.BILINEAR)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    small.save(tmp, format="PNG", compress_level=1)
+    tmp.replace(target)
+
+
+def usable_image(path: Path, folder: Path) -> tuple[Path, Image]:
     """``path`` itself when it is a sound PNG or JPEG; else a PNG rendered or converted from it
-    into ``folder``. Raises :class:`ImageRefused` with the reason."""
+    into ``folder``; with the decoded image. Raises :class:`ImageRefused` with the reason."""
     suffix = path.suffix.lower()
     if not path.is_file():
         raise ImageRefused(f"image file {path.name} is missing")
     if path.stat().st_size > MAX_BYTES:
         raise ImageRefused(f"{path.name} is larger than {MAX_BYTES >> 20} MiB")
     if suffix in RASTER:
-        check_raster(path)
-        return path
+        return path, open_raster(path)
     target = folder / f"{path.stem}-{_digest(path)}.png"
-    if target.is_file():
-        return target
     if suffix == ".pdf":
         image = render_pdf(path)
     elif suffix in {".eps", ".ps"}:
@@ -69,31 +95,13 @@ def usable_image(path: Path, folder: Path) -> Path:
         raise ImageRefused(f"{path.name}: unsupported image format {suffix or '(none)'}")
     folder.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    image.convert("RGB").save(tmp, format="PNG")
+    image.save(tmp, format="PNG")
     tmp.replace(target)
-    return target
+    return target, image
 
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
-
-
-def check_raster(path: Path) -> None:
-    """Refuse a raster image that is corrupt, a decompression bomb, or too small to be a
-    figure, reading only its header and then verifying its data."""
-    from PIL import Image as PILImage
-    from PIL import UnidentifiedImageError
-
-    try:
-        with PILImage.open(path) as im:
-            _check_size(path, im.size)
-            im.verify()
-    except ImageRefused:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageRefused(f"{path.name} is not a readable image ({e})") from e
-    except PILImage.DecompressionBombError as e:
-        raise ImageRefused(f"{path.name} claims too many pixels (decompression bomb?)") from e
 
 
 def _check_size(path: Path, size: tuple[int, int]) -> None:
@@ -105,17 +113,29 @@ def _check_size(path: Path, size: tuple[int, int]) -> None:
         raise ImageRefused(f"{path.name} is {w}x{h} pixels: too small to be a figure")
 
 
-def open_raster(path: Path) -> Image:
-    """A checked raster image, decoded, in RGB."""
+def open_raster(path: Path, fit: int | None = None) -> Image:
+    """A checked raster image, decoded once (a corrupt one fails here), in RGB. With ``fit``,
+    shrunk by a whole factor while its short side stays at least ``fit`` pixels: a 1600-pixel
+    figure bound for CLIP's 224 need not be resized from full size (box-filtered, which is
+    also what a good downscale does first)."""
     from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
 
-    check_raster(path)
     try:
         with PILImage.open(path) as im:
+            _check_size(path, im.size)
+            if fit and im.format == "JPEG":
+                im.draft("RGB", (fit, fit))  # decode at 1/2, 1/4 or 1/8 size directly
             im.load()
-            return im.convert("RGB")
-    except (OSError, ValueError) as e:
+            image = im.convert("RGB")
+    except ImageRefused:
+        raise
+    except PILImage.DecompressionBombError as e:
+        raise ImageRefused(f"{path.name} claims too many pixels (decompression bomb?)") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageRefused(f"{path.name} is not a readable image ({e})") from e
+    factor = min(image.size) // fit if fit else 1
+    return image.reduce(factor) if factor >= 2 else image
 
 
 def render_pdf(path: Path, page: int = 0) -> Image:

@@ -175,7 +175,7 @@ def put_document(lib: Library, paper: Paper, doc: Document, files: Sequence[File
 
     # PDF and EPS figures rendered, odd formats converted, broken images given their reason
     prepare_figures(doc.figures, lib.home / "figures" /
-                    hashlib.sha256(paper.key.encode()).hexdigest()[:16])
+                    hashlib.sha256(paper.key.encode()).hexdigest()[:16], lib.figures.thumbs)
     return lib.catalog.put_paper(paper, files, chunk_document(doc), doc.figures, text=doc.text)
 
 

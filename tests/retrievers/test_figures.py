@@ -95,6 +95,13 @@ def test_figures_from_pdf_and_latex_of_every_kind(figure_papers: Path, tmp_path:
     assert lib.figures.store(IMAGES).ids() == lib.catalog.figure_ids(images=True)
     assert lib.figures.store(CAPTIONS).ids() == lib.catalog.figure_ids()
     assert len(lib.catalog.figure_ids(images=True)) == (5 if shutil.which("gs") else 4)
+    # each image has its CLIP-sized copy (what an index run and --like decode)
+    from retrievers.images import THUMB_SIDE, thumbnail_path
+
+    for fid in lib.catalog.figure_ids(images=True):
+        f = lib.catalog.figures_by_id([fid])[fid]
+        with Image.open(thumbnail_path(lib.figures.thumbs, f.image_path or "")) as thumb:
+            assert min(thumb.size) <= THUMB_SIDE
 
 
 @pytest.mark.parametrize("store", ["faiss", "chroma"])
