@@ -131,7 +131,10 @@ def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
         reader = PdfReader(path)
         if reader.is_encrypted:
             raise ParseError(f"{path.name} is encrypted; decrypt it first (e.g. qpdf --decrypt)")
-        pages = [_page_text(p) for p in reader.pages]
+        from retrievers.pdf_text import page_texts
+
+        pages = page_texts(path) or [_page_text(p) for p in reader.pages]
+        pages = [_dehyphenate(p) for p in pages]
     except ParseError:
         raise
     except (PdfReadError, ValueError, KeyError, OSError, TypeError) as e:
