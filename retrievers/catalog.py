@@ -213,8 +213,10 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = connect(path, MIGRATIONS)
-        self._counts: dict[str, int] = {}  # keyword -> chunks holding it (capped), see below
-        self._chunks: int | None = None  # the library's chunk count, cached with _counts
+        # (table, keyword) -> rows holding it (capped), and each table's row count: see
+        # keyword_search
+        self._counts: dict[tuple[str, str], int] = {}
+        self._rows: dict[str, int] = {}
         self._counts_version = -1
 
     @contextmanager
@@ -416,31 +418,30 @@ class Catalog:
             db.execute("UPDATE figures SET skipped = ? WHERE id = ?", (reason, figure_id))
 
     def figure_keyword_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """(figure id, BM25 score over caption, label and paper title), best first."""
-        words = _keywords(query)
-        if not words:
-            return []
-        rows = self.db.execute(
-            "SELECT rowid, bm25(figures_fts) AS s FROM figures_fts WHERE figures_fts MATCH ? "
-            "ORDER BY s LIMIT ?", (" OR ".join(f'"{w}"' for w in words), k))
-        return [(int(r[0]), -float(r[1])) for r in rows]
+        """(figure id, BM25 score over caption, label and paper title), best first; words
+        left out as for chunks (:meth:`keyword_search`)."""
+        return self._bm25("figures", query, k)
 
     def keyword_search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score: higher is better), best first.
 
         Stop words, and words held by more than a tenth of a large library's chunks, are left
         out: they barely move BM25, yet scoring every chunk that holds them made this the
-        slowest step of a search (bench/retrieval.py: 360 ms of 480 at 100k chunks).
+        slowest step of a search (bench/retrieval.py: 360 ms of 480 at 100k chunks; figure
+        search at 100k figures spent 100 of 190 ms there, bench/figures.py).
         """
+        return self._bm25("chunks", query, k)
+
+    def _bm25(self, table: str, query: str, k: int) -> list[tuple[int, float]]:
         words = _keywords(query)
         if not words:
             return []
-        cap = max(COMMON_TERM_MIN_CHUNKS, int(COMMON_TERM_SHARE * self._chunk_count()))
-        terms = [w for w in words if self._holding(w, cap) <= cap]
+        cap = max(COMMON_TERM_MIN_CHUNKS, int(COMMON_TERM_SHARE * self._row_count(table)))
+        terms = [w for w in words if self._holding(table, w, cap) <= cap]
         if not terms:
             return []
         rows = self.db.execute(
-            "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
+            f"SELECT rowid, bm25({table}_fts) AS s FROM {table}_fts WHERE {table}_fts MATCH ? "
             "ORDER BY s LIMIT ?",
             (" OR ".join(f'"{w}"' for w in terms), k),
         )
@@ -448,29 +449,30 @@ class Catalog:
 
     def _forget_counts(self) -> None:
         self._counts.clear()
-        self._chunks = None
+        self._rows.clear()
 
-    def _fresh_counts(self) -> dict[str, int]:
+    def _fresh_counts(self) -> dict[tuple[str, str], int]:
         version = self.db.execute("PRAGMA data_version").fetchone()[0]  # others' commits
         if version != self._counts_version:
             self._forget_counts()
             self._counts_version = version
         return self._counts
 
-    def _chunk_count(self) -> int:
+    def _row_count(self, table: str) -> int:
         self._fresh_counts()
-        if self._chunks is None:
-            self._chunks = int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
-        return self._chunks
+        if table not in self._rows:
+            self._rows[table] = int(self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        return self._rows[table]
 
-    def _holding(self, word: str, cap: int) -> int:
-        """How many chunks hold ``word`` (as FTS5 stems it), counted up to ``cap + 1``."""
+    def _holding(self, table: str, word: str, cap: int) -> int:
+        """How many rows of ``table`` hold ``word`` (as FTS5 stems it), counted up to
+        ``cap + 1``."""
         counts = self._fresh_counts()
-        if word not in counts:
-            counts[word] = int(self.db.execute(
-                "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
-                (f'"{word}"', cap + 1)).fetchone()[0])
-        return counts[word]
+        if (table, word) not in counts:
+            counts[table, word] = int(self.db.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {table}_fts WHERE {table}_fts MATCH ? "
+                "LIMIT ?)", (f'"{word}"', cap + 1)).fetchone()[0])
+        return counts[table, word]
 
 
 COMMON_TERM_SHARE = 0.1
