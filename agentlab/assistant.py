@@ -145,7 +145,9 @@ class Assistant:
             sources = self.retrieve(query)
             clock.step("retrieve", query=query,
                        sources=[{"n": s.n, "chunk_id": s.chunk_id, "paper": s.paper,
-                                 "section": s.section, "pages": s.pages} for s in sources])
+                                 "section": s.section, "pages": s.pages,
+                                 **({"figure_id": s.figure_id} if s.figure_id else {})}
+                                for s in sources])
             if not sources:
                 return Answer(question, NOT_IN_LIBRARY_MESSAGE, self.model, prompt,
                               not_in_library=True, steps=steps)

@@ -95,7 +95,7 @@ class RatedTurn:
     preferred: str | None  # the person's corrected answer
     model: str | None
     prompt: str | None  # the template it was asked with
-    chunk_ids: list[int]  # its sources, numbered from 1 in this order
+    chunk_ids: list[int]  # its sources, numbered from 1 in this order; a figure as -its id
 
 
 @dataclass
@@ -241,7 +241,8 @@ class ChatStore:
                 int(r["id"]), str(r["question"] or ""), r["content"], r["rating"],
                 r["preferred"] if r["preferred"] and r["preferred"].strip() else None,
                 r["model"], r["prompt"],
-                [int(s["chunk_id"]) for s in retrieved.get("sources", [])]))
+                [-int(s["figure_id"]) if s.get("figure_id") else int(s["chunk_id"])
+                 for s in retrieved.get("sources", [])]))
         return out
 
     def preference_counts(self) -> dict[str, int]:

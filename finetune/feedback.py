@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from agentlab.chats import ChatStore, RatedTurn
@@ -38,12 +39,19 @@ def _prompt(turn: RatedTurn, library: Any, home: Any) -> list[dict[str, str]] | 
     if "sources" in template.inputs:
         if not turn.chunk_ids or library is None:
             return None
-        chunks = library.catalog.chunks_by_id(turn.chunk_ids)
-        if len(chunks) != len(set(turn.chunk_ids)):
+        chunks = library.catalog.chunks_by_id([i for i in turn.chunk_ids if i > 0])
+        figures = library.catalog.figures_by_id([-i for i in turn.chunk_ids if i < 0])
+        if len(chunks) + len(figures) != len(set(turn.chunk_ids)):
             return None
-        papers = library.catalog.papers_by_id({int(c.paper_id or 0) for c in chunks.values()})
+        papers = library.catalog.papers_by_id({int(x.paper_id or 0) for x in
+                                               [*chunks.values(), *figures.values()]})
         sources = []
         for n, cid in enumerate(turn.chunk_ids, 1):
+            if cid < 0:  # a figure among the sources, as Source.from_figure numbered it
+                f = figures[-cid]
+                sources.append(Source.from_figure(
+                    n, SimpleNamespace(figure=f, paper=papers[int(f.paper_id or 0)])))
+                continue
             c = chunks[cid]
             p = papers[int(c.paper_id or 0)]
             sources.append(Source(n=n, chunk_id=cid, paper=p.arxiv_id or p.key, title=p.title,

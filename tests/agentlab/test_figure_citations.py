@@ -78,3 +78,29 @@ def test_agent_searches_figures_and_cites_one(library: Library) -> None:
     tool = next(s for s in result.steps if s.kind == "tool" and
                 s.data["tool"] == "search_figures")
     assert f"[{figure.n}]" in tool.data["result"]  # numbered with the passages, citable
+
+
+def test_feedback_on_an_answer_with_a_figure_source_rebuilds_its_prompt(
+        library: Library, tmp_path: Path) -> None:
+    """A thumbs-up on an answer whose sources included a figure becomes an SFT example whose
+    prompt is the one the model was sent (a figure has no chunk id; it must not make the turn
+    look as if its sources had left the library)."""
+    from agentlab.chats import ChatStore
+    from finetune.feedback import build
+
+    bot = Assistant(client=None, model="m", library=library, figure_k=2)
+    sent: list[Any] = []
+
+    def generate(messages: list[dict[str, str]], **_: Any) -> ChatResult:
+        sent.append(messages)
+        return ChatResult(text="The U-Net has skip connections.", model="m")
+
+    answer = bot.answer("What does the U-Net architecture diagram show?", generate=generate)
+    assert any(s.figure_id for s in answer.sources)
+    chats = ChatStore(tmp_path / "chats.sqlite")
+    _conv, message = chats.save_answer(None, answer)
+    chats.set_feedback(message, rating=1)
+    out = build(chats, library)
+    assert not out.skipped
+    (example,) = out.sft
+    assert example["prompt"] == sent[0]
