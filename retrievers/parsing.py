@@ -166,7 +166,10 @@ def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
                 continue
             current.append(line)
             cap = _CAPTION.match(line)
-            if cap:
+            # a caption seen twice on a page (text drawn twice for bold, or a figure that shows
+            # a page holding the same words) is one figure
+            if cap and not any(f.label == f"Figure {cap.group(2)}" and f.page == number
+                               for f in doc.figures):
                 doc.figures.append(Figure(caption=" ".join(cap.group(3).split()),
                                           label=f"Figure {cap.group(2)}", page=number,
                                           section=section))

@@ -89,6 +89,23 @@ def test_columns_drawn_in_order_keep_every_character(tmp_path: Path) -> None:
     assert " ".join(left + right) in text
 
 
+def test_a_caption_drawn_twice_is_one_figure(tmp_path: Path) -> None:
+    """A caption whose words appear twice on a page (papermage's page 4 shows a screenshot that
+    repeats them) is one figure, not two entries in the paper's figure list."""
+    from reportlab.pdfgen import canvas
+
+    from retrievers.parsing import parse_pdf
+
+    path = tmp_path / "bold.pdf"
+    c = canvas.Canvas(str(path))
+    c.drawString(72, 700, "Some body text about attention heads and their roles.")
+    for y in (600, 300):
+        c.drawString(72, y, "Figure 1: Attention heads by layer.")
+    c.save()
+    (figure,) = parse_pdf(path).figures
+    assert figure.label == "Figure 1" and figure.caption.startswith("Attention heads by layer")
+
+
 def test_pdf_figures_keep_their_embedded_image(tmp_path: Path) -> None:
     from PIL import Image
 
