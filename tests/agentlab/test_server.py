@@ -27,11 +27,19 @@ QUESTION = [{"role": "user", "content": "Name three deep learning architectures.
 _spawned: list[subprocess.Popen[str]] = []
 
 
+def _default_sigint() -> None:
+    """Ctrl-C acts in the child as in a terminal even when the suite runs as a background job
+    (a shell starts those with SIGINT ignored, and a child inherits that: Python then installs
+    no KeyboardInterrupt handler, and the Ctrl-C test waited for an answer that never stopped)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def litlab_cli(*args: str, env: dict[str, str], stdin: int | None = None
                ) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentlab.cli", *args],
         env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_default_sigint,
     )
     _spawned.append(proc)
     return proc
