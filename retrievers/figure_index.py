@@ -64,13 +64,19 @@ class FigureIndex:
 
     def _record(self, name: str, model: str) -> None:
         meta = self.recorded()
-        if meta.get(name) == model:
-            return
-        meta[name] = model
+        if meta.get(name) != model:
+            self._write_meta({**meta, name: model})
+
+    def _write_meta(self, meta: dict[str, str]) -> None:
         self._meta_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._meta_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta))
         os.replace(tmp, self._meta_path)
+
+    def _absent(self, name: str) -> bool:
+        """No vectors of this kind were ever stored (a FAISS store without its file)."""
+        return self.lib.store_kind == "faiss" and name not in self._stores and \
+            not (self.lib.home / "indexes" / f"{name}.index").exists()
 
     def store(self, name: str) -> VectorStore:
         if name not in self._stores:
@@ -110,7 +116,7 @@ class FigureIndex:
             store.remove(store.ids())
         meta = self.recorded()
         if meta.pop(name, None) is not None:
-            self._meta_path.write_text(json.dumps(meta))
+            self._write_meta(meta)
 
     # -- keeping the stores in step with the catalog ----------------------------------------
     def sync(self, report: IndexReport, progress: Progress) -> None:
@@ -121,6 +127,8 @@ class FigureIndex:
         """Bring the caption store in step; returns how many captions it embedded."""
         catalog = self.lib.catalog
         want = catalog.figure_ids()
+        if not want and self._absent(CAPTIONS):
+            return 0  # nothing to hold or drop: no reason to load the embedder
         if self.recorded().get(CAPTIONS) not in (None, self.lib.embed_model):
             self.drop(CAPTIONS)
         store = self.store(CAPTIONS)
@@ -152,6 +160,8 @@ class FigureIndex:
             else:
                 report.notes.append(("figures", str(e)))
             return
+        if not want and self._absent(IMAGES):
+            return  # no figure images yet: CLIP need not load
         if self.recorded().get(IMAGES) not in (None, folder):
             self.drop(IMAGES)
         store = self.store(IMAGES)
