@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/grounding.py
 	$(BIN)/python bench/finetune.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/figures.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
