@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from retrievers.sqlite_db import connect, transaction
 
@@ -363,12 +364,16 @@ class Catalog:
         return [Chunk(**dict(r)) for r in rows]
 
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
-        out: dict[int, Chunk] = {}
+        return {i: Chunk(**row) for i, row in self._rows_by_id("chunks", ids).items()}
+
+    def _rows_by_id(self, table: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Rows of ``table`` by id, asked 500 ids at a time (SQLite's variable limit)."""
+        out: dict[int, dict[str, Any]] = {}
         for start in range(0, len(ids), 500):
             part = list(ids[start:start + 500])
             marks = ",".join("?" * len(part))
-            for r in self.db.execute(f"SELECT * FROM chunks WHERE id IN ({marks})", part):
-                out[r["id"]] = Chunk(**dict(r))
+            for r in self.db.execute(f"SELECT * FROM {table} WHERE id IN ({marks})", part):
+                out[r["id"]] = dict(r)
         return out
 
     def is_empty(self) -> bool:
@@ -398,13 +403,7 @@ class Catalog:
         return [Figure(**dict(r)) for r in rows]
 
     def figures_by_id(self, ids: Sequence[int]) -> dict[int, Figure]:
-        out: dict[int, Figure] = {}
-        for start in range(0, len(ids), 500):
-            part = list(ids[start:start + 500])
-            marks = ",".join("?" * len(part))
-            for r in self.db.execute(f"SELECT * FROM figures WHERE id IN ({marks})", part):
-                out[r["id"]] = Figure(**dict(r))
-        return out
+        return {i: Figure(**row) for i, row in self._rows_by_id("figures", ids).items()}
 
     def figure_ids(self, *, images: bool = False) -> set[int]:
         """Figures with a caption (what caption search holds) or, with ``images``, with an

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-WORDS = ["a", "the", "of", "figure", "plot", "chart", "architecture", "diagram", "attention", "map", "heatmap", "loss", "curve", "red", "blue", "green", "network", "encoder", "decoder", "table", "image", "sample"]
+WORDS = ["a", "the", "of", "figure", "plot", "chart", "architecture", "diagram", "attention",
+         "map", "heatmap", "loss", "curve", "red", "blue", "green", "network", "encoder",
+         "decoder", "table", "image", "sample"]
 
 
 def tiny_clip(folder: Path) -> Path:

@@ -89,18 +89,23 @@ Zero-shot classification on held-out labels reaches strong accuracy.
 """
 
 
-def make_latex_tarball(path: Path) -> Path:
-    files = {
-        "main.tex": MAIN_TEX.encode(),
-        "sections/results.tex": RESULTS_TEX.encode(),
-        "figs/overview.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 64,
-    }
+def write_tarball(path: Path, files: dict[str, bytes]) -> Path:
+    """A .tar.gz holding ``files`` (name -> bytes), as arXiv serves LaTeX sources."""
     with tarfile.open(path, "w:gz") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+def make_latex_tarball(path: Path) -> Path:
+    files = {
+        "main.tex": MAIN_TEX.encode(),
+        "sections/results.tex": RESULTS_TEX.encode(),
+        "figs/overview.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 64,
+    }
+    return write_tarball(path, files)
 
 
 MARKDOWN = """# Reinforcement Learning from Human Feedback
@@ -231,12 +236,7 @@ def make_latex_figures_tarball(path: Path, samples: bytes) -> Path:
     and one whose file is missing."""
     files = {"main.tex": FIGURES_TEX.encode(), "figs/samples.png": samples,
              "figs/architecture.pdf": _pdf_figure(), "figs/loss.eps": EPS_FIGURE}
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
+    return write_tarball(path, files)
 
 
 def png_bytes(img) -> bytes:  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ from tests.papers import (
     make_figures_pdf,
     make_latex_figures_tarball,
     png_bytes,
+    write_tarball,
 )
 
 
@@ -186,7 +187,6 @@ def test_figure_index_catches_up_after_a_crash_and_follows_removals(
 def test_bad_images_are_skipped_with_their_reason_and_the_paper_indexed(
         tmp_path: Path, clip_dir: Path) -> None:
     import io
-    import tarfile
 
     from PIL import Image
 
@@ -209,12 +209,7 @@ def test_bad_images_are_skipped_with_their_reason_and_the_paper_indexed(
         "vector.svg": b"<svg xmlns='http://www.w3.org/2000/svg'/>",
         "good.png": png_bytes(figure_image((10, 200, 10))),
     }
-    archive = tmp_path / "broken.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    archive = write_tarball(tmp_path / "broken.tar.gz", files)
     home = tmp_path / "home"
     lib = Library(home, clip_model=str(clip_dir))
     report = lib.index_files([archive])
