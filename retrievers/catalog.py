@@ -11,6 +11,7 @@ crash leaves either the whole paper or none of it. Schema changes are append-onl
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -328,6 +329,29 @@ class Catalog:
         paper.id = pid
         return pid
 
+    def set_metadata(self, paper_id: int, *, title: str, authors: list[str], abstract: str,
+                     categories: list[str], published: str | None, updated: str | None,
+                     license: str | None, version: int | None) -> None:
+        """Replace a paper's metadata (arXiv's, found for a local PDF), its title in the
+        keyword indexes too."""
+        with self.transaction() as db:
+            db.execute(
+                """UPDATE papers SET title = ?, authors = ?, abstract = ?, categories = ?,
+                   published = ?, updated = ?, license = ?, version = ? WHERE id = ?""",
+                (title, json.dumps(authors), abstract, json.dumps(categories), published,
+                 updated, license, version, paper_id))
+            db.execute("UPDATE chunks_fts SET title = ? WHERE rowid IN "
+                       "(SELECT id FROM chunks WHERE paper_id = ?)", (title, paper_id))
+            db.execute("UPDATE figures_fts SET title = ? WHERE rowid IN "
+                       "(SELECT id FROM figures WHERE paper_id = ?)", (title, paper_id))
+        self._forget_counts()
+
+    def forget_arxiv_id(self, paper_id: int) -> None:
+        """The id a local PDF seemed to carry is not its own: stop looking it up."""
+        with self.transaction() as db:
+            db.execute("UPDATE papers SET arxiv_id = NULL, version = NULL WHERE id = ?",
+                       (paper_id,))
+
     def record_failure(self, key: str, source: str, error: str) -> None:
         """Remember that a paper failed, unless an indexed version of it exists."""
         existing = self.get(key)
@@ -431,6 +455,40 @@ class Catalog:
         """
         return self._bm25("chunks", query, k)
 
+    def labelled_chunks(self, query: str, k: int) -> list[tuple[int, float]]:
+        """The caption chunks of the tables and figures a query names ("What does Table 2 of
+        the S2ORC paper list?"): (chunk id, BM25 score of the rest of the query, which the
+        chunk's paper title is part of), best first. Empty when the query names none.
+
+        A caption is a chunk of its own as well as part of the body text around it; dense
+        search ranks it low (a line of text against a question), keyword search finds every
+        chunk that mentions "Table 2" alike."""
+        labels = {(m.group(1).lower().startswith("t"), m.group(2))
+                  for m in _LABEL.finditer(query)}
+        if not labels:
+            return []
+        found: set[int] = set()
+        for table, number in labels:
+            phrases = [f'"table {number}"'] if table else [f'"figure {number}"', f'"fig {number}"']
+            starts = ["table"] if table else ["figure", "fig.", "fig"]
+            likes = [f"{w} {number}{end}%" for w in starts for end in (":", ".")]
+            rows = self.db.execute(
+                "SELECT c.id FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
+                f"WHERE chunks_fts MATCH ? AND ({' OR '.join(['c.text LIKE ?'] * len(likes))})",
+                ("text : (" + " OR ".join(phrases) + ")", *likes))
+            found.update(int(r[0]) for r in rows)
+        if not found:
+            return []
+        rest = [w for w in _keywords(_LABEL.sub(" ", query)) if w not in STOP_WORDS]
+        scored: dict[int, float] = {}
+        if rest:
+            marks = ",".join("?" * len(found))
+            scored = {int(r[0]): -float(r[1]) for r in self.db.execute(
+                f"SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                f"AND rowid IN ({marks})",
+                (" OR ".join(f'"{w}"' for w in rest), *found))}
+        return sorted(((c, scored.get(c, 0.0)) for c in found), key=lambda x: (-x[1], x[0]))[:k]
+
     def _bm25(self, table: str, query: str, k: int) -> list[tuple[int, float]]:
         words = _keywords(query)
         if not words:
@@ -483,6 +541,9 @@ _STOP = (
     "her not no nor can could should would will shall may might must so such very also just"
 )
 STOP_WORDS = frozenset(_STOP.split())
+
+
+_LABEL = re.compile(r"(?i)\b(table|figure|fig\.?)\s*(\d{1,3})\b")
 
 
 def _keywords(text: str) -> list[str]:

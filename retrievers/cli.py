@@ -57,17 +57,23 @@ def index() -> None:
 @index.command("files")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @STORE
+@click.option("--arxiv/--no-arxiv", "arxiv", default=True, show_default=True,
+              help="Look up arXiv's title, authors, abstract and date for PDFs whose first "
+                   "page carries an arXiv id (one request; offline, the first page's title "
+                   "and authors are kept and the next run tries again).")
 @click.pass_context
-def index_files(ctx: click.Context, paths: tuple[Path, ...], store: str | None) -> None:
+def index_files(ctx: click.Context, paths: tuple[Path, ...], store: str | None,
+                arxiv: bool) -> None:
     """Index PDFs, .tex files, LaTeX tarballs, Markdown and text (folders are searched).
 
     Unchanged files are skipped; a changed file replaces its old version. Files that fail are
-    listed with the reason and the run exits 2; the others are indexed.
+    listed with the reason and the run exits 2; the others are indexed. A PDF without
+    metadata gets its title and authors from its first page.
     """
     lib = _library(ctx, store)
     status, progress = _progress()
     try:
-        report = lib.index_files(list(paths), progress)
+        report = lib.index_files(list(paths), progress, None if arxiv else False)
     finally:
         if status:
             status.stop()

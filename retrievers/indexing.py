@@ -13,6 +13,7 @@ error (arXiv throttling, a network failure) is retried on the next run of the sa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,33 +48,90 @@ class IndexReport:
         return not self.failed
 
 
-def index_files(lib: Library, paths: Sequence[Path], progress: Progress = quiet) -> IndexReport:
+def index_files(lib: Library, paths: Sequence[Path], progress: Progress = quiet,
+                arxiv: Any = None) -> IndexReport:
+    """``arxiv``: the client that looks up arXiv's metadata for PDFs carrying an arXiv id
+    (None: a default one, made when a PDF needs it; False: no look-up)."""
     report = IndexReport()
     with lib.locked():
-        for path in expand(paths):
-            _index_file(lib, path.resolve(), report, progress)
+        keys = [key for path in expand(paths)
+                if (key := _index_file(lib, path.resolve(), report, progress))]
+        if arxiv is not False:
+            arxiv_metadata(lib, keys, arxiv, report, progress)
         sync_vectors(lib, report, progress)
     return report
 
 
-def _index_file(lib: Library, path: Path, report: IndexReport, progress: Progress) -> None:
+def _index_file(lib: Library, path: Path, report: IndexReport,
+                progress: Progress) -> str | None:
+    """Index one file; its catalog key, None when it failed."""
     key = f"file:{path}"
     digest = sha256_file(path)
     old = lib.catalog.get(key)
     if old and old.state == "indexed" and old.content_hash == digest:
         report.unchanged.append(str(path))
-        return
+        return key
     progress(f"parsing {path.name}")
     try:
         doc = parse_file(path, lib.home / "sources" / digest[:16])
     except ParseError as e:
         lib.catalog.record_failure(key, str(path), str(e))
         report.failed.append((str(path), str(e)))
-        return
-    put_document(lib, Paper(key=key, title=doc.title, abstract=doc.abstract, source=str(path),
-                            content_hash=digest, indexed_from=doc.kind),
+        return None
+    put_document(lib, Paper(key=key, title=doc.title, authors=doc.authors,
+                            abstract=doc.abstract, arxiv_id=doc.arxiv_id, version=doc.version,
+                            source=str(path), content_hash=digest, indexed_from=doc.kind),
                  doc, [FileRecord(doc.kind, str(path), digest, path.stat().st_size)])
     (report.replaced if old and old.state == "indexed" else report.added).append(str(path))
+    return key
+
+
+def arxiv_metadata(lib: Library, keys: Sequence[str], client: Any, report: IndexReport,
+                   progress: Progress) -> None:
+    """arXiv's title, authors, abstract, dates and categories for the local PDFs among
+    ``keys`` that carry an arXiv id and have none yet, in one request. Offline, the first
+    page's title and authors stay and the next run of the same files tries again; an id whose
+    arXiv paper does not match the PDF's first page is dropped."""
+    from retrievers.arxiv import ArxivClient, ArxivError
+    from retrievers.arxiv_ids import ArxivId
+
+    papers = [p for k in keys if (p := lib.catalog.get(k)) is not None
+              and p.state == "indexed" and p.arxiv_id and not p.published]
+    if not papers:
+        return
+    progress(f"looking up {len(papers)} paper(s) on arXiv")
+    own = client is None
+    if own:  # one try, soon given up: a person waits on it, and offline is normal
+        client = ArxivClient(delay=0.0, retries=0, timeout=10.0)
+    try:
+        found = client.fetch([ArxivId(str(p.arxiv_id), p.version) for p in papers])
+    except ArxivError as e:
+        for p in papers:
+            report.notes.append((p.source, f"arXiv metadata for {p.arxiv_id} not fetched "
+                                 f"({e.message}); the title from its first page is kept, and "
+                                 "indexing it again when online fetches it"))
+        return
+    finally:
+        if own:
+            client.close()
+    for p in papers:
+        entry = found.get(str(p.arxiv_id))
+        assert p.id is not None
+        if entry is None or not _same_paper(entry.title, lib.catalog.paper_text(p.id) or ""):
+            lib.catalog.forget_arxiv_id(p.id)
+            continue
+        lib.catalog.set_metadata(
+            p.id, title=entry.title, authors=entry.authors, abstract=entry.abstract,
+            categories=entry.categories, published=entry.published, updated=entry.updated,
+            license=entry.license, version=entry.version)
+
+
+def _same_paper(arxiv_title: str, text: str) -> bool:
+    """Most of the arXiv title's words are on the PDF's first page (about its first 5,000
+    characters): the id is the PDF's own, not one it cites or a mis-named file's."""
+    words = set(re.findall(r"[a-z0-9]{3,}", arxiv_title.lower()))
+    seen = set(re.findall(r"[a-z0-9]{3,}", text[:5000].lower()))
+    return bool(words) and len(words & seen) >= 0.7 * len(words)
 
 
 def index_arxiv(lib: Library, refs: Sequence[str] = (), query: str | None = None,

@@ -151,10 +151,13 @@ class Library:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     # -- the short way to index and search (see retrievers.indexing and retrievers.search) ---
-    def index_files(self, paths: Sequence[Path], progress: Progress = quiet) -> IndexReport:
+    def index_files(self, paths: Sequence[Path], progress: Progress = quiet,
+                    arxiv: Any = None) -> IndexReport:
+        """Index files; a PDF carrying an arXiv id gets arXiv's metadata (``arxiv``: the
+        client, None for a default one, False for no look-up)."""
         from retrievers.indexing import index_files
 
-        return index_files(self, paths, progress)
+        return index_files(self, paths, progress, arxiv)
 
     def index_arxiv(self, refs: Sequence[str] = (), query: str | None = None,
                     max_results: int = 10, client: Any = None,

@@ -36,6 +36,9 @@ class Document:
     segments: list[Segment] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     kind: str = "text"
+    authors: list[str] = field(default_factory=list)
+    arxiv_id: str | None = None  # a PDF's arXiv identifier, from its stamp or file name
+    version: int | None = None
 
     @property
     def text(self) -> str:
@@ -193,7 +196,74 @@ def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
     doc.title = _real_title(meta_title) or _largest_text(reader.pages[0]) or first[:200]
     abstract = [s.text for s in doc.segments if s.section == "Abstract"]
     doc.abstract = abstract[0][:2000] if abstract else ""
+    doc.authors = first_page_authors(pages[0], doc.title)
+    doc.arxiv_id, doc.version = arxiv_stamp(pages[0], path.stem)
     return doc
+
+
+# arXiv stamps the first page of every PDF it serves: "arXiv:2206.10883v3 [cs.CL] 22 Jul 2022".
+# A bare "arXiv:..." elsewhere on the page is usually a citation, so only the stamp counts (or
+# a file named by its id, as arXiv's downloads are).
+_STAMP = re.compile(r"arXiv:\s*(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})"
+                    r"(?:v(?P<v>\d+))?\s*\[[a-zA-Z\-.]{2,20}\]")
+_ID_NAME = re.compile(r"(?P<id>\d{4}\.\d{4,5})(?:v(?P<v>\d+))?")
+
+
+def arxiv_stamp(first_page: str, file_stem: str = "") -> tuple[str | None, int | None]:
+    """The arXiv id and version a PDF carries in its stamp, else in its file name."""
+    m = _STAMP.search(first_page) or _ID_NAME.fullmatch(file_stem)
+    if not m:
+        return None, None
+    return m.group("id"), int(m.group("v")) if m.group("v") else None
+
+
+# Footnote marks after an author's name (†, ∗, ♦, α..ω, digits) and the words that join names.
+_NAME_SEPARATORS = re.compile(
+    r"\s*(?:[†‡∗*§¶♦♣♠♥⋆★\u2020\u2021\u03b1-\u03c9\d,;&]|\band\b)+\s*")
+_AFFILIATION = re.compile(
+    r"(?i)\b(universit|institut|college|school|department|dept\b|laborator|labs?\b|inc\b|"
+    r"corp|research|cent(er|re)\b|academy|foundation|hospital|company|gmbh|ltd|google|"
+    r"microsoft|deepmind|openai|nvidia|\bai\b)")
+_PARTICLES = {"de", "van", "der", "von", "da", "di", "la", "le", "du", "dos", "del", "bin", "al"}
+
+
+def _is_name(words: list[str]) -> bool:
+    return 2 <= len(words) <= 4 and all(
+        (w[0].isupper() and re.fullmatch(r"[^\W\d_][\w.'\-]*", w) is not None)
+        or w in _PARTICLES for w in words) and words[-1][0].isupper()
+
+
+def first_page_authors(first_page: str, title: str) -> list[str]:
+    """Author names from the lines between a PDF's title and its abstract: names split at
+    footnote marks, commas and "and"; lines of affiliations and e-mail addresses left out.
+    Empty when the title is not found on the page (nothing to start from)."""
+    lines = [" ".join(ln.split()) for ln in first_page.splitlines() if ln.strip()]
+    wanted = " ".join(title.lower().split())
+    start = None
+    for i, line in enumerate(lines[:30]):
+        if len(line) >= 4 and line.lower() in wanted:
+            start = i
+            while start + 1 < len(lines) and lines[start + 1].lower() in wanted:
+                start += 1
+            break
+    if start is None:
+        return []
+    authors: list[str] = []
+    misses = 0
+    for line in lines[start + 1:start + 12]:
+        if re.match(r"(?i)abstract\b", line) or _HEADING.match(line):
+            break
+        if "@" in line or _AFFILIATION.search(line):
+            continue
+        names = [" ".join(part.split()) for part in _NAME_SEPARATORS.split(line)]
+        found = [n for n in names if n and _is_name(n.split())]
+        if not found:
+            misses += 1
+            if misses == 2 and authors:
+                break
+            continue
+        authors += [n for n in found if n not in authors]
+    return authors[:50]
 
 
 # -- LaTeX -----------------------------------------------------------------------------------

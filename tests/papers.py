@@ -243,3 +243,50 @@ def png_bytes(img) -> bytes:  # type: ignore[no-untyped-def]
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+LORA_ABSTRACT = [
+    "An important paradigm of natural language processing consists of large-scale",
+    "pre-training on general domain data and adaptation to particular tasks.",
+    "We propose Low-Rank Adaptation, or LoRA, which freezes the pretrained model weights.",
+]
+
+
+def make_arxiv_pdf(path: Path, stamp: str = "arXiv:2106.09685v2 [cs.CL] 16 Oct 2021") -> Path:
+    """A first page as arXiv serves it, with no PDF metadata: a big title, an author line with
+    footnote marks, affiliations, an abstract, the stamp rotated in the left margin, and a
+    table whose cells break words over lines ("settle-" / "ment") or draw them in pieces."""
+    from reportlab.lib.pagesizes import letter
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(path), pagesize=letter)
+    width, height = letter
+    c.setFont("Helvetica-Bold", 17)
+    c.drawCentredString(width / 2, height - 80, "LoRA: Low-Rank Adaptation of")
+    c.drawCentredString(width / 2, height - 100, "Large Language Models")
+    c.setFont("Helvetica", 11)
+    c.drawCentredString(width / 2, height - 130, "Edward J. Hu\u2217 Yelong Shen\u2217 "
+                        "Phillip Wallis and Zeyuan Allen-Zhu")
+    c.drawCentredString(width / 2, height - 145, "Microsoft Corporation")
+    c.drawCentredString(width / 2, height - 160, "{edwardhu, yeshe}@microsoft.com")
+    c.drawCentredString(width / 2, height - 190, "Abstract")
+    c.setFont("Helvetica", 10)
+    for i, line in enumerate(LORA_ABSTRACT):
+        c.drawString(90, height - 210 - 13 * i, line)
+    c.drawString(90, height - 270, "Table 1: Outcomes of the cases.")
+    # a narrow table cell: a word hyphenated at the cell's edge, and a word drawn in pieces
+    c.drawString(90, height - 290, "The settle-")
+    c.drawString(90, height - 302, "ment was")
+    x = 90.0
+    for piece in ("ini", "tially", " approved."):
+        c.drawString(x, height - 314, piece)
+        x += c.stringWidth(piece, "Helvetica", 10) + 0.3
+    c.saveState()
+    c.setFont("Times-Roman", 20)
+    c.translate(30, height / 2 - 150)
+    c.rotate(90)
+    c.drawString(0, 0, stamp)
+    c.restoreState()
+    c.showPage()
+    c.save()
+    return path

@@ -10,7 +10,7 @@ import pytest
 
 from retrievers.arxiv import ArxivClient, ArxivError, parse_feed
 from retrievers.library import Library
-from tests.papers import make_latex_tarball, make_two_column_pdf
+from tests.papers import make_arxiv_pdf, make_latex_tarball, make_two_column_pdf
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "arxiv"
 
@@ -169,3 +169,63 @@ def test_unparseable_ids_are_reported_not_fatal(tmp_path: Path) -> None:
                                                      client=client(server))
     assert report.added == ["2106.09685v2"]
     assert report.failed[0][0] == "not-an-id"
+
+
+def test_a_local_pdf_with_an_arxiv_stamp_gets_arxivs_metadata(tmp_path: Path) -> None:
+    pdf = make_arxiv_pdf(tmp_path / "downloaded.pdf")
+    server = RecordedArxiv(tmp_path, source=None)
+    lib = Library(tmp_path / "home")
+    assert lib.index_files([pdf], arxiv=client(server)).ok
+    paper = lib.catalog.get(f"file:{pdf.resolve()}")
+    assert paper is not None and paper.arxiv_id == "2106.09685" and paper.version == 2
+    assert paper.year == 2021 and "cs.LG" in paper.categories  # arXiv's, not the first page's
+    # the recording lists three authors; the first page four
+    assert paper.authors == ["Edward J. Hu", "Yelong Shen", "Phillip Wallis"]
+    assert [r.url.params["id_list"] for r in server.requests] == ["2106.09685v2"]
+    # the title the keyword index holds is arXiv's too
+    assert lib.catalog.find("2106.09685") == paper
+    assert lib.index_files([pdf], arxiv=client(server)).unchanged
+    assert len(server.requests) == 1  # fetched once, not on every run
+
+
+def test_offline_a_pdf_keeps_its_first_page_and_the_next_run_fetches(tmp_path: Path) -> None:
+    def offline(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("no route to host")
+
+    pdf = make_arxiv_pdf(tmp_path / "downloaded.pdf")
+    lib = Library(tmp_path / "home")
+    report = lib.index_files([pdf], arxiv=ArxivClient(
+        delay=0.0, retries=0, transport=httpx.MockTransport(offline)))
+    assert report.added == [str(pdf.resolve())]  # indexed all the same
+    (note,) = report.notes
+    assert "not fetched (cannot reach arXiv" in note[1] and "when online" in note[1]
+    paper = lib.catalog.get(f"file:{pdf.resolve()}")
+    assert paper is not None and paper.published is None
+    assert paper.title == "LoRA: Low-Rank Adaptation of Large Language Models"  # first page
+    assert paper.authors == ["Edward J. Hu", "Yelong Shen", "Phillip Wallis",
+                             "Zeyuan Allen-Zhu"]
+
+    online = lib.index_files([pdf], arxiv=client(RecordedArxiv(tmp_path, source=None)))
+    assert online.unchanged and not online.notes
+    paper = lib.catalog.get(f"file:{pdf.resolve()}")
+    assert paper is not None and paper.year == 2021
+
+
+def test_an_id_that_names_another_paper_is_dropped(tmp_path: Path) -> None:
+    # a file named like an arXiv id whose paper (LoRA, in the recording) is not this PDF
+    pdf = make_two_column_pdf(tmp_path / "2106.09685.pdf")
+    server = RecordedArxiv(tmp_path, source=None)
+    lib = Library(tmp_path / "home")
+    assert lib.index_files([pdf], arxiv=client(server)).ok
+    paper = lib.catalog.get(f"file:{pdf.resolve()}")
+    assert paper is not None and paper.title == "Efficient Adaptation of Generative Models"
+    assert paper.arxiv_id is None and paper.published is None
+    lib.index_files([pdf], arxiv=client(server))
+    assert len(server.requests) == 1  # not asked again
+
+
+def test_table_words_broken_over_lines_or_drawn_in_pieces_read_whole(tmp_path: Path) -> None:
+    lib = Library(tmp_path / "home")
+    assert lib.index_files([make_arxiv_pdf(tmp_path / "a.pdf")], arxiv=False).ok
+    (hit,) = lib.search("settlement initially approved", k=1)
+    assert "settlement was\ninitially approved." in hit.chunk.text
