@@ -60,12 +60,16 @@ def hybrid_search(lib: Library, query: str, k: int = 5, *, paper: str | None = N
     if mode in ("hybrid", "dense"):
         query_vector = lib.embedder.embed_query(query)
         dense = lib.store.search(query_vector, pool)
+    labelled: list[tuple[int, float]] = []
     if mode in ("hybrid", "keyword"):
         keyword = lib.catalog.keyword_search(query, pool)
+        # a question about "Table 2 of the S2ORC paper" also ranks the captions it names
+        # (bench/grounding.py: set 2 recall@5 0.769 -> 0.846, MRR 0.653 -> 0.776)
+        labelled = lib.catalog.labelled_chunks(query, pool)
     fused: dict[int, float] = {}
     ranks: dict[int, dict[str, int]] = {}
     cosine = dict(dense)
-    for name, ranking in (("dense", dense), ("keyword", keyword)):
+    for name, ranking in (("dense", dense), ("keyword", keyword), ("label", labelled)):
         for rank, (cid, _score) in enumerate(ranking, start=1):
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
             ranks.setdefault(cid, {})[name] = rank

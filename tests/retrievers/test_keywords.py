@@ -45,3 +45,36 @@ def test_a_name_or_number_with_separators_finds_the_chunk_that_holds_it(
     hits = catalog.keyword_search(query, 3)
     assert hits and _paper_of(catalog, hits[0][0]) == "holds"
     assert hits[0][1] > hits[1][1]  # ahead, not tied with the chunks holding the pieces
+
+
+def _put(catalog: Catalog, key: str, title: str, texts: list[str]) -> None:
+    catalog.put_paper(Paper(key=key, title=title, content_hash=key), [],
+                      [Chunk(text=t, section="2 Data", char_start=0, char_end=len(t))
+                       for t in texts])
+
+
+def test_a_question_naming_a_table_finds_that_papers_caption(tmp_path: Path) -> None:
+    from retrievers.indexing import IndexReport, sync_vectors
+    from retrievers.library import Library
+
+    lib = Library(tmp_path / "home")
+    body = ("As Table 2 shows, filtering the corpus removes papers without titles; the "
+            "corpus paper list keeps what Table 2 does not drop. ")
+    _put(lib.catalog, "s2orc", "S2ORC: The Semantic Scholar Open Research Corpus",
+         [body + FILLER, "Table 2: Post-processing data quality filters for papers",
+          "Table 3: Sizes of the corpus by field of study", FILLER])
+    _put(lib.catalog, "lexsum", "Multi-LexSum: Summaries of Civil Rights Lawsuits",
+         ["Table 2: Statistics of the summaries at each granularity",
+          "What Table 2 of the paper lists is discussed here. " + FILLER])
+    sync_vectors(lib, IndexReport(), lambda _m: None)
+
+    captions = lib.catalog.labelled_chunks("What does Table 2 of the S2ORC paper list?", 5)
+    texts = [lib.catalog.chunks_by_id([c])[c].text for c, _ in captions]
+    assert texts == ["Table 2: Post-processing data quality filters for papers",
+                     "Table 2: Statistics of the summaries at each granularity"]
+    assert lib.catalog.labelled_chunks("What does the S2ORC paper list?", 5) == []
+
+    top = lib.search("What does Table 2 of the S2ORC paper list?", k=1)[0]
+    assert top.chunk.text.startswith("Table 2: Post-processing")
+    fig = lib.search("What does Figure 4 show?", k=1)  # a label no caption has: search as ever
+    assert fig
