@@ -33,6 +33,16 @@ def test_each_layer_overrides_the_one_below(tmp_path: Path, monkeypatch: pytest.
     assert s.max_tokens == 512 and loaded.origins["max_tokens"] == "default"
 
 
+def test_environment_strings_become_typed_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LITLAB_COMPILE_MODEL", "true")
+    monkeypatch.setenv("litlab_cpu_threads", "2")  # any case, as shells allow
+    monkeypatch.setenv("LITLAB_KV_CACHE_GIB", "0.5")
+    monkeypatch.setenv("LITLAB_STORE", "chroma")
+    s = load_settings().settings
+    assert s.compile_model is True and s.cpu_threads == 2 and s.kv_cache_gib == 0.5
+    assert s.store == "chroma"
+
+
 def test_home_comes_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LITLAB_HOME", str(tmp_path / "elsewhere"))
     write_toml(tmp_path / "elsewhere", "max_tokens = 77\n")
