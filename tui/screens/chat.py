@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,7 +15,17 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ListItem, ListView, Select, Static
 
 from tui.widgets.citations import CitationsPanel
-from tui.widgets.message import MessageView
+
+if TYPE_CHECKING:
+    from tui.widgets.message import MessageView
+
+
+def _message(role: str, text: str = "", message_id: int | None = None) -> MessageView:
+    """A turn's view. Imported when the first one is shown: Textual's Markdown (markdown-it)
+    is 50 ms of the app's start-up, and the chat opens empty."""
+    from tui.widgets.message import MessageView
+
+    return MessageView(role, text, message_id)
 
 
 class Stopped(Exception):
@@ -64,6 +74,8 @@ class ChatScreen(Screen[None]):
         self._server_state: tuple[str, bool | None] = ("starting…", None)
         self._conversation_ids: list[int] = []
         self._models: list[str] = []
+        self._prompts: list[str] = []  # the prompt templates, once loaded
+        self._pickers_ready = False
 
     @property
     def services(self) -> Any:
@@ -76,9 +88,7 @@ class ChatScreen(Screen[None]):
                 yield ListView(id="conversation-list")
             with Vertical(id="center"):
                 yield Static("server: starting…", id="server", markup=False)
-                with Horizontal(id="toolbar"):
-                    yield Select([], prompt="model", id="model", allow_blank=True)
-                    yield Select([("rag", "rag")], value="rag", allow_blank=False, id="prompt")
+                with Horizontal(id="toolbar"):  # the pickers join it after the first paint
                     yield Label("answer", id="mode")
                     yield Label("", id="feedback")
                 yield VerticalScroll(id="messages")
@@ -88,8 +98,25 @@ class ChatScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._show_server()
-        self._show_models()
         self.query_one("#ask", Input).focus()
+        self.call_after_refresh(self._mount_pickers)
+
+    async def _mount_pickers(self) -> None:
+        """The model and prompt pickers, mounted once the chat is on screen: two Selects were
+        a fifth of the first paint (bench/startup.py), and nothing can be picked before the
+        settings and the server's model list arrive anyway."""
+        names = self._prompts or ["rag"]
+        await self.query_one("#toolbar", Horizontal).mount(
+            Select([], prompt="model", id="model", allow_blank=True),
+            Select([(n, n) for n in names], value="rag" if "rag" in names else names[0],
+                   allow_blank=False, id="prompt"),
+            before=0)
+        self._pickers_ready = True
+        self._show_models()
+
+    def _select(self, name: str) -> Select[str] | None:
+        """A picker, or None before it is mounted."""
+        return self.query_one(f"#{name}", Select) if self._pickers_ready else None
 
     def settings_loaded(self) -> None:
         """The app loaded the settings (after the first paint): what needs them can load."""
@@ -118,7 +145,9 @@ class ChatScreen(Screen[None]):
 
     def _show_models(self) -> None:
         models = self._models
-        select = self.query_one("#model", Select)
+        select = self._select("model")
+        if select is None:
+            return  # shown when the picker is mounted
         chosen = self.chosen_model()  # a choice the person made survives a refreshed list
         select.set_options([(m, m) for m in models])
         if models:
@@ -126,8 +155,9 @@ class ChatScreen(Screen[None]):
 
     def pick_model(self, name: str) -> None:
         """Answer with ``name`` from now on (the Models screen's choice)."""
-        if name in self._models:
-            self.query_one("#model", Select).value = name
+        select = self._select("model")
+        if name in self._models and select is not None:
+            select.value = name
 
     @work(thread=True, group="feedback-count", exclusive=True)
     def count_feedback(self) -> None:
@@ -146,11 +176,13 @@ class ChatScreen(Screen[None]):
         """The model picked in the toolbar, or None while the picker has no served model in it
         (before the server's list arrives). Never a widget's sentinel: only a name the server
         listed."""
-        value = self.query_one("#model", Select).value
+        select = self._select("model")
+        value = select.value if select is not None else None
         return value if isinstance(value, str) and value in self._models else None
 
     def chosen_prompt(self) -> str:
-        value = self.query_one("#prompt", Select).value
+        select = self._select("prompt")
+        value = select.value if select is not None else None
         return value if isinstance(value, str) else "rag"
 
     @work(thread=True, group="prompts")
@@ -163,8 +195,11 @@ class ChatScreen(Screen[None]):
     def _set_prompts(self, names: list[str]) -> None:
         if not names:
             return  # keep the built-in "rag" option
+        self._prompts = names
         chosen = self.chosen_prompt()
-        select = self.query_one("#prompt", Select)
+        select = self._select("prompt")
+        if select is None:
+            return  # the picker is mounted with these
         select.set_options([(n, n) for n in names])
         select.value = chosen if chosen in names else ("rag" if "rag" in names else names[0])
 
@@ -187,7 +222,7 @@ class ChatScreen(Screen[None]):
         messages.remove_children()
         last: MessageView | None = None
         for m in self.services.chats.messages(self.conversation):
-            view = MessageView(m.role, m.content, m.id)
+            view = _message(m.role, m.content, m.id)
             view.citations = m.citations
             messages.mount(view)
             if m.role == "assistant":
@@ -250,8 +285,8 @@ class ChatScreen(Screen[None]):
             self.notify("the model server is still starting; your question will wait for it")
         event.input.value = ""
         messages = self.query_one("#messages", VerticalScroll)
-        messages.mount(MessageView("user", question))
-        view = MessageView("assistant")
+        messages.mount(_message("user", question))
+        view = _message("assistant")
         messages.mount(view)
         messages.scroll_end(animate=False)
         self._busy = True
@@ -262,6 +297,8 @@ class ChatScreen(Screen[None]):
                     self._history(view))
 
     def _history(self, exclude: MessageView) -> list[dict[str, str]]:
+        from tui.widgets.message import MessageView
+
         views = [v for v in self.query(MessageView) if v is not exclude]
         return [{"role": v.role, "content": v.text} for v in views[:-1] if v.text]
 
@@ -353,6 +390,8 @@ class ChatScreen(Screen[None]):
 
     # -- the last answer -------------------------------------------------------------------------
     def _last_answer(self) -> MessageView | None:
+        from tui.widgets.message import MessageView
+
         views = [v for v in self.query(MessageView) if v.role == "assistant" and v.message_id]
         if not views:
             self.notify("no answer yet", severity="warning")
