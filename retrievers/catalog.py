@@ -479,7 +479,7 @@ class Catalog:
             found.update(int(r[0]) for r in rows)
         if not found:
             return []
-        rest = [w for w in _keywords(_LABEL.sub(" ", query)) if w not in STOP_WORDS]
+        rest = _keywords(_LABEL.sub(" ", query))
         scored: dict[int, float] = {}
         if rest:
             marks = ",".join("?" * len(found))
