@@ -7,7 +7,12 @@ generation each sentence is scored against each source by
   (the library's MiniLM embedder), and
 - evidence: the share of the sentence's distinctive terms (numbers, names such as
   "Qwen2.5-7B", rare words) that the source contains; a number the source does not contain
-  caps the score, since a wrong number is the error that matters most.
+  caps the score, since a wrong number is the error that matters most;
+- the paper: a sentence that names one of the answer's papers ("the Multi-LexSum paper") is
+  not supported by a passage of another paper that does not name it either (the 135M model
+  mixes papers up: "Table 5 of the Multi-LexSum paper" said of S2ORC's Table 5).
+
+A capped score is below what even a marker the model wrote needs to be confirmed.
 
 A sentence is supported by the sources that reach ``threshold``; one with none is marked
 unsupported. Markers the model wrote are checked the same way: a marker whose source does not
@@ -92,6 +97,18 @@ def evidence(sentence: str, source: str) -> tuple[float, bool]:
     return (len(found_numbers) + len(found_terms)) / wanted, bool(numbers - found_numbers)
 
 
+def paper_name(title: str) -> str | None:
+    """The short name a paper goes by, when its title gives one: "S2ORC" of "S2ORC: The
+    Semantic Scholar Open Research Corpus", "Mamba" of a one-word title."""
+    head = title.split(":", 1)[0].strip() if ":" in title else title.strip()
+    return head if head and len(head.split()) <= 2 and len(head) >= 3 else None
+
+
+def _names(text: str, names: set[str]) -> set[str]:
+    low = text.lower()
+    return {n for n in names if re.search(rf"(?<![\w-]){re.escape(n.lower())}(?![\w-])", low)}
+
+
 def attribute(answer: str, sources: Sequence[Source], embed: Embed,
               threshold: float = 0.55) -> list[Sentence]:
     """Attribute every sentence of ``answer`` to the sources that support it."""
@@ -107,6 +124,9 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
     mine, theirs = vectors[:len(plain)], vectors[len(plain):]
     similarity = mine @ theirs.T  # normalised vectors: cosine
     by_n = {s.n: s for s in sources}
+    name_of = {s.n: paper_name(s.title) for s in sources}
+    names = {n for n in name_of.values() if n}
+    cap = threshold - VERIFY_SLACK - 0.05  # below what a model's marker needs, too
     columns = {n: [j for j, (m, _) in enumerate(pieces) if m == n] for n in by_n}
     out = []
     for i, (raw, text) in enumerate(zip(sentences, plain, strict=True)):
@@ -120,13 +140,16 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
             sentence.origin = "model" if sentence.sources else None
             out.append(sentence)
             continue
+        named = _names(text, names)
         for n, src in by_n.items():
             cols = columns[n]
             meaning = float(similarity[i, cols].max()) if cols else 0.0
             share, wrong_number = evidence(text, src.text)
             score = 0.6 * meaning + 0.4 * share
-            if wrong_number:
-                score = min(score, threshold - 0.05)
+            other_paper = bool(named) and name_of[n] not in named \
+                and not _names(src.text, named)
+            if wrong_number or other_paper:
+                score = min(score, cap)
             sentence.scores[n] = score
         ranked = sorted((n for n, sc in sentence.scores.items() if sc >= threshold),
                         key=lambda n: -sentence.scores[n])

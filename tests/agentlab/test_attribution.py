@@ -72,3 +72,31 @@ def test_a_marker_on_a_sentence_too_short_to_judge_stands(embed) -> None:  # typ
     assert not short.claim and short.sources == [1] and short.origin == "model"
     see_also, = attribute("See also [2].", SOURCES, embed)
     assert not see_also.claim and see_also.sources == [2]
+
+
+S2ORC_T5 = Source(4, 14, "s2orc", "S2ORC: The Semantic Scholar Open Research Corpus",
+                  "4 Evaluation", "6", "Table 5: S2ORC-SciBERT test results are comparable "
+                  "with reported SciBERT test results on the set of tasks and datasets.")
+LEXSUM_T5 = Source(5, 15, "2206.10883", "Multi-LexSum: Real-World Summaries of Civil Rights "
+                   "Lawsuits", "4.4 Multitask training", "9", "Table 5: Comparing BART "
+                   "performance under multitask and single-task scenarios.")
+
+
+def test_a_sentence_about_one_paper_is_not_supported_by_anothers_passage(embed) -> None:  # type: ignore[no-untyped-def]
+    # what the 135M model wrote in the app, its sources both papers' Table 5 captions
+    mixed = ("Table 5 of the Multi-LexSum paper compares the test results of S2ORC-SciBERT "
+             "with reported SciBERT test results.")
+    (wrong,) = attribute(mixed, [S2ORC_T5, LEXSUM_T5], embed)
+    assert 4 not in wrong.sources and wrong.scores[4] < 0.45  # another paper than it names
+    (about_s2orc,) = attribute(mixed.replace("Multi-LexSum", "S2ORC"), [S2ORC_T5, LEXSUM_T5],
+                               embed)
+    assert about_s2orc.sources == [4]
+    (right,) = attribute("Table 5 of the Multi-LexSum paper compares BART performance under "
+                         "multitask and single-task scenarios.", [S2ORC_T5, LEXSUM_T5], embed)
+    assert right.sources == [5]
+
+
+def test_a_models_marker_on_a_wrong_number_is_not_confirmed(embed) -> None:  # type: ignore[no-untyped-def]
+    (sentence,) = attribute("PaSa trains on Qwen2.5-7b with 45,000 synthetic queries [3].",
+                            SOURCES, embed)
+    assert sentence.unverified == [3] and not sentence.supported
