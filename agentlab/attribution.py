@@ -99,9 +99,13 @@ def evidence(sentence: str, source: str) -> tuple[float, bool]:
 
 def paper_name(title: str) -> str | None:
     """The short name a paper goes by, when its title gives one: "S2ORC" of "S2ORC: The
-    Semantic Scholar Open Research Corpus", "Mamba" of a one-word title."""
-    head = title.split(":", 1)[0].strip() if ":" in title else title.strip()
-    return head if head and len(head.split()) <= 2 and len(head) >= 3 else None
+    Semantic Scholar Open Research Corpus" (up to two words before a colon), "Mamba" of a
+    one-word title. A longer title without a colon gives none: "Deep Learning" is a phrase
+    before it is a name."""
+    if ":" in title:
+        head = title.split(":", 1)[0].strip()
+        return head if len(head) >= 3 and len(head.split()) <= 2 else None
+    return title.strip() if len(title.split()) == 1 and len(title.strip()) >= 3 else None
 
 
 def _names(text: str, names: set[str]) -> set[str]:

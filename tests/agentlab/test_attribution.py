@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentlab.attribution import attribute, evidence, split_sentences
+from agentlab.attribution import attribute, evidence, paper_name, split_sentences
 from agentlab.citations import Source
 
 MAMBA = Source(1, 11, "2312.00752", "Mamba", "3 State Space Models", "2",
@@ -94,6 +94,14 @@ def test_a_sentence_about_one_paper_is_not_supported_by_anothers_passage(embed) 
     (right,) = attribute("Table 5 of the Multi-LexSum paper compares BART performance under "
                          "multitask and single-task scenarios.", [S2ORC_T5, LEXSUM_T5], embed)
     assert right.sources == [5]
+
+
+def test_only_a_title_that_gives_a_short_name_names_a_paper() -> None:
+    assert paper_name("S2ORC: The Semantic Scholar Open Research Corpus") == "S2ORC"
+    assert paper_name("Multi-LexSum: Real-World Summaries") == "Multi-LexSum"
+    assert paper_name("Mamba") == "Mamba"
+    assert paper_name("Deep Learning") is None  # a phrase, not a name
+    assert paper_name("Attention Is All You Need") is None
 
 
 def test_a_models_marker_on_a_wrong_number_is_not_confirmed(embed) -> None:  # type: ignore[no-untyped-def]
