@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_NEW = r"\d{4}\.\d{4,5}"
-_OLD = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
-_ID = re.compile(rf"^(?P<id>{_NEW}|{_OLD})(?:v(?P<v>\d+))?$", re.IGNORECASE)
+NEW_ID = r"\d{4}\.\d{4,5}"  # 1706.03762
+OLD_ID = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"  # hep-th/9901001
+_ID = re.compile(rf"^(?P<id>{NEW_ID}|{OLD_ID})(?:v(?P<v>\d+))?$", re.IGNORECASE)
 _URL = re.compile(
     r"^(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|e-print|src)/(?P<rest>.+?)"
     r"(?:\.pdf)?/?(?:[?#].*)?$",

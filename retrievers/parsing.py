@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrievers.arxiv_ids import NEW_ID, OLD_ID, BadArxivId, parse_arxiv_id
 from retrievers.catalog import Figure
 
 
@@ -204,22 +205,23 @@ def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
 # arXiv stamps the first page of every PDF it serves: "arXiv:2206.10883v3 [cs.CL] 22 Jul 2022".
 # A bare "arXiv:..." elsewhere on the page is usually a citation, so only the stamp counts (or
 # a file named by its id, as arXiv's downloads are).
-_STAMP = re.compile(r"arXiv:\s*(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})"
-                    r"(?:v(?P<v>\d+))?\s*\[[a-zA-Z\-.]{2,20}\]")
-_ID_NAME = re.compile(r"(?P<id>\d{4}\.\d{4,5})(?:v(?P<v>\d+))?")
+_STAMP = re.compile(rf"arXiv:\s*(?P<ref>(?:{NEW_ID}|{OLD_ID})(?:v\d+)?)"
+                    r"\s*\[[a-zA-Z\-.]{2,20}\]")
 
 
 def arxiv_stamp(first_page: str, file_stem: str = "") -> tuple[str | None, int | None]:
     """The arXiv id and version a PDF carries in its stamp, else in its file name."""
-    m = _STAMP.search(first_page) or _ID_NAME.fullmatch(file_stem)
-    if not m:
+    m = _STAMP.search(first_page)
+    try:
+        aid = parse_arxiv_id(m.group("ref") if m else file_stem)
+    except BadArxivId:
         return None, None
-    return m.group("id"), int(m.group("v")) if m.group("v") else None
+    return aid.id, aid.version
 
 
 # Footnote marks after an author's name (†, ∗, ♦, α..ω, digits) and the words that join names.
 _NAME_SEPARATORS = re.compile(
-    r"\s*(?:[†‡∗*§¶♦♣♠♥⋆★\u2020\u2021\u03b1-\u03c9\d,;&]|\band\b)+\s*")
+    r"\s*(?:[†‡∗*§¶♦♣♠♥⋆★\u03b1-\u03c9\d,;&]|\band\b)+\s*")
 _AFFILIATION = re.compile(
     r"(?i)\b(universit|institut|college|school|department|dept\b|laborator|labs?\b|inc\b|"
     r"corp|research|cent(er|re)\b|academy|foundation|hospital|company|gmbh|ltd|google|"

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from retrievers.arxiv import ArxivClient, ArxivError, parse_feed
+from retrievers.catalog import Paper
 from retrievers.library import Library
 from tests.papers import make_arxiv_pdf, make_latex_tarball, make_two_column_pdf
 
@@ -171,13 +172,19 @@ def test_unparseable_ids_are_reported_not_fatal(tmp_path: Path) -> None:
     assert report.failed[0][0] == "not-an-id"
 
 
+def _file_paper(lib: Library, pdf: Path) -> Paper:
+    paper = lib.catalog.get(f"file:{pdf.resolve()}")
+    assert paper is not None
+    return paper
+
+
 def test_a_local_pdf_with_an_arxiv_stamp_gets_arxivs_metadata(tmp_path: Path) -> None:
     pdf = make_arxiv_pdf(tmp_path / "downloaded.pdf")
     server = RecordedArxiv(tmp_path, source=None)
     lib = Library(tmp_path / "home")
     assert lib.index_files([pdf], arxiv=client(server)).ok
-    paper = lib.catalog.get(f"file:{pdf.resolve()}")
-    assert paper is not None and paper.arxiv_id == "2106.09685" and paper.version == 2
+    paper = _file_paper(lib, pdf)
+    assert paper.arxiv_id == "2106.09685" and paper.version == 2
     assert paper.year == 2021 and "cs.LG" in paper.categories  # arXiv's, not the first page's
     # the recording lists three authors; the first page four
     assert paper.authors == ["Edward J. Hu", "Yelong Shen", "Phillip Wallis"]
@@ -199,16 +206,15 @@ def test_offline_a_pdf_keeps_its_first_page_and_the_next_run_fetches(tmp_path: P
     assert report.added == [str(pdf.resolve())]  # indexed all the same
     (note,) = report.notes
     assert "not fetched (cannot reach arXiv" in note[1] and "when online" in note[1]
-    paper = lib.catalog.get(f"file:{pdf.resolve()}")
-    assert paper is not None and paper.published is None
+    paper = _file_paper(lib, pdf)
+    assert paper.published is None
     assert paper.title == "LoRA: Low-Rank Adaptation of Large Language Models"  # first page
     assert paper.authors == ["Edward J. Hu", "Yelong Shen", "Phillip Wallis",
                              "Zeyuan Allen-Zhu"]
 
     online = lib.index_files([pdf], arxiv=client(RecordedArxiv(tmp_path, source=None)))
     assert online.unchanged and not online.notes
-    paper = lib.catalog.get(f"file:{pdf.resolve()}")
-    assert paper is not None and paper.year == 2021
+    assert _file_paper(lib, pdf).year == 2021
 
 
 def test_an_id_that_names_another_paper_is_dropped(tmp_path: Path) -> None:
@@ -217,8 +223,8 @@ def test_an_id_that_names_another_paper_is_dropped(tmp_path: Path) -> None:
     server = RecordedArxiv(tmp_path, source=None)
     lib = Library(tmp_path / "home")
     assert lib.index_files([pdf], arxiv=client(server)).ok
-    paper = lib.catalog.get(f"file:{pdf.resolve()}")
-    assert paper is not None and paper.title == "Efficient Adaptation of Generative Models"
+    paper = _file_paper(lib, pdf)
+    assert paper.title == "Efficient Adaptation of Generative Models"
     assert paper.arxiv_id is None and paper.published is None
     lib.index_files([pdf], arxiv=client(server))
     assert len(server.requests) == 1  # not asked again
