@@ -52,7 +52,7 @@ bench: setup
 	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/tui.py
 	$(BIN)/python bench/evals.py
-	$(BIN)/python bench/grounding.py
+	$(BIN)/python bench/grounding.py --answers
 	$(BIN)/python bench/finetune.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/figures.py

@@ -504,6 +504,13 @@ class Catalog:
         )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
+    def chunk_frequency(self, word: str) -> tuple[int, int]:
+        """(how many chunks hold ``word``, how many chunks there are): BM25's IDF inputs.
+        A word held by more than a tenth of a large library is counted only that far."""
+        n = self._row_count("chunks")
+        cap = max(COMMON_TERM_MIN_CHUNKS, int(COMMON_TERM_SHARE * n))
+        return min(self._holding("chunks", word, cap), n), n
+
     def _forget_counts(self) -> None:
         self._counts.clear()
         self._rows.clear()
@@ -544,6 +551,11 @@ STOP_WORDS = frozenset(_STOP.split())
 
 
 _LABEL = re.compile(r"(?i)\b(table|figure|fig\.?)\s*(\d{1,3})\b")
+
+
+def query_words(text: str) -> list[str]:
+    """The query's single words, as keyword search uses them (stop words left out)."""
+    return [w for w in _keywords(text) if " " not in w]
 
 
 def _keywords(text: str) -> list[str]:

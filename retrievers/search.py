@@ -12,13 +12,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from retrievers.catalog import Chunk, Paper
+from retrievers.catalog import Chunk, Paper, query_words
 from retrievers.errors import LibraryError
+from retrievers.proximity import asks_quantity, bm25_idf, proximity_ranking
 
 if TYPE_CHECKING:
     from retrievers.library import Library
 
 RRF_K = 60
+# Each ranking's weight in the fusion. A question that asks for a number ("how many", "what
+# F1") adds the term-proximity ranking (retrievers/proximity.py) at twice the weight and halves
+# the dense one, which barely sees numbers: bench/grounding.py, same run, set 1 recall@5 0.885
+# -> 0.962, set 2 0.846 -> 0.962, 14 sampled questions written apart 0.929 -> 1.0, every MRR up.
+# Other questions are ranked as before (proximity for them lowered recall@1 on set 2).
+WEIGHTS = {"dense": 1.0, "keyword": 1.0, "label": 1.0, "near": 0.0}
+QUANTITY_WEIGHTS = {"dense": 0.5, "keyword": 1.0, "label": 1.0, "near": 2.0}
 
 
 @dataclass
@@ -66,17 +74,33 @@ def hybrid_search(lib: Library, query: str, k: int = 5, *, paper: str | None = N
         # a question about "Table 2 of the S2ORC paper" also ranks the captions it names
         # (bench/grounding.py: set 2 recall@5 0.769 -> 0.846, MRR 0.653 -> 0.776)
         labelled = lib.catalog.labelled_chunks(query, pool)
+    near: list[tuple[int, float]] = []
+    weights = WEIGHTS
+    if mode == "hybrid" and asks_quantity(query):
+        near = _proximity(lib, query, {c for c, _ in dense} | {c for c, _ in keyword})
+        weights = QUANTITY_WEIGHTS
     fused: dict[int, float] = {}
     ranks: dict[int, dict[str, int]] = {}
     cosine = dict(dense)
-    for name, ranking in (("dense", dense), ("keyword", keyword), ("label", labelled)):
+    for name, ranking in (("dense", dense), ("keyword", keyword), ("label", labelled),
+                          ("near", near)):
         for rank, (cid, _score) in enumerate(ranking, start=1):
-            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+            fused[cid] = fused.get(cid, 0.0) + weights[name] / (RRF_K + rank)
             ranks.setdefault(cid, {})[name] = rank
     order = sorted(fused, key=lambda c: -fused[c])
     hits = _lookup(lib, order, k, fused, ranks, cosine, paper, year, category)
     _fill_relevance(lib, query, query_vector, hits)
     return hits
+
+
+def _proximity(lib: Library, query: str, candidates: set[int]) -> list[tuple[int, float]]:
+    """The candidates ranked by their best short stretch (question terms near a number)."""
+    words = query_words(query)
+    if not words or not candidates:
+        return []
+    texts = {cid: c.text for cid, c in lib.catalog.chunks_by_id(sorted(candidates)).items()}
+    return proximity_ranking(query, words, texts,
+                             lambda w: bm25_idf(*lib.catalog.chunk_frequency(w)))
 
 
 def _lookup(lib: Library, order: list[int], k: int, fused: dict[int, float],
