@@ -61,7 +61,8 @@ def hybrid_search(lib: Library, query: str, k: int = 5, *, paper: str | None = N
     """The ``k`` best chunks for ``query`` under the filters, each with its cosine relevance."""
     if not query.strip():
         raise LibraryError("empty query", "say what to search for")
-    pool = max(k * 8, 50)
+    # the same candidates for any k up to 10, so `ask` (k 5) ranks as the benchmark (k 10)
+    pool = max(k * 8, 80)
     query_vector: np.ndarray | None = None
     dense: list[tuple[int, float]] = []
     keyword: list[tuple[int, float]] = []
