@@ -24,9 +24,8 @@ _REFERENCES = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
 # the answer is about, so it is not looked for in the passage.
 _HOW = re.compile(r"(?i)\bhow\s+(many|much|long|large|big|often|fast|high|low)\b")
 _QUANTITY = re.compile(
-    r"(?i)\bhow\s+(?:many|much|long|large|big|often|fast|high|low)\b|"
-    r"\b(?:scores?|accuracy|f1|bleu|rouge(?:-\w+)?|perplexity|precision|recall|"
-    r"percentage|percent|number|count|size|ratio|rate)\b")
+    _HOW.pattern + r"|(?i:\b(?:scores?|accuracy|f1|bleu|rouge(?:-\w+)?|perplexity|precision|recall|"
+    r"percentage|percent|number|count|size|ratio|rate)\b)")
 
 
 def asks_quantity(query: str) -> bool:
@@ -61,10 +60,9 @@ def proximity_ranking(query: str, query_words: Sequence[str], chunks: dict[int, 
     could hold. Chunks with no question term score nothing and are left out."""
     asked = {m.group(1).lower() for m in _HOW.finditer(query)}
     weights: dict[str, float] = {}
-    for word in query_words:
+    for word in query_words:  # single lower-case words (catalog.query_words)
         if word not in asked:
-            for token in _TOKEN.findall(word.lower()):
-                weights.setdefault(stem(token), idf(word))
+            weights.setdefault(stem(word), idf(word))
     if not weights:
         return []
     number = sum(weights.values()) / len(weights)
