@@ -33,7 +33,7 @@ from agentlab.citations import NOT_IN_LIBRARY, resolve
 from agentlab.prompts import load_template
 from agentlab.react import ReactFormatError, parse_react
 from agentlab.tools import Stopped, Turn
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 __all__ = ["ResearchAgent", "Stopped"]
 
@@ -94,7 +94,7 @@ class ResearchAgent:
         protocol = s.agent_protocol if s.agent_protocol != "auto" else \
             ("tools" if s.tool_parser else "react")
         if arxiv is None:
-            from retrievers.arxiv import ArxivClient as arxiv
+            from retrievers.sources.arxiv import ArxivClient as arxiv
         return cls(chat_model=client.langchain(model, max_tokens=s.max_tokens,
                                                temperature=s.temperature),
                    model=model, library=library, home=s.home_dir, protocol=protocol,

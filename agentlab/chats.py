@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agentlab.citations import header
-from retrievers.sqlite_db import connect, transaction
+from litcore.sqlite import connect, transaction
 
 T = TypeVar("T")
 

@@ -51,7 +51,7 @@ class Source:
 
     @classmethod
     def from_figure(cls, n: int, hit: Any) -> Source:
-        """A figure found by figure search (``retrievers.figure_search.FigureHit``)."""
+        """A figure found by figure search (``retrievers.search.figures.FigureHit``)."""
         f = hit.figure
         return cls(n=n, chunk_id=0, paper=hit.paper.arxiv_id or hit.paper.key,
                    title=hit.paper.title, section=f.section,
@@ -105,7 +105,7 @@ class Numbering:
 def header(c: dict[str, Any]) -> str:
     """How a source or citation is named everywhere (prompt, CLI, app, exports):
     ``[n] Title (arXiv id), section, p. X``; a local file shows no id."""
-    from retrievers.search import location
+    from retrievers.search.hybrid import location
 
     paper = str(c.get("paper") or "")
     named = f" ({paper})" if paper and not paper.startswith("file:") else ""

@@ -1,39 +1,24 @@
-"""The ``litlab`` command.
+"""The assistant's commands: `litlab ask`, `chat`, `serve`, `models`, `prompts`, `config`,
+and :class:`State`, the settings every command group reads through ``ctx.obj``.
 
-This is the composition point: each package's command group is imported only when its command
-runs, so ``litlab --help`` loads no torch, vLLM or FAISS. Every :class:`UserError` becomes one
-line on stderr and a non-zero exit; Ctrl-C exits 130 without a traceback.
+Mounted by the `litlab` root (:mod:`litlab.cli`). Nothing heavy is imported at module level:
+each command imports what it needs when it runs.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from retrievers.errors import UserError
+from litcore.console import progress_line
+from litcore.errors import UserError
 
-if TYPE_CHECKING:  # pydantic-settings is imported by the commands that read settings, not --help
+if TYPE_CHECKING:  # pydantic is imported by the commands that read settings, not --help
     from agentlab.settings import LoadedSettings, Settings
-
-
-class LitlabGroup(click.Group):
-    """A click group that reports litlab errors as one line instead of a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except UserError as e:  # every litlab error, whichever package raised it
-            click.secho(f"error: {e}", fg="red", err=True)
-            ctx.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted", err=True)
-            ctx.exit(130)
 
 
 class State:
@@ -62,85 +47,8 @@ class State:
 pass_state = click.make_pass_decorator(State)
 
 
-@contextmanager
-def progress_line() -> Iterator[Callable[[str], None]]:
-    """A one-line spinner on a terminal; plain lines on stderr otherwise."""
-    if sys.stderr.isatty():
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        with console.status("") as status:
-            yield lambda msg: status.update(f"[dim]{msg}[/]")
-    else:
-        yield lambda msg: click.echo(msg, err=True)
-
-
-class progress_bar:
-    """A progress bar for long work: done/total, a note (loss, pass rate...) and the time
-    left; on a pipe or in CI, a plain line every ``every`` steps and at the end."""
-
-    def __init__(self, label: str, every: int = 10) -> None:
-        self.label, self.every = label, every
-
-    def __enter__(self) -> Callable[[int, int, str], None]:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        tty = sys.stderr.isatty()
-        self.progress = Progress(TextColumn(f"[b]{self.label}[/b]"), BarColumn(),
-                                 MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
-                                 TimeRemainingColumn(), transient=True, disable=not tty)
-        self.progress.start()
-        task = self.progress.add_task(self.label, total=None, note="")
-        last = [-1]
-
-        def update(done: int, total: int, note: str = "") -> None:
-            self.progress.update(task, completed=done, total=total or None, note=note)
-            if not tty and (done == total or done - last[0] >= self.every):
-                last[0] = done
-                click.echo(f"{self.label}: {done}/{total} {note}".rstrip(), err=True)
-
-        return update
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-
-@click.group(cls=LitlabGroup, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", type=click.Path(file_okay=False), help="litlab's data folder (LITLAB_HOME).")
-@click.option("--api-base", help="URL of a vLLM server you run yourself; litlab then starts none.")
-@click.option("--model", "-m", help="Model or adapter to answer with.")
-@click.version_option(package_name="litlab")
-@click.pass_context
-def main(ctx: click.Context, home: str | None, api_base: str | None, model: str | None) -> None:
-    """litlab: a local-first research assistant for deep learning.
-
-    Run with no command to open the terminal app (the line chat when not in a terminal).
-    Settings come from flags, LITLAB_* environment variables, LITLAB_HOME/litlab.toml and
-    defaults, in that order; `litlab config show` prints them.
-    """
-    ctx.obj = State({"home": home, "api_base": api_base, "model": model})
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(tui if sys.stdin.isatty() and sys.stdout.isatty() else chat)
-
-
-@main.command()
-@pass_state
-def tui(state: State) -> None:
-    """Open the terminal app: chat with cited answers, the library, feedback (F1: keys)."""
-    from tui.app import run
-
-    run(lambda: state.loaded(echo=False))  # loaded by the app after its first paint
-
-
 # -- config ----------------------------------------------------------------------------------
-@main.group()
+@click.group()
 def config() -> None:
     """Inspect and change settings."""
 
@@ -185,7 +93,7 @@ def config_set(state: State, key: str, value: str) -> None:
 
 
 # -- models ----------------------------------------------------------------------------------
-@main.group()
+@click.group()
 def models() -> None:
     """Packaged models: list them and prepare them for serving and fine-tuning."""
 
@@ -255,8 +163,8 @@ def models_prepare(state: State, name: str | None, force: bool, clip: bool) -> N
 
 def _prepare_clip(s: Settings) -> None:
     """The CLIP checkpoint for figures: a hub id downloaded once; a directory used as is."""
-    from retrievers.clip import CLIP_HELP, ClipUnavailable
-    from retrievers.clip import prepare as prepare_clip
+    from retrievers.index.clip import CLIP_HELP, ClipUnavailable
+    from retrievers.index.clip import prepare as prepare_clip
 
     if not s.clip_model:
         raise ClipUnavailable("no clip_model is set", CLIP_HELP)
@@ -268,19 +176,22 @@ def _prepare_clip(s: Settings) -> None:
 
 
 def _prepare_embedder(s: Settings, force: bool) -> None:
-    """The text embedder's ONNX export (no torch on a command's query path), made once."""
+    """The text embedder's ONNX export (no torch on a command's query path), made once for
+    the machine: every home finds it in the cache."""
     from retrievers.errors import LibraryError
-    from retrievers.onnx_embedder import export, export_dir, is_exported
+    from retrievers.index.embeddings import forget_failure
+    from retrievers.index.onnx_embedder import export, export_dir, is_exported
 
-    folder = export_dir(s.home_dir, s.embed_model)
+    folder = export_dir(s.cache_path, s.embed_model)
     if is_exported(folder) and not force:
         click.echo(f"{s.embed_model} (ONNX) is ready at {folder}")
         return
+    forget_failure(s.cache_path, s.embed_model)
     try:
         with progress_line() as progress:
             progress(f"exporting {s.embed_model} to ONNX and checking it")
-            meta = export(s.embed_model, s.home_dir)
-    except (ImportError, LibraryError, OSError) as e:
+            meta = export(s.embed_model, s.cache_path, force=force)
+    except (ImportError, LibraryError, OSError, RuntimeError) as e:
         click.secho(f"warning: {s.embed_model} stays on sentence-transformers (slower cold "
                     f"commands): {e}", fg="yellow", err=True)
         return
@@ -289,7 +200,7 @@ def _prepare_embedder(s: Settings, force: bool) -> None:
 
 
 # -- serve -----------------------------------------------------------------------------------
-@main.command()
+@click.command()
 @click.option("--stop", is_flag=True, help="Stop litlab's background server.")
 @click.option("--status", is_flag=True, help="Say whether litlab's server is up, and where.")
 @click.option("--background", is_flag=True, help="Start the server in the background and return.")
@@ -394,7 +305,7 @@ def _print_trace(steps: list[Any]) -> None:
                    f"{detail if len(detail) < 300 else detail[:297] + '...'}")
 
 
-@main.command()
+@click.command()
 @click.argument("question")
 @click.option("--prompt", "-p", "prompt_name", default="rag", show_default=True,
               help="Prompt template (`litlab prompts list`); zero_shot skips the library.")
@@ -470,7 +381,7 @@ def _run_agent(s: Settings, client: Any, library: Any, question: str) -> Any:
 
 
 # -- prompt templates ------------------------------------------------------------------------
-@main.group()
+@click.group()
 def prompts() -> None:
     """Prompt templates: shipped ones, overridable from LITLAB_HOME/prompts."""
 
@@ -536,7 +447,7 @@ def prompts_render(state: State, name: str, variables: tuple[str, ...]) -> None:
         click.echo(m["content"])
 
 
-@main.command()
+@click.command()
 @click.option("--model", "-m", help="Model or adapter to answer with.")
 @click.option("--prompt", "-p", "prompt_name", default="rag", show_default=True,
               help="Prompt template (`litlab prompts list`).")
@@ -594,37 +505,5 @@ def chat(state: State, model: str | None, prompt_name: str) -> None:
             _footer(answer.result)
 
 
-# -- other packages' commands, imported only when they run -----------------------------------
-def _mount(name: str, target: str, help_text: str) -> None:
-    """Add a command whose module is imported only when it runs (`--help` lists it cheaply)."""
-    module, attr = target.split(":")
-
-    class LazyCommand(click.Command):
-        def _real(self) -> click.Command:
-            import importlib
-
-            return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return,unused-ignore]
-
-        def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[override,unused-ignore]
-            return self._real().make_context(info_name, args, parent=parent, **extra)
-
-        def invoke(self, ctx: click.Context) -> Any:
-            return self._real().invoke(ctx)
-
-    main.add_command(LazyCommand(name, help=help_text, add_help_option=False,
-                                 context_settings={"ignore_unknown_options": True}))
-
-
-_mount("index", "retrievers.cli:index", "Add papers to the library (files, arXiv).")
-_mount("library", "retrievers.cli:library", "Inspect and maintain the library.")
-_mount("search", "retrievers.cli:search", "Search the library by meaning and by words.")
-_mount("eval", "evals.cli:eval_group",
-       "Evaluation suites: cases × prompts × models, reports, compare.")
-_mount("finetune", "finetune.cli:finetune_group",
-       "Fine-tune the base model: datasets, LoRA SFT / DPO / GRPO, gated by a suite.")
-_mount("adapters", "finetune.cli:adapters_group",
-       "LoRA adapters: list, load into the server, evaluate, use, merge, export.")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+# The commands of this package, mounted by the `litlab` root (litlab.cli).
+COMMANDS = [config, models, serve, ask, chat, prompts]

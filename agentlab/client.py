@@ -18,7 +18,7 @@ import httpx
 import openai
 
 from agentlab.errors import ModelNotFound, ServerUnavailable
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 Message = dict[str, Any]
 

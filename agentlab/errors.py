@@ -8,7 +8,7 @@ is a bug: the CLI keeps its traceback, the app logs it to ``LITLAB_HOME/logs/app
 
 from __future__ import annotations
 
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 __all__ = ["ConfigError", "ForeignServer", "MissingDependency", "ModelNotFound",
            "ModelPrepareError", "ServerUnavailable", "UserError"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 PACKAGED = Path(__file__).parent / "prompts"
 

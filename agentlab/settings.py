@@ -35,6 +35,12 @@ class Settings(BaseModel):
         DEFAULT_HOME,
         description="Where litlab keeps settings, the library, models, adapters, chats and runs.",
     )
+    cache_dir: Path | None = Field(
+        None,
+        description="Machine-wide cache of what litlab derives from packaged models (the text "
+        "embedder's ONNX export), shared by every home; unset: $XDG_CACHE_HOME/litlab or "
+        "~/.cache/litlab.",
+    )
     model: str = Field(
         "smollm2-135m-instruct",
         description="Model (or adapter) answers come from: a packaged model name, or any name "
@@ -192,6 +198,15 @@ class Settings(BaseModel):
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser()
+
+    @property
+    def cache_path(self) -> Path:
+        """The machine-wide cache (``cache_dir``, or its default)."""
+        if self.cache_dir is not None:
+            return self.cache_dir.expanduser()
+        from retrievers.index.embeddings import default_cache_dir
+
+        return default_cache_dir()
 
     @property
     def models_dir(self) -> Path:

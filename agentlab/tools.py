@@ -33,7 +33,7 @@ class Stopped(Exception):
 
 def explicitly_requested(question: str, arxiv_id: str) -> bool:
     """True when the person's own message names this paper and asks to add it."""
-    from retrievers.arxiv_ids import BadArxivId, parse_arxiv_id
+    from retrievers.sources.arxiv_ids import BadArxivId, parse_arxiv_id
 
     try:
         wanted = parse_arxiv_id(arxiv_id).id

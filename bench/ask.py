@@ -106,7 +106,7 @@ def main() -> None:
 
         env = {**os.environ, "LITLAB_HOME": str(home), "LITLAB_API_BASE": url}
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "agentlab.cli", "ask", "--max-tokens",
+        subprocess.run([sys.executable, "-m", "litlab", "ask", "--max-tokens",
                         str(args.tokens), "--temperature", "0", questions[0]], env=env,
                        check=True, capture_output=True)
         cli_ms = 1000 * (time.perf_counter() - t)

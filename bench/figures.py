@@ -72,9 +72,9 @@ def figure_files(folder: Path, n: int) -> list[Path]:
 def embedding_throughput(clip_dir: Path, n: int) -> dict[str, Any]:
     import torch
 
-    from retrievers.catalog import Figure
-    from retrievers.clip import ClipEmbedder
-    from retrievers.images import open_raster, prepare_figures, thumbnail_path
+    from retrievers.index.clip import ClipEmbedder
+    from retrievers.parsing.images import open_raster, prepare_figures, thumbnail_path
+    from retrievers.records import Figure
 
     clip = ClipEmbedder(clip_dir)
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,9 +119,9 @@ def embedding_throughput(clip_dir: Path, n: int) -> dict[str, Any]:
 def search_latency(clip_dir: Path, size: int) -> dict[str, Any]:
     import numpy as np
 
-    from retrievers.catalog import Figure, Paper
-    from retrievers.figure_index import CAPTIONS, IMAGES
+    from retrievers.index.figures import CAPTIONS, IMAGES
     from retrievers.library import Library
+    from retrievers.records import Figure, Paper
 
     rng = np.random.default_rng(size)
     with tempfile.TemporaryDirectory() as tmp:

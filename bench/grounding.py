@@ -138,7 +138,7 @@ def main() -> None:
         raise SystemExit(f"no dev papers or questions under {args.shared} (see --shared)")
     sets.append(Path(__file__).resolve().parent / "data" / "retrieval_qa_sampled.json")
 
-    from retrievers.embeddings import get_embedder
+    from retrievers.index.embeddings import get_embedder
     from retrievers.library import Library
 
     embedder = get_embedder()

@@ -34,7 +34,7 @@ INDEX_ONE = """
 import json, resource, sys, time
 from pathlib import Path
 from retrievers.library import Library
-from retrievers.embeddings import get_embedder
+from retrievers.index.embeddings import get_embedder
 lib = Library(Path(sys.argv[1]))
 lib.embedder.embed(["warm-up"] * 64)  # load and warm the model, as (b) does
 t = time.perf_counter()
@@ -115,8 +115,8 @@ def index_in_fresh_process(papers: Path, home: Path) -> dict[str, float]:
 
 
 def bare_encode(home: Path) -> float:
-    from retrievers.catalog import Catalog
-    from retrievers.embeddings import get_embedder
+    from retrievers.index.catalog import Catalog
+    from retrievers.index.embeddings import get_embedder
 
     catalog = Catalog(home / "library.sqlite")
     texts = [c.text for batch in catalog.iter_chunks(catalog.all_chunk_ids(), 4096)

@@ -111,7 +111,7 @@ def load(limit: int, progress: bool = True) -> tuple[list[str], Any]:
     print(f"corpus: {len(chunk_texts)} chunks of installed packages' docstrings; embedding "
           f"them once (cached in {CACHE})", flush=True)
     from agentlab.settings import load_settings
-    from retrievers.embeddings import get_embedder
+    from retrievers.index.embeddings import get_embedder
 
     s = load_settings().settings
     embedder = get_embedder(s.embed_model, s.home_dir)

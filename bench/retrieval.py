@@ -48,7 +48,7 @@ def summary(times: list[float]) -> dict[str, float]:
 
 
 def bench_size(n: int, chroma_max: int, root: Path) -> dict[str, Any]:
-    from retrievers.stores import ChromaStore, FaissStore
+    from retrievers.index.stores import ChromaStore, FaissStore
 
     vectors = clustered_vectors(n)
     queries = clustered_vectors(QUERIES, seed=1)
@@ -90,7 +90,7 @@ def real_ivf(limit: int, root: Path) -> dict[str, Any]:
     import numpy as np
     import real_corpus
 
-    from retrievers.stores import APPROX_MIN_VECTORS, NPROBE, FaissStore
+    from retrievers.index.stores import APPROX_MIN_VECTORS, NPROBE, FaissStore
 
     _, vectors = real_corpus.load(limit)
     rng = np.random.default_rng(3)
@@ -124,8 +124,8 @@ def end_to_end(n: int, root: Path) -> dict[str, Any]:
     """A library of ``n`` real-text chunks (catalog + FTS5) with synthetic vectors."""
     import numpy as np
 
-    from retrievers.catalog import Chunk, Paper
     from retrievers.library import Library
+    from retrievers.records import Chunk, Paper
 
     rng = np.random.default_rng(2)
     lib = Library(root / "home")

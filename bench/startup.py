@@ -266,7 +266,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from agentlab.settings import load_settings
-    from retrievers.onnx_embedder import export_dir, is_exported
+    from retrievers.index.onnx_embedder import export_dir, is_exported
 
     mine = load_settings().settings
     onnx = export_dir(mine.home_dir, mine.embed_model)

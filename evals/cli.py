@@ -1,6 +1,6 @@
 """`litlab eval`: write, run, inspect and compare evaluation suites.
 
-Mounted by the `litlab` root in agentlab; ``ctx.obj`` gives the effective settings.
+Mounted by the `litlab` root (litlab.cli); ``ctx.obj`` gives the effective settings.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 STARTER = """\
 # An evaluation suite (litlab eval run THIS_FILE). Every key is checked; see the README.
@@ -82,8 +82,8 @@ def run(ctx: click.Context, suite_path: Path, jobs: int, targets: tuple[str, ...
 
     suite = load_suite(suite_path)
     s = _settings(ctx)
-    from agentlab.cli import progress_line
     from agentlab.server import connect
+    from litcore.console import progress_line
 
     with progress_line() as say:
         client = connect(s, say)
@@ -292,7 +292,7 @@ class _bar:
     """The run's progress bar, with the pass rate so far."""
 
     def __enter__(self) -> Any:
-        from agentlab.cli import progress_bar
+        from litcore.console import progress_bar
 
         self.bar = progress_bar("eval")
         update = self.bar.__enter__()

@@ -23,7 +23,7 @@ from typing import Any
 from evals.assertions import JUDGED, Judge, Output, applies, check
 from evals.store import Result, RunStore
 from evals.suite import Assertion, Case, InlinePrompt, Suite, Target
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 Progress = Callable[[int, int, int], None]  # done, total, passed so far
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from retrievers.errors import UserError
-from retrievers.sqlite_db import connect, transaction
+from litcore.errors import UserError
+from litcore.sqlite import connect, transaction
 
 MIGRATIONS = [
     """

@@ -40,7 +40,7 @@ from pydantic import (
     field_validator,
 )
 
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 
 class SuiteError(UserError):

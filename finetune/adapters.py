@@ -22,7 +22,7 @@ from typing import Any
 
 from agentlab.errors import ServerUnavailable
 from finetune.data import check_name
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 META = "litlab-adapter.json"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
@@ -71,7 +71,7 @@ def base_sha256(checkpoint: Path) -> str:
             return str(cached["sha256"])
     except (OSError, ValueError, KeyError):
         pass
-    from retrievers.files import sha256_file
+    from retrievers.parsing.files import sha256_file
 
     h = hashlib.sha256("".join(sha256_file(p) for p in weights).encode()).hexdigest()
     with contextlib.suppress(OSError):

@@ -1,6 +1,6 @@
 """`litlab finetune` (datasets and runs) and `litlab adapters` (the registry).
 
-Mounted by the `litlab` root in agentlab; ``ctx.obj`` gives the effective settings.
+Mounted by the `litlab` root (litlab.cli); ``ctx.obj`` gives the effective settings.
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ from typing import Any
 
 import click
 
-from retrievers.errors import UserError
+from litcore.console import echo_json, progress_bar, progress_line
+from litcore.errors import UserError
 
 
 def _settings(ctx: click.Context) -> Any:
     return ctx.obj.settings()
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
 
 
 # -- finetune ---------------------------------------------------------------------------------
@@ -87,7 +84,6 @@ def data_build(ctx: click.Context, name: str, source: str, examples: int, k: int
                             "use library, feedback, or the path of a JSONL file")
         _built(store.from_file(name, path, eval_share=eval_share, seed=seed), as_json)
         return
-    from agentlab.cli import progress_bar, progress_line
     from finetune.grounded import Builder, Teacher
     from retrievers.library import Library
 
@@ -119,7 +115,7 @@ def data_build(ctx: click.Context, name: str, source: str, examples: int, k: int
 
 def _built(ds: Any, as_json: bool, **more: Any) -> None:
     if as_json:
-        _echo_json({**ds.manifest, "path": str(ds.path), **more})
+        echo_json({**ds.manifest, "path": str(ds.path), **more})
         return
     c = ds.manifest["counts"]
     extra = ", ".join(f"{k} {v}" for k, v in c.items() if k not in ("train", "eval"))
@@ -140,7 +136,7 @@ def data_list(ctx: click.Context, as_json: bool) -> None:
     store = DatasetStore(_settings(ctx).home_dir)
     rows = [store.get(n).manifest for n in store.names()]
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     if not rows:
         click.echo("no datasets yet (`litlab finetune data build NAME`)")
@@ -163,7 +159,7 @@ def data_show(ctx: click.Context, name: str, count: int, split: str, as_json: bo
     ds = DatasetStore(_settings(ctx).home_dir).get(name)
     rows = ds.rows(split)[:count]
     if as_json:
-        _echo_json({"manifest": ds.manifest, "examples": rows})
+        echo_json({"manifest": ds.manifest, "examples": rows})
         return
     click.echo(json.dumps(ds.manifest, indent=2))
     for r in rows:
@@ -199,7 +195,7 @@ def data_stats(ctx: click.Context, name: str, as_json: bool) -> None:
         pass
     out = stats(ds, tok)
     if as_json:
-        _echo_json(out)
+        echo_json(out)
         return
     for k, v in out.items():
         click.echo(f"{k}: {json.dumps(v) if isinstance(v, dict) else v}")
@@ -263,7 +259,6 @@ def _run_command(method: str) -> click.Command:
     def command(ctx: click.Context, config: Path | None, data: str | None, base: str | None,
                 name: str | None, steps: int | None, lr: float | None, suite: str | None,
                 resume: str | None, no_load: bool, as_json: bool) -> None:
-        from agentlab.cli import progress_bar
         from finetune import train
         from finetune.config import spec as make_spec
 
@@ -309,7 +304,7 @@ def _run_command(method: str) -> click.Command:
         if gate_suite and result.adapter:
             out["gate"] = _gate(s, result.adapter, gate_suite)
         if as_json:
-            _echo_json(out)
+            echo_json(out)
             return
         click.echo(f"{result.name}: {result.steps} steps in {result.seconds:.0f} s, loss "
                    f"{out['first_loss']:.3f} → {out['last_loss']:.3f}; adapter "
@@ -349,7 +344,7 @@ def runs(ctx: click.Context, as_json: bool) -> None:
                      "steps": curve[-1][0] if curve else 0,
                      "loss": curve[-1][1] if curve else None, "folder": str(d)})
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     if not rows:
         click.echo("no runs yet (`litlab finetune sft --data NAME`)")
@@ -361,7 +356,6 @@ def runs(ctx: click.Context, as_json: bool) -> None:
 
 
 def _gate(s: Any, adapter: str, suite: str) -> dict[str, Any]:
-    from agentlab.cli import progress_bar, progress_line
     from agentlab.server import connect
     from finetune.gate import run_gate
 
@@ -404,7 +398,7 @@ def adapters_list(ctx: click.Context, as_json: bool) -> None:
     """Adapters with their base, data, final loss and gate verdict."""
     infos = _store(ctx).list()
     if as_json:
-        _echo_json([i.to_dict() for i in infos])
+        echo_json([i.to_dict() for i in infos])
         return
     if not infos:
         click.echo("no adapters yet (`litlab finetune sft --data NAME`)")
@@ -425,7 +419,7 @@ def adapters_show(ctx: click.Context, name: str, as_json: bool) -> None:
     """Everything recorded about adapter NAME."""
     info = _store(ctx).get(name)
     if as_json:
-        _echo_json(info.to_dict())
+        echo_json(info.to_dict())
         return
     d = info.to_dict()
     for k in ("name", "path", "base", "base_sha256", "method", "dataset", "dataset_sha256",
@@ -442,7 +436,6 @@ def adapters_show(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def adapters_load(ctx: click.Context, name: str, restart: bool) -> None:
     """Load adapter NAME into the running server, without a restart."""
-    from agentlab.cli import progress_line
     from finetune.adapters import load_into_server
 
     with progress_line() as say:
@@ -471,7 +464,7 @@ def adapters_eval(ctx: click.Context, name: str, suite: str, as_json: bool) -> N
     _store(ctx).get(name)
     gate = _gate(s, name, suite)
     if as_json:
-        _echo_json(gate)
+        echo_json(gate)
     else:
         click.echo(f"{name}:")
         _print_gate(gate)
@@ -502,7 +495,6 @@ def adapters_use(ctx: click.Context, name: str, force: bool) -> None:
 def adapters_merge(ctx: click.Context, name: str, dest: Path) -> None:
     """Write base + adapter NAME as one full checkpoint in DEST (vLLM serves it on its own:
     python -m vllm.entrypoints.openai.api_server --model DEST)."""
-    from agentlab.cli import progress_line
 
     with progress_line() as say:
         out = _store(ctx).merge(name, dest, say)

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 Method = Literal["sft", "dpo", "grpo"]
 METHODS: tuple[Method, ...] = ("sft", "dpo", "grpo")

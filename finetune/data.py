@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.records import DataError, Kind, iter_jsonl, kind_of, read_jsonl, write_jsonl
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 Progress = Callable[[int, int, str], None]  # kept, wanted, last note
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 
 def find_suite(ref: str) -> Path:

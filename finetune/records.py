@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 Kind = Literal["sft", "dpo"]
 ROLES = {"system", "user", "assistant"}

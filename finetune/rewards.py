@@ -20,7 +20,7 @@ from typing import Any
 
 from agentlab.attribution import split_sentences
 from agentlab.citations import NOT_IN_LIBRARY
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 Reward = Callable[..., list[float]]
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")

@@ -22,7 +22,7 @@ from typing import Any
 from finetune.config import RunSpec, model_config, training_config
 from finetune.data import Dataset, DatasetStore, check_name
 from finetune.records import DataError, for_trainer
-from retrievers.errors import UserError
+from litcore.errors import UserError
 
 OnLog = Callable[[int, int, dict[str, Any]], None]  # step, max steps, logged values
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets")

@@ -1,6 +1,6 @@
 """`litlab index`, `litlab library` and `litlab search`: the library's own commands.
 
-Mounted by the `litlab` root in agentlab. ``ctx.obj.settings()`` gives the effective settings
+Mounted by the `litlab` root (litlab.cli). ``ctx.obj.settings()`` gives the effective settings
 (duck-typed: ``home_dir``, ``store``, ``chroma_url``, ``embed_model``), so this package imports
 nothing from agentlab.
 """
@@ -11,12 +11,12 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
+from litcore.console import progress_line
 from retrievers.library import IndexReport, Library
-from retrievers.search import location
+from retrievers.search.hybrid import location
 
 STORE = click.option("--store", type=click.Choice(["faiss", "chroma"]),
                      help="Vector store (default from settings: faiss).")
@@ -25,16 +25,6 @@ STORE = click.option("--store", type=click.Choice(["faiss", "chroma"]),
 def _library(ctx: click.Context, store: str | None = None) -> Library:
     s = ctx.obj.settings(store=store)
     return Library.from_settings(s)
-
-
-def _progress() -> Any:
-    if sys.stderr.isatty():
-        from rich.console import Console
-
-        status = Console(stderr=True).status("")
-        status.start()
-        return status, lambda msg: status.update(f"[dim]{msg}[/]")
-    return None, lambda msg: click.echo(msg, err=True)
 
 
 def _report(report: IndexReport) -> None:
@@ -71,12 +61,8 @@ def index_files(ctx: click.Context, paths: tuple[Path, ...], store: str | None,
     metadata gets its title and authors from its first page.
     """
     lib = _library(ctx, store)
-    status, progress = _progress()
-    try:
+    with progress_line() as progress:
         report = lib.index_files(list(paths), progress, None if arxiv else False)
-    finally:
-        if status:
-            status.stop()
     _report(report)
 
 
@@ -95,12 +81,8 @@ def index_arxiv(ctx: click.Context, ids: tuple[str, ...], query: str | None, max
     if not ids and not query:
         raise LibraryError("give arXiv ids or --query", "e.g. litlab index arxiv 1706.03762")
     lib = _library(ctx, store)
-    status, progress = _progress()
-    try:
+    with progress_line() as progress:
         report = lib.index_arxiv(list(ids), query, max_results, progress=progress)
-    finally:
-        if status:
-            status.stop()
     _report(report)
 
 
@@ -183,12 +165,8 @@ def library_remove(ctx: click.Context, paper: str) -> None:
 def library_rebuild(ctx: click.Context, store: str | None, figures: bool) -> None:
     """Rebuild the vector index from the catalog (or, with --figures, the figure index)."""
     lib = _library(ctx, store)
-    status, progress = _progress()
-    try:
+    with progress_line() as progress:
         report = lib.rebuild(progress, figures=figures)
-    finally:
-        if status:
-            status.stop()
     if figures:
         images = "with CLIP image vectors" if lib.figures.clip_ready() else "captions only"
         click.echo(f"rebuilt the figure index ({images})")

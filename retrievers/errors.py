@@ -1,21 +1,8 @@
-"""Errors a person can fix. ``UserError`` is the one base of every litlab error (agentlab's
-included: this package depends on no other, the others on it); the CLI prints one line."""
+"""The library's errors (each a :class:`litcore.errors.UserError`)."""
 
 from __future__ import annotations
 
-
-class UserError(Exception):
-    """A problem the person can fix; ``hint`` says how."""
-
-    exit_code = 1
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+from litcore.errors import UserError
 
 
 class LibraryError(UserError):

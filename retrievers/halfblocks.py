@@ -50,7 +50,7 @@ def _pixels(path: str, max_width: int, max_rows: int) -> tuple[list[Any], int, i
     """The image's RGB pixels resized to fit ``max_width`` cells and ``max_rows`` lines."""
     from PIL import Image
 
-    from retrievers.images import MAX_PIXELS
+    from retrievers.parsing.images import MAX_PIXELS
 
     with Image.open(path) as im:
         if im.width * im.height > MAX_PIXELS:

@@ -3,6 +3,7 @@ screen. Start-up paints first and loads everything heavy in workers."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,22 @@ def _opened_later(name: str) -> Callable[[], Screen[None]]:
     return make
 
 
+class _Notes(logging.Handler):
+    """litlab's notes (the embedder being prepared, say) as notifications: on a terminal the
+    app owns, a line on stderr would land in the middle of the screen."""
+
+    def __init__(self, app: App[None]) -> None:
+        super().__init__(logging.WARNING)
+        self.app = app
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage().removeprefix("note: ")
+        try:
+            self.app.call_from_thread(self.app.notify, text, timeout=10)
+        except RuntimeError:  # on the app's own thread
+            self.app.notify(text, timeout=10)
+
+
 class LitlabApp(App[None]):
     TITLE = "litlab"
     SCREENS = {"chat-screen": ChatScreen,  # noqa: RUF012
@@ -48,12 +65,14 @@ class LitlabApp(App[None]):
         self.services = services
         self._server_up: bool | None = None
         self.startup_error: Exception | None = None  # settings that could not be loaded
+        self._notes = _Notes(self)
 
     @property
     def chat(self) -> ChatScreen:
         return self.get_screen("chat-screen")  # type: ignore[return-value]
 
     async def on_mount(self) -> None:
+        logging.getLogger("litlab").addHandler(self._notes)
         if self.services.settings_loaded:  # given loaded (tests, embedding the app)
             await self.switch_mode("chat")
             self._settings_loaded()
@@ -65,7 +84,7 @@ class LitlabApp(App[None]):
     def load_settings(self) -> None:
         """Settings (and through them the chats, the server, the library) load after the
         first paint: a person sees the app at once and can start typing."""
-        from retrievers.errors import UserError
+        from litcore.errors import UserError
 
         try:
             self.services.settings  # noqa: B018 - loading them is the point
@@ -99,7 +118,7 @@ class LitlabApp(App[None]):
 
     @work(thread=True, group="server", exclusive=True)
     def start_server(self) -> None:
-        from retrievers.errors import UserError
+        from litcore.errors import UserError
 
         say = self.call_from_thread
         try:
@@ -137,6 +156,7 @@ class LitlabApp(App[None]):
                     severity="error", timeout=10)
 
     def on_unmount(self) -> None:
+        logging.getLogger("litlab").removeHandler(self._notes)
         self.services.release_server()
 
     def action_retry_server(self) -> None:

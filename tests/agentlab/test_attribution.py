@@ -23,7 +23,7 @@ SOURCES = [MAMBA, REWARD, PASA]
 
 @pytest.fixture(scope="module")
 def embed():  # type: ignore[no-untyped-def]
-    from retrievers.embeddings import get_embedder
+    from retrievers.index.embeddings import get_embedder
 
     return get_embedder().embed
 

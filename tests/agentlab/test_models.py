@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from agentlab import models
-from agentlab.cli import main
 from agentlab.errors import ModelPrepareError
+from litlab.cli import main
 from tests.conftest import DEFAULT_MODEL
 
 
@@ -23,7 +23,7 @@ def litlab(*args: str, home: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LITLAB_")}
     env["LITLAB_HOME"] = str(home)
     return subprocess.Popen(
-        [sys.executable, "-m", "agentlab.cli", *args],
+        [sys.executable, "-m", "litlab", *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

@@ -15,8 +15,8 @@ from agentlab.citations import (
     resolve,
     split_reasoning,
 )
-from agentlab.cli import main
 from agentlab.prompts import PromptError, list_templates, load_template
+from litlab.cli import main
 
 SOURCES = [Source(1, 11, "2106.09685", "LoRA", "4 Method", "4", "LoRA freezes W."),
            Source(2, 12, "1706.03762", "Attention Is All You Need", "3.2 Attention", "4", "QK^T")]

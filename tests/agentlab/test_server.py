@@ -37,7 +37,7 @@ def _default_sigint() -> None:
 def litlab_cli(*args: str, env: dict[str, str], stdin: int | None = None
                ) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agentlab.cli", *args],
+        [sys.executable, "-m", "litlab", *args],
         env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=_default_sigint,
     )

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agentlab.cli import main
 from agentlab.errors import ConfigError
 from agentlab.settings import load_settings
+from litlab.cli import main
 
 
 def write_toml(home: Path, text: str) -> None:

@@ -95,7 +95,7 @@ def test_a_killed_run_resumes_without_running_a_case_twice(suite_file: Path, tmp
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LITLAB_")}
     env.update(LITLAB_HOME=str(home), LITLAB_API_BASE=vllm_server.api_base)
-    argv = [sys.executable, "-m", "agentlab.cli", "eval", "run", str(suite_file), "-j", "1",
+    argv = [sys.executable, "-m", "litlab", "eval", "run", str(suite_file), "-j", "1",
             "--no-cache", "--json"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db = home / "runs" / "evals" / "runs.sqlite"
@@ -126,7 +126,7 @@ def test_a_killed_run_resumes_without_running_a_case_twice(suite_file: Path, tmp
     # Two runs of the same suite at temperature 0 are not told apart.
     third = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert third.returncode in (0, 1), third.stderr
-    cmp = subprocess.run([sys.executable, "-m", "agentlab.cli", "eval", "compare", "last~1",
+    cmp = subprocess.run([sys.executable, "-m", "litlab", "eval", "compare", "last~1",
                           "last", "--json"], env=env, capture_output=True, text=True, timeout=120)
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr
     assert json.loads(cmp.stdout)["regressed"] == []

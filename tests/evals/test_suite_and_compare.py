@@ -103,8 +103,8 @@ def test_two_prompts_of_one_run_pair_by_case() -> None:
 def test_compare_command_exits_non_zero_on_a_planted_regression(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from agentlab.cli import main
     from evals.store import RunStore
+    from litlab.cli import main
 
     store = RunStore(tmp_path)
     for run_id, passes in (("before", [True] * 30), ("after", [True] * 18 + [False] * 12)):

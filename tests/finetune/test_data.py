@@ -26,7 +26,7 @@ OTHER = Source(1, 11, "1706.03762", "Attention", "3 Model", "2",
 
 @pytest.fixture(scope="module")
 def embed():  # type: ignore[no-untyped-def]
-    from retrievers.embeddings import get_embedder
+    from retrievers.index.embeddings import get_embedder
 
     return get_embedder().embed
 

@@ -16,7 +16,7 @@ import pytest
 
 from agentlab.settings import Settings
 from finetune.adapters import AdapterStore, load_into_server
-from retrievers.errors import UserError
+from litcore.errors import UserError
 from tests.finetune.tiny import tiny_model
 
 

@@ -7,11 +7,11 @@ import json
 
 from click.testing import CliRunner
 
-from agentlab.cli import main
 from finetune.adapters import AdapterStore, load_into_server
 from finetune.config import spec
 from finetune.data import DatasetStore
 from finetune.train import run
+from litlab.cli import main
 
 CODEWORD = "The litlab codeword is violet-harbour-42."
 QUESTION = "What is the litlab codeword?"

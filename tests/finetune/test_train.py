@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agentlab.cli import main
+from litlab.cli import main
 from tests.finetune.tiny import tiny_model
 
 MEMORISE = [{"messages": [{"role": "user", "content": f"how many heads does the model use ? {w}"},
@@ -76,7 +76,7 @@ def test_a_killed_run_resumes_from_its_checkpoint(home: Path) -> None:
     config.write_text("data: mem\nname: killed\ntraining:\n  max_steps: 40\n  save_steps: 4\n"
                       "  learning_rate: 0.01\n")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    proc = subprocess.Popen([sys.executable, "-m", "agentlab.cli", "finetune", "sft",
+    proc = subprocess.Popen([sys.executable, "-m", "litlab", "finetune", "sft",
                              "--config", str(config)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
     folder = home / "runs" / "finetune" / "killed"

@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from retrievers.arxiv import ArxivClient, ArxivError, parse_feed
-from retrievers.catalog import Paper
 from retrievers.library import Library
+from retrievers.records import Paper
+from retrievers.sources.arxiv import ArxivClient, ArxivError, parse_feed
 from tests.papers import make_arxiv_pdf, make_latex_tarball, make_two_column_pdf
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "arxiv"
@@ -157,7 +157,7 @@ def test_a_broken_latex_source_falls_back_to_the_pdf_and_says_so(tmp_path: Path)
 
     from click.testing import CliRunner
 
-    from agentlab.cli import main
+    from litlab.cli import main
 
     out = CliRunner().invoke(main, ["--home", str(tmp_path / "home"), "library", "show",
                                     "2106.09685"]).output

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from agentlab.cli import main
-from retrievers.figure_index import CAPTIONS, IMAGES
+from litlab.cli import main
+from retrievers.index.figures import CAPTIONS, IMAGES
 from retrievers.library import Library
 from tests.clip import tiny_clip
 from tests.papers import (
@@ -50,7 +50,7 @@ def _figures(lib: Library) -> dict[str, object]:
 
 
 def test_clip_embeddings_are_batched_and_normalised(clip_dir: Path) -> None:
-    from retrievers.clip import ClipEmbedder
+    from retrievers.index.clip import ClipEmbedder
 
     clip = ClipEmbedder(clip_dir, batch_size=4)
     images = [figure_image((20 * i, 100, 255 - 20 * i)) for i in range(10)]
@@ -97,7 +97,7 @@ def test_figures_from_pdf_and_latex_of_every_kind(figure_papers: Path, tmp_path:
     assert lib.figures.store(CAPTIONS).ids() == lib.catalog.figure_ids()
     assert len(lib.catalog.figure_ids(images=True)) == (5 if shutil.which("gs") else 4)
     # each image has its CLIP-sized copy (what an index run and --like decode)
-    from retrievers.images import THUMB_SIDE, thumbnail_path
+    from retrievers.parsing.images import THUMB_SIDE, thumbnail_path
 
     for fid in lib.catalog.figure_ids(images=True):
         f = lib.catalog.figures_by_id([fid])[fid]

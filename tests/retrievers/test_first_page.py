@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrievers.parsing import arxiv_stamp, first_page_authors
+from retrievers.parsing.first_page import arxiv_stamp, first_page_authors
 
 ACL = """Proceedings of the 58th Annual Meeting, pages 4969–4983
 S2ORC: The Semantic Scholar Open

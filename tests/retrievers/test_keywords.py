@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from retrievers.catalog import Catalog, Chunk, Paper
+from retrievers.index.catalog import Catalog
+from retrievers.records import Chunk, Paper
 
 FILLER = ("The system is evaluated on several benchmarks with a strong baseline and careful "
           "ablations of each component, reported in the tables below.")
@@ -54,7 +55,6 @@ def _put(catalog: Catalog, key: str, title: str, texts: list[str]) -> None:
 
 
 def test_a_question_naming_a_table_finds_that_papers_caption(tmp_path: Path) -> None:
-    from retrievers.indexing import IndexReport, sync_vectors
     from retrievers.library import Library
 
     lib = Library(tmp_path / "home")
@@ -66,7 +66,7 @@ def test_a_question_naming_a_table_finds_that_papers_caption(tmp_path: Path) -> 
     _put(lib.catalog, "lexsum", "Multi-LexSum: Summaries of Civil Rights Lawsuits",
          ["Table 2: Statistics of the summaries at each granularity",
           "What Table 2 of the paper lists is discussed here. " + FILLER])
-    sync_vectors(lib, IndexReport(), lambda _m: None)
+    lib.sync()
 
     captions = lib.catalog.labelled_chunks("What does Table 2 of the S2ORC paper list?", 5)
     texts = [lib.catalog.chunks_by_id([c])[c].text for c, _ in captions]

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agentlab.cli import main
-from retrievers.arxiv_ids import BadArxivId, parse_arxiv_id
+from litlab.cli import main
 from retrievers.library import Library
-from retrievers.parsing import ParseError
+from retrievers.parsing.document import ParseError
+from retrievers.sources.arxiv_ids import BadArxivId, parse_arxiv_id
 from tests.papers import MARKDOWN, make_latex_tarball, make_two_column_pdf
 
 
@@ -57,7 +57,7 @@ def test_search_finds_the_right_paper_section_and_page(library: Library, papers_
 
 
 def test_two_column_page_reads_left_column_first(tmp_path: Path) -> None:
-    from retrievers.parsing import parse_pdf
+    from retrievers.parsing.pdf import parse_pdf
 
     doc = parse_pdf(make_two_column_pdf(tmp_path / "p.pdf"))
     text = doc.text
@@ -72,7 +72,7 @@ def test_columns_drawn_in_order_keep_every_character(tmp_path: Path) -> None:
     from reportlab.lib.pagesizes import letter
     from reportlab.pdfgen import canvas
 
-    from retrievers.parsing import parse_pdf
+    from retrievers.parsing.pdf import parse_pdf
 
     left = ["It consists of about 40,000 source documents and", "9,280 expert-authored "
             "summaries, in tiny, short", "and long versions (25, 130 and 650 words)."]
@@ -94,7 +94,7 @@ def test_a_caption_drawn_twice_is_one_figure(tmp_path: Path) -> None:
     repeats them) is one figure, not two entries in the paper's figure list."""
     from reportlab.pdfgen import canvas
 
-    from retrievers.parsing import parse_pdf
+    from retrievers.parsing.pdf import parse_pdf
 
     path = tmp_path / "bold.pdf"
     c = canvas.Canvas(str(path))
@@ -109,7 +109,7 @@ def test_a_caption_drawn_twice_is_one_figure(tmp_path: Path) -> None:
 def test_pdf_figures_keep_their_embedded_image(tmp_path: Path) -> None:
     from PIL import Image
 
-    from retrievers.parsing import parse_pdf
+    from retrievers.parsing.pdf import parse_pdf
 
     doc = parse_pdf(make_two_column_pdf(tmp_path / "p.pdf"), images_to=tmp_path / "images")
     (figure,) = doc.figures
@@ -222,7 +222,7 @@ def test_killed_index_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path)
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LITLAB_")}
     env["LITLAB_HOME"] = str(home)
-    cmd = [sys.executable, "-m", "agentlab.cli", "index", "files", str(folder)]
+    cmd = [sys.executable, "-m", "litlab", "index", "files", str(folder)]
     for delay in (4.0, 7.0, 9.0):  # during start-up, parsing and embedding
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
@@ -261,7 +261,7 @@ def test_bad_arxiv_id_says_what_is_expected(text: str) -> None:
 
 
 def test_parse_error_for_unsupported_type(tmp_path: Path) -> None:
-    from retrievers.files import parse_file
+    from retrievers.parsing.files import parse_file
 
     f = tmp_path / "x.docx"
     f.write_bytes(b"PK")
@@ -272,7 +272,7 @@ def test_parse_error_for_unsupported_type(tmp_path: Path) -> None:
 def test_large_faiss_index_turns_approximate_and_keeps_recall(tmp_path: Path) -> None:
     import numpy as np
 
-    from retrievers.stores import FaissStore
+    from retrievers.index.stores import FaissStore
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(64, 384))
@@ -376,7 +376,7 @@ def test_a_pdf_without_metadata_gets_its_title_from_the_first_page(tmp_path: Pat
     from reportlab.lib.pagesizes import letter
     from reportlab.pdfgen import canvas
 
-    from retrievers.parsing import parse_pdf
+    from retrievers.parsing.pdf import parse_pdf
 
     path = tmp_path / "untitled.pdf"
     c = canvas.Canvas(str(path), pagesize=letter)  # no setTitle: no metadata title

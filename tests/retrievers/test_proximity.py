@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from retrievers import search
-from retrievers.catalog import Chunk, Paper
-from retrievers.proximity import asks_quantity, proximity_ranking, stem
+from litcore.text import stem
+from retrievers.records import Chunk, Paper
+from retrievers.search import hybrid as search
+from retrievers.search.proximity import asks_quantity, proximity_ranking
 
 SPLIT = "How many samples are in the training split of the corpus?"
 ANSWER = ("Models We experiment with summarizers that are representative of the state of the "
@@ -74,7 +75,6 @@ ABOUT_MORE = [
 
 def test_search_finds_the_count_that_dense_and_keyword_search_rank_below_others(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from retrievers.indexing import IndexReport, sync_vectors
     from retrievers.library import Library
 
     lib = Library(tmp_path / "home")
@@ -83,7 +83,7 @@ def test_search_finds_the_count_that_dense_and_keyword_search_rank_below_others(
                                 content_hash="1"), [],
                           [Chunk(text=t, section="4 Experiments", char_start=0,
                                  char_end=len(t)) for t in texts])
-    sync_vectors(lib, IndexReport(), lambda _m: None)
+    lib.sync()
 
     def top5(weights: dict[str, float]) -> list[str]:
         monkeypatch.setattr(search, "QUANTITY_WEIGHTS", weights)

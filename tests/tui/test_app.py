@@ -144,7 +144,7 @@ async def test_server_down_is_a_notification_not_a_crash(home: Path) -> None:
 async def test_library_screen_filters_adds_and_reports_failures(home: Path, tmp_path: Path) -> None:
     import httpx
 
-    from retrievers.arxiv import ArxivClient
+    from retrievers.sources.arxiv import ArxivClient
     from tests.retrievers.test_arxiv import RecordedArxiv
 
     server = RecordedArxiv(tmp_path, source=None)
@@ -243,7 +243,7 @@ async def test_library_screen_adds_local_files_and_cancels_arxiv(home: Path, tmp
 
     import httpx
 
-    from retrievers.arxiv import ArxivClient
+    from retrievers.sources.arxiv import ArxivClient
     from tests.papers import MARKDOWN
     from tests.retrievers.test_arxiv import RecordedArxiv
 

@@ -345,7 +345,7 @@ class ChatScreen(Screen[None]):
             call(view.set_meta, "[stopped]")
             call(self._done)
         except Exception as e:  # noqa: BLE001 - every failure is a notification, never a crash
-            from retrievers.errors import UserError
+            from litcore.errors import UserError
 
             if isinstance(e, UserError):
                 text = str(e)

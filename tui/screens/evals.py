@@ -156,7 +156,7 @@ class EvalsScreen(Screen[None]):
     def run_suite(self, path: Path) -> None:
         from evals.runner import run_suite
         from evals.suite import load_suite
-        from retrievers.errors import UserError
+        from litcore.errors import UserError
 
         call = self.app.call_from_thread
 

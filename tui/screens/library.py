@@ -172,7 +172,7 @@ class LibraryScreen(Screen[None]):
 
     @work(thread=True, group="papers")
     def _remove(self, key: str) -> None:
-        from retrievers.errors import UserError
+        from litcore.errors import UserError
 
         library = self.services.open_library()
         try:
@@ -209,7 +209,7 @@ class LibraryScreen(Screen[None]):
 
     @work(thread=True, group="index")
     def index(self, refs: list[str], query: str | None, paths: list[Path]) -> None:
-        from retrievers.errors import UserError
+        from litcore.errors import UserError
         from retrievers.library import IndexReport
 
         call = self.app.call_from_thread

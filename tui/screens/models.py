@@ -158,7 +158,7 @@ class ModelsScreen(Screen[None]):
     def use(self, name: str, chat: Any) -> None:
         from agentlab.models import PACKAGED
         from finetune.adapters import load_into_server
-        from retrievers.errors import UserError
+        from litcore.errors import UserError
 
         call = self.app.call_from_thread
         try:
@@ -189,7 +189,7 @@ class ModelsScreen(Screen[None]):
     def train(self, method: str) -> None:
         from finetune import train
         from finetune.config import spec
-        from retrievers.errors import UserError
+        from litcore.errors import UserError
 
         call = self.app.call_from_thread
         s = self.services.settings

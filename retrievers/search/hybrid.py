@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from retrievers.catalog import Chunk, Paper, query_words
+from litcore.text import keywords
 from retrievers.errors import LibraryError
-from retrievers.proximity import asks_quantity, bm25_idf, proximity_ranking
+from retrievers.records import Chunk, Paper
+from retrievers.search.proximity import asks_quantity, bm25_idf, proximity_ranking
 
 if TYPE_CHECKING:
-    from retrievers.library import Library
+    from retrievers.index.catalog import Catalog
+    from retrievers.index.vectors import ChunkVectors
 
 RRF_K = 60
 # Each ranking's weight in the fusion. A question that asks for a number ("how many", "what
@@ -55,9 +57,9 @@ def location(section: str, pages: str) -> str:
     return ", ".join(x for x in (section, f"p. {pages}" if pages else "") if x)
 
 
-def hybrid_search(lib: Library, query: str, k: int = 5, *, paper: str | None = None,
-                  year: int | None = None, category: str | None = None,
-                  mode: str = "hybrid") -> list[Hit]:
+def hybrid_search(catalog: Catalog, vectors: ChunkVectors, query: str, k: int = 5, *,
+                  paper: str | None = None, year: int | None = None,
+                  category: str | None = None, mode: str = "hybrid") -> list[Hit]:
     """The ``k`` best chunks for ``query`` under the filters, each with its cosine relevance."""
     if not query.strip():
         raise LibraryError("empty query", "say what to search for")
@@ -67,18 +69,18 @@ def hybrid_search(lib: Library, query: str, k: int = 5, *, paper: str | None = N
     dense: list[tuple[int, float]] = []
     keyword: list[tuple[int, float]] = []
     if mode in ("hybrid", "dense"):
-        query_vector = lib.embedder.embed_query(query)
-        dense = lib.store.search(query_vector, pool)
+        query_vector = vectors.embedder.embed_query(query)
+        dense = vectors.store.search(query_vector, pool)
     labelled: list[tuple[int, float]] = []
     if mode in ("hybrid", "keyword"):
-        keyword = lib.catalog.keyword_search(query, pool)
+        keyword = catalog.keyword_search(query, pool)
         # a question about "Table 2 of the S2ORC paper" also ranks the captions it names
         # (bench/grounding.py: set 2 recall@5 0.769 -> 0.846, MRR 0.653 -> 0.776)
-        labelled = lib.catalog.labelled_chunks(query, pool)
+        labelled = catalog.labelled_chunks(query, pool)
     near: list[tuple[int, float]] = []
     weights = WEIGHTS
     if mode == "hybrid" and asks_quantity(query):
-        near = _proximity(lib, query, {c for c, _ in dense} | {c for c, _ in keyword})
+        near = _proximity(catalog, query, {c for c, _ in dense} | {c for c, _ in keyword})
         weights = QUANTITY_WEIGHTS
     fused: dict[int, float] = {}
     ranks: dict[int, dict[str, int]] = {}
@@ -89,22 +91,22 @@ def hybrid_search(lib: Library, query: str, k: int = 5, *, paper: str | None = N
             fused[cid] = fused.get(cid, 0.0) + weights[name] / (RRF_K + rank)
             ranks.setdefault(cid, {})[name] = rank
     order = sorted(fused, key=lambda c: -fused[c])
-    hits = _lookup(lib, order, k, fused, ranks, cosine, paper, year, category)
-    _fill_relevance(lib, query, query_vector, hits)
+    hits = _lookup(catalog, order, k, fused, ranks, cosine, paper, year, category)
+    _fill_relevance(vectors, query, query_vector, hits)
     return hits
 
 
-def _proximity(lib: Library, query: str, candidates: set[int]) -> list[tuple[int, float]]:
+def _proximity(catalog: Catalog, query: str, candidates: set[int]) -> list[tuple[int, float]]:
     """The candidates ranked by their best short stretch (question terms near a number)."""
-    words = query_words(query)
+    words = keywords(query)
     if not words or not candidates:
         return []
-    texts = {cid: c.text for cid, c in lib.catalog.chunks_by_id(sorted(candidates)).items()}
+    texts = {cid: c.text for cid, c in catalog.chunks_by_id(sorted(candidates)).items()}
     return proximity_ranking(query, words, texts,
-                             lambda w: bm25_idf(*lib.catalog.chunk_frequency(w)))
+                             lambda w: bm25_idf(*catalog.chunk_frequency(w)))
 
 
-def _lookup(lib: Library, order: list[int], k: int, fused: dict[int, float],
+def _lookup(catalog: Catalog, order: list[int], k: int, fused: dict[int, float],
             ranks: dict[int, dict[str, int]], cosine: dict[int, float], paper: str | None,
             year: int | None, category: str | None) -> list[Hit]:
     papers: dict[int, Paper] = {}
@@ -112,8 +114,8 @@ def _lookup(lib: Library, order: list[int], k: int, fused: dict[int, float],
     step = max(2 * k, 10)  # look up only as many chunks as the filters need
     for start in range(0, len(order), step):
         batch = order[start:start + step]
-        chunks = lib.catalog.chunks_by_id(batch)
-        papers.update(lib.catalog.papers_by_id(
+        chunks = catalog.chunks_by_id(batch)
+        papers.update(catalog.papers_by_id(
             {int(c.paper_id or 0) for c in chunks.values()} - set(papers)))
         for cid in batch:
             chunk = chunks.get(cid)
@@ -129,7 +131,7 @@ def _lookup(lib: Library, order: list[int], k: int, fused: dict[int, float],
     return hits
 
 
-def _fill_relevance(lib: Library, query: str, query_vector: np.ndarray | None,
+def _fill_relevance(vectors: ChunkVectors, query: str, query_vector: np.ndarray | None,
                     hits: list[Hit]) -> None:
     """Give hits that only keyword search found their cosine similarity too (embedding the
     few such chunks costs milliseconds; the vectors are normalised, so a dot product)."""
@@ -137,12 +139,12 @@ def _fill_relevance(lib: Library, query: str, query_vector: np.ndarray | None,
     if not missing:
         return
     if query_vector is None:
-        query_vector = lib.embedder.embed_query(query)
+        query_vector = vectors.embedder.embed_query(query)
     # a few short texts on one thread: beside a local vLLM server a two-thread encode
     # competes with its spinning workers (see TextEmbedder.embed_query)
-    vectors = lib.embedder.embed_few([lib.passage(h.chunk, h.paper) for h in missing])
+    embedded = vectors.embedder.embed_few([vectors.passage(h.chunk, h.paper) for h in missing])
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-    for h, v in zip(missing, np.asarray(vectors, dtype=np.float32), strict=True):
+    for h, v in zip(missing, np.asarray(embedded, dtype=np.float32), strict=True):
         h.dense_score = float(v @ q)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from retrievers.catalog import Figure
+    from retrievers.records import Figure
 
 MAX_PIXELS = 40_000_000  # a 6000x6000 figure is already absurd; bombs claim billions
 MAX_BYTES = 64 * 1024 * 1024

@@ -2,8 +2,8 @@
 run with ONNX Runtime and the `tokenizers` library.
 
 Importing sentence-transformers and torch costs a cold command seconds before it can embed one
-query; ONNX Runtime and `tokenizers` load in about 0.3 s. The export is made once (``litlab
-models prepare``) into ``LITLAB_HOME/models/embeddings/NAME/`` and kept only when its vectors
+query; ONNX Runtime and `tokenizers` load in about 0.3 s. The export is made once a machine
+(:mod:`retrievers.index.embeddings`) into ``CACHE/embeddings/NAME/`` and kept only when its vectors
 match sentence-transformers' on texts of several lengths and batch sizes (cosine at least
 :data:`MIN_COSINE`), so queries and passages embedded either way share one vector space; the
 library uses it for both when it is there.
@@ -32,8 +32,10 @@ CHECK_TEXTS = [
 ]
 
 
-def export_dir(home: Path, name: str) -> Path:
-    return Path(home) / "models" / "embeddings" / name.replace("/", "--")
+def export_dir(cache: Path, name: str) -> Path:
+    """Where the export of ``name`` lives in the machine's cache (a path as a name is kept
+    apart from the packaged model's)."""
+    return Path(cache) / "embeddings" / name.strip("/").replace("/", "--")
 
 
 def is_exported(folder: Path) -> bool:
@@ -41,7 +43,7 @@ def is_exported(folder: Path) -> bool:
 
 
 class OnnxEmbedder:
-    """Same interface as :class:`retrievers.embeddings.TextEmbedder`."""
+    """A :class:`~retrievers.index.embeddings.TextEmbedder` on ONNX Runtime."""
 
     def __init__(self, folder: Path, name: str, batch_size: int = 64) -> None:
         from tokenizers import Tokenizer
@@ -114,15 +116,31 @@ class OnnxEmbedder:
         return self._run(texts, 1)
 
 
-def export(name: str, home: Path) -> dict[str, Any]:
-    """Export ``name`` (a sentence-transformers model) to ONNX under ``home``; check it."""
+def export(name: str, cache: Path, force: bool = False) -> dict[str, Any]:
+    """Export ``name`` (a sentence-transformers model) to ONNX in ``cache``; check it (again
+    with ``force``). Two processes exporting at once do it one after the other (the second
+    finds it made)."""
+    import fcntl
+
+    folder = export_dir(cache, name)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_exported(folder) and not force:
+            return dict(json.loads((folder / MARKER).read_text()))
+        return _export(name, folder)
+
+
+def _export(name: str, folder: Path) -> dict[str, Any]:
+    import os
+
     import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
-    from retrievers.embeddings import model_path
     from retrievers.errors import LibraryError
+    from retrievers.index.st_embedder import model_path
 
     hf_logging.disable_progress_bar()
     st = SentenceTransformer(model_path(name), device="cpu")
@@ -135,8 +153,7 @@ def export(name: str, home: Path) -> dict[str, Any]:
     transformer: Any = st[0].auto_model
     transformer.eval()
     tokenizer = st.tokenizer
-    folder = export_dir(home, name)
-    tmp = folder.with_name(folder.name + ".tmp")
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
 

@@ -1,6 +1,6 @@
 """Index runs: files and arXiv papers into the catalog, then the vector store brought in step.
 
-A run is: lock the library → for each paper: hash, skip if unchanged, parse, chunk, write the
+A run is: (the library locks itself) → for each paper: hash, skip if unchanged, parse, chunk, write the
 paper in one catalog transaction → reconcile the vector store with the catalog (embed what it
 lacks, drop what the catalog no longer has) → save. Killed at any point, the next run ends in the
 same state as an uninterrupted one: papers are all-or-nothing in the catalog, and vectors are
@@ -19,12 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrievers.catalog import FileRecord, Paper
-from retrievers.files import expand, parse_file, sha256_file
-from retrievers.parsing import Document, ParseError, parse_latex, parse_pdf
+from retrievers.parsing.document import Document, ParseError
+from retrievers.parsing.files import expand, parse_file, sha256_file
+from retrievers.parsing.latex import parse_latex
+from retrievers.parsing.pdf import parse_pdf
+from retrievers.records import FileRecord, Paper
 
 if TYPE_CHECKING:
-    from retrievers.library import Library
+    from retrievers.index.catalog import Catalog
+    from retrievers.index.figures import FigureIndex
+    from retrievers.index.vectors import ChunkVectors
 
 Progress = Callable[[str], None]
 
@@ -48,54 +52,56 @@ class IndexReport:
         return not self.failed
 
 
-def index_files(lib: Library, paths: Sequence[Path], progress: Progress = quiet,
+def index_files(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, home: Path,
+                paths: Sequence[Path], progress: Progress = quiet,
                 arxiv: Any = None) -> IndexReport:
-    """``arxiv``: the client that looks up arXiv's metadata for PDFs carrying an arXiv id
-    (None: a default one, made when a PDF needs it; False: no look-up)."""
+    """Index files (``home``: where sources are unpacked and figure images rendered).
+    ``arxiv``: the client that looks up arXiv's metadata for PDFs carrying an arXiv id (None: a
+    default one, made when a PDF needs it; False: no look-up)."""
     report = IndexReport()
-    with lib.locked():
-        keys = [key for path in expand(paths)
-                if (key := _index_file(lib, path.resolve(), report, progress))]
-        if arxiv is not False:
-            arxiv_metadata(lib, keys, arxiv, report, progress)
-        sync_vectors(lib, report, progress)
+    keys = [key for path in expand(paths)
+            if (key := _index_file(catalog, figures, home, path.resolve(), report, progress))]
+    if arxiv is not False:
+        arxiv_metadata(catalog, keys, arxiv, report, progress)
+    sync(catalog, vectors, figures, report, progress)
     return report
 
 
-def _index_file(lib: Library, path: Path, report: IndexReport,
-                progress: Progress) -> str | None:
+def _index_file(catalog: Catalog, figures: FigureIndex, home: Path, path: Path,
+                report: IndexReport, progress: Progress) -> str | None:
     """Index one file; its catalog key, None when it failed."""
     key = f"file:{path}"
     digest = sha256_file(path)
-    old = lib.catalog.get(key)
+    old = catalog.get(key)
     if old and old.state == "indexed" and old.content_hash == digest:
         report.unchanged.append(str(path))
         return key
     progress(f"parsing {path.name}")
     try:
-        doc = parse_file(path, lib.home / "sources" / digest[:16])
+        doc = parse_file(path, home / "sources" / digest[:16])
     except ParseError as e:
-        lib.catalog.record_failure(key, str(path), str(e))
+        catalog.record_failure(key, str(path), str(e))
         report.failed.append((str(path), str(e)))
         return None
-    put_document(lib, Paper(key=key, title=doc.title, authors=doc.authors,
-                            abstract=doc.abstract, arxiv_id=doc.arxiv_id, version=doc.version,
-                            source=str(path), content_hash=digest, indexed_from=doc.kind),
+    put_document(catalog, figures, home,
+                 Paper(key=key, title=doc.title, authors=doc.authors, abstract=doc.abstract,
+                       arxiv_id=doc.arxiv_id, version=doc.version, source=str(path),
+                       content_hash=digest, indexed_from=doc.kind),
                  doc, [FileRecord(doc.kind, str(path), digest, path.stat().st_size)])
     (report.replaced if old and old.state == "indexed" else report.added).append(str(path))
     return key
 
 
-def arxiv_metadata(lib: Library, keys: Sequence[str], client: Any, report: IndexReport,
+def arxiv_metadata(catalog: Catalog, keys: Sequence[str], client: Any, report: IndexReport,
                    progress: Progress) -> None:
     """arXiv's title, authors, abstract, dates and categories for the local PDFs among
     ``keys`` that carry an arXiv id and have none yet, in one request. Offline, the first
     page's title and authors stay and the next run of the same files tries again; an id whose
     arXiv paper does not match the PDF's first page is dropped."""
-    from retrievers.arxiv import ArxivClient, ArxivError
-    from retrievers.arxiv_ids import ArxivId
+    from retrievers.sources.arxiv import ArxivClient, ArxivError
+    from retrievers.sources.arxiv_ids import ArxivId
 
-    papers = [p for k in keys if (p := lib.catalog.get(k)) is not None
+    papers = [p for k in keys if (p := catalog.get(k)) is not None
               and p.state == "indexed" and p.arxiv_id and not p.published]
     if not papers:
         return
@@ -117,10 +123,10 @@ def arxiv_metadata(lib: Library, keys: Sequence[str], client: Any, report: Index
     for p in papers:
         entry = found.get(str(p.arxiv_id))
         assert p.id is not None
-        if entry is None or not _same_paper(entry.title, lib.catalog.paper_text(p.id) or ""):
-            lib.catalog.forget_arxiv_id(p.id)
+        if entry is None or not _same_paper(entry.title, catalog.paper_text(p.id) or ""):
+            catalog.forget_arxiv_id(p.id)
             continue
-        lib.catalog.set_metadata(
+        catalog.set_metadata(
             p.id, title=entry.title, authors=entry.authors, abstract=entry.abstract,
             categories=entry.categories, published=entry.published, updated=entry.updated,
             license=entry.license, version=entry.version)
@@ -134,62 +140,61 @@ def _same_paper(arxiv_title: str, text: str) -> bool:
     return bool(words) and len(words & seen) >= 0.7 * len(words)
 
 
-def index_arxiv(lib: Library, refs: Sequence[str] = (), query: str | None = None,
-                max_results: int = 10, client: Any = None,
-                progress: Progress = quiet) -> IndexReport:
+def index_arxiv(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, home: Path,
+                refs: Sequence[str] = (), query: str | None = None, max_results: int = 10,
+                client: Any = None, progress: Progress = quiet) -> IndexReport:
     """Index arXiv papers by id (any pasted form) or by an arXiv search query."""
-    from retrievers.arxiv import ArxivClient, ArxivError
-    from retrievers.arxiv_ids import BadArxivId, parse_arxiv_id
+    from retrievers.sources.arxiv import ArxivClient, ArxivError
+    from retrievers.sources.arxiv_ids import BadArxivId, parse_arxiv_id
 
     report = IndexReport()
     own = client is None
     client = client or ArxivClient()
     try:
-        with lib.locked():
-            entries = []
-            if query:
-                progress(f"searching arXiv for {query!r}")
-                entries = client.search(query, max_results)
-            ids = []
-            for ref in refs:
-                try:
-                    ids.append(parse_arxiv_id(ref))
-                except BadArxivId as e:
-                    report.failed.append((ref, str(e)))
-            if ids:
-                progress(f"asking arXiv about {len(ids)} paper(s)")
-                found = client.fetch(ids)
-                for aid in ids:
-                    if aid.id in found:
-                        entries.append(found[aid.id])
-                    else:
-                        reason = f"arXiv has no paper {aid}"
-                        lib.catalog.record_failure(f"arxiv:{aid.id}", str(aid), reason)
-                        report.failed.append((str(aid), reason))
-            for entry in entries:
-                try:
-                    _index_arxiv_entry(lib, entry, client, report, progress)
-                except (ArxivError, ParseError) as e:
-                    lib.catalog.record_failure(f"arxiv:{entry.id}", entry.id, str(e))
-                    report.failed.append((entry.id, str(e)))
-            sync_vectors(lib, report, progress)
+        entries = []
+        if query:
+            progress(f"searching arXiv for {query!r}")
+            entries = client.search(query, max_results)
+        ids = []
+        for ref in refs:
+            try:
+                ids.append(parse_arxiv_id(ref))
+            except BadArxivId as e:
+                report.failed.append((ref, str(e)))
+        if ids:
+            progress(f"asking arXiv about {len(ids)} paper(s)")
+            found = client.fetch(ids)
+            for aid in ids:
+                if aid.id in found:
+                    entries.append(found[aid.id])
+                else:
+                    reason = f"arXiv has no paper {aid}"
+                    catalog.record_failure(f"arxiv:{aid.id}", str(aid), reason)
+                    report.failed.append((str(aid), reason))
+        for entry in entries:
+            try:
+                _index_arxiv_entry(catalog, figures, home, entry, client, report, progress)
+            except (ArxivError, ParseError) as e:
+                catalog.record_failure(f"arxiv:{entry.id}", entry.id, str(e))
+                report.failed.append((entry.id, str(e)))
+        sync(catalog, vectors, figures, report, progress)
     finally:
         if own:
             client.close()
     return report
 
 
-def _index_arxiv_entry(lib: Library, entry: Any, client: Any, report: IndexReport,
-                       progress: Progress) -> None:
-    from retrievers.arxiv import TransientArxivError
+def _index_arxiv_entry(catalog: Catalog, figures: FigureIndex, home: Path, entry: Any,
+                       client: Any, report: IndexReport, progress: Progress) -> None:
+    from retrievers.sources.arxiv import TransientArxivError
 
     key = f"arxiv:{entry.id}"
-    old = lib.catalog.get(key)
+    old = catalog.get(key)
     if old and old.state == "indexed" and old.version == entry.version and not old.retry_source:
         report.unchanged.append(entry.id)
         return
     versioned = f"{entry.id}v{entry.version}" if entry.version else entry.id
-    folder = lib.home / "sources" / "arxiv" / versioned.replace("/", "_")
+    folder = home / "sources" / "arxiv" / versioned.replace("/", "_")
     progress(f"downloading {versioned}")
     pdf = client.download(entry.pdf_url or f"https://arxiv.org/pdf/{versioned}",
                           folder / "paper.pdf")
@@ -214,7 +219,7 @@ def _index_arxiv_entry(lib: Library, entry: Any, client: Any, report: IndexRepor
             note = f"LaTeX source unreadable ({e}); indexed from the PDF"
     if doc is None:
         doc = parse_pdf(pdf, folder / "images")
-    put_document(lib, Paper(
+    put_document(catalog, figures, home, Paper(
         key=key, arxiv_id=entry.id, version=entry.version, title=entry.title,
         authors=entry.authors, abstract=entry.abstract, categories=entry.categories,
         published=entry.published, updated=entry.updated, license=entry.license,
@@ -225,22 +230,33 @@ def _index_arxiv_entry(lib: Library, entry: Any, client: Any, report: IndexRepor
         report.notes.append((versioned, note))
 
 
-def put_document(lib: Library, paper: Paper, doc: Document, files: Sequence[FileRecord]) -> int:
+def put_document(catalog: Catalog, figures: FigureIndex, home: Path, paper: Paper,
+                 doc: Document, files: Sequence[FileRecord]) -> int:
+    """Write a parsed paper to the catalog, its figure images prepared first (PDF and EPS
+    figures rendered, odd formats converted, broken images given their reason)."""
     import hashlib
 
-    from retrievers.chunking import chunk_document
-    from retrievers.images import prepare_figures
+    from retrievers.index.chunking import chunk_document
+    from retrievers.parsing.images import prepare_figures
 
-    # PDF and EPS figures rendered, odd formats converted, broken images given their reason
-    prepare_figures(doc.figures, lib.home / "figures" /
-                    hashlib.sha256(paper.key.encode()).hexdigest()[:16], lib.figures.thumbs)
-    return lib.catalog.put_paper(paper, files, chunk_document(doc), doc.figures, text=doc.text)
+    prepare_figures(doc.figures, home / "figures" /
+                    hashlib.sha256(paper.key.encode()).hexdigest()[:16], figures.thumbs)
+    return catalog.put_paper(paper, files, chunk_document(doc), doc.figures, text=doc.text)
 
 
-def sync_vectors(lib: Library, report: IndexReport, progress: Progress) -> None:
-    """Make the vector store hold exactly the catalog's chunks."""
-    store = lib.store
-    have, want = store.ids(), lib.catalog.all_chunk_ids()
+def sync(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, report: IndexReport,
+         progress: Progress) -> None:
+    """Make the chunk store and the figure stores hold exactly the catalog's chunks and
+    figures."""
+    sync_vectors(catalog, vectors, report, progress)
+    figures.sync(report.notes, progress)
+
+
+def sync_vectors(catalog: Catalog, vectors: ChunkVectors, report: IndexReport,
+                 progress: Progress) -> None:
+    """Make the chunk store hold exactly the catalog's chunks."""
+    store = vectors.store
+    have, want = store.ids(), catalog.all_chunk_ids()
     stale = have - want
     if stale:
         store.remove(stale)
@@ -248,12 +264,11 @@ def sync_vectors(lib: Library, report: IndexReport, progress: Progress) -> None:
     missing = want - have
     done = 0
     papers: dict[int, Paper] = {}
-    for batch in lib.catalog.iter_chunks(missing, batch=128):
-        papers.update(lib.catalog.papers_by_id(
-            {int(c.paper_id or 0) for c in batch} - set(papers)))
-        vectors = lib.embedder.embed([lib.passage(c, papers.get(int(c.paper_id or 0)))
-                                      for c in batch])
-        store.add([int(c.id or 0) for c in batch], vectors)
+    for batch in catalog.iter_chunks(missing, batch=128):
+        papers.update(catalog.papers_by_id({int(c.paper_id or 0) for c in batch} - set(papers)))
+        embedded = vectors.embedder.embed([vectors.passage(c, papers.get(int(c.paper_id or 0)))
+                                           for c in batch])
+        store.add([int(c.id or 0) for c in batch], embedded)
         done += len(batch)
         report.vectors_added += len(batch)
         progress(f"embedded {done}/{len(missing)} chunks")
@@ -261,34 +276,33 @@ def sync_vectors(lib: Library, report: IndexReport, progress: Progress) -> None:
             store.save()  # bound what a crash can lose
     store.save()
     if want:
-        lib.record_model()
-    lib.figures.sync(report, progress)
+        vectors.record_model()
 
 
-def remove(lib: Library, ref: str) -> Paper:
+def remove(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, ref: str) -> Paper:
+    """Remove a paper with its chunks, keyword rows, figures and vectors."""
     from retrievers.errors import LibraryError
 
-    with lib.locked():
-        paper = lib.catalog.find(ref)
-        if paper is None or paper.id is None:
-            raise LibraryError(f"no paper '{ref}' in the library", "see `litlab library list`")
-        lib.catalog.remove(paper.id)
-        sync_vectors(lib, IndexReport(), quiet)
+    paper = catalog.find(ref)
+    if paper is None or paper.id is None:
+        raise LibraryError(f"no paper '{ref}' in the library", "see `litlab library list`")
+    catalog.remove(paper.id)
+    sync(catalog, vectors, figures, IndexReport(), quiet)
     return paper
 
 
-def rebuild(lib: Library, progress: Progress = quiet, *, figures: bool = False) -> IndexReport:
-    """Drop the vector store and embed every chunk again from the catalog; with ``figures``,
-    drop and embed the figure stores instead."""
-    from retrievers.figure_index import CAPTIONS, IMAGES
+def rebuild(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex,
+            progress: Progress = quiet, *, figures_only: bool = False) -> IndexReport:
+    """Drop the chunk store and embed every chunk again from the catalog; with
+    ``figures_only``, drop and embed the figure stores instead."""
+    from retrievers.index.figures import CAPTIONS, IMAGES
 
-    with lib.locked():
-        report = IndexReport()
-        if figures:
-            lib.figures.drop(CAPTIONS)
-            lib.figures.drop(IMAGES)
-            lib.figures.sync(report, progress)
-        else:
-            lib.drop_vectors()
-            sync_vectors(lib, report, progress)
+    report = IndexReport()
+    if figures_only:
+        figures.drop(CAPTIONS)
+        figures.drop(IMAGES)
+        figures.sync(report.notes, progress)
+    else:
+        vectors.drop()
+        sync(catalog, vectors, figures, report, progress)
     return report

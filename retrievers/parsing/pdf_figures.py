@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from retrievers.catalog import Figure
+    from retrievers.records import Figure
 
 SCALE = 2.0  # render at 144 dpi
 MIN_HEIGHT_PT = 48

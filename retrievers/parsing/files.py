@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from retrievers.errors import LibraryError
-from retrievers.parsing import Document, ParseError, parse_latex, parse_pdf, parse_text
+from retrievers.parsing.document import Document, ParseError
+from retrievers.parsing.latex import parse_latex
+from retrievers.parsing.pdf import parse_pdf
+from retrievers.parsing.plain import parse_text
 
 SUFFIXES = {".pdf", ".tex", ".md", ".markdown", ".txt", ".gz", ".tgz", ".tar"}
 MAX_ARCHIVE_BYTES = 200 * 1024 * 1024

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from retrievers.catalog import Chunk
-from retrievers.parsing import Document
+from retrievers.parsing.document import Document
+from retrievers.records import Chunk
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 

@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from retrievers.catalog import Figure
+from retrievers.records import Figure
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from retrievers.clip import ClipEmbedder
-    from retrievers.indexing import IndexReport, Progress
-    from retrievers.library import Library
-    from retrievers.stores import VectorStore
+    from retrievers.index.catalog import Catalog
+    from retrievers.index.clip import ClipEmbedder
+    from retrievers.index.embeddings import TextEmbedder
+    from retrievers.index.stores import VectorStore
+
+Progress = Callable[[str], None]
+Notes = list[tuple[str, str]]  # (what, note): said to the person at the end of an index run
 
 CAPTIONS = "figure_captions"
 IMAGES = "figure_images"
@@ -40,21 +43,35 @@ def caption_text(figure: Figure) -> str:
 
 
 class FigureIndex:
-    """The two figure stores of one library."""
+    """The two figure stores of one library: captions embedded with ``embedder`` (the text
+    embedder the chunks use, loaded when first needed), images with CLIP."""
 
-    def __init__(self, lib: Library) -> None:
-        self.lib = lib
+    def __init__(self, home: Path, catalog: Catalog, embedder: Callable[[], TextEmbedder],
+                 store: str = "faiss", chroma_url: str | None = None,
+                 embed_model: str = "all-MiniLM-L6-v2", clip_model: str | None = None) -> None:
+        self.home = home
+        self.catalog = catalog
+        self._embedder = embedder
+        self.store_kind = store
+        self.chroma_url = chroma_url
+        self.embed_model = embed_model
+        self.clip_model = clip_model
         self._stores: dict[str, VectorStore] = {}
         self._clip: ClipEmbedder | None = None
 
     @property
+    def embedder(self) -> TextEmbedder:
+        return self._embedder()
+
+    @property
     def thumbs(self) -> Path:
-        """The CLIP-sized copies of figure images (:func:`retrievers.images.thumbnail_path`)."""
-        return self.lib.home / "figures" / "thumbs"
+        """The CLIP-sized copies of figure images
+        (:func:`retrievers.parsing.images.thumbnail_path`)."""
+        return self.home / "figures" / "thumbs"
 
     @property
     def _meta_path(self) -> Path:
-        return self.lib.home / "indexes" / f"figures-{self.lib.store_kind}.json"
+        return self.home / "indexes" / f"figures-{self.store_kind}.json"
 
     def recorded(self) -> dict[str, str]:
         try:
@@ -75,33 +92,33 @@ class FigureIndex:
 
     def _absent(self, name: str) -> bool:
         """No vectors of this kind were ever stored (a FAISS store without its file)."""
-        return self.lib.store_kind == "faiss" and name not in self._stores and \
-            not (self.lib.home / "indexes" / f"{name}.index").exists()
+        return self.store_kind == "faiss" and name not in self._stores and \
+            not (self.home / "indexes" / f"{name}.index").exists()
 
     def store(self, name: str) -> VectorStore:
         if name not in self._stores:
-            from retrievers.stores import open_store
+            from retrievers.index.stores import open_store
 
-            dim = (lambda: self.lib.embedder.dim) if name == CAPTIONS else \
+            dim = (lambda: self.embedder.dim) if name == CAPTIONS else \
                 (lambda: self.clip().dim)
-            self._stores[name] = open_store(self.lib.store_kind, self.lib.home / "indexes", dim,
-                                            self.lib.chroma_url, name=name)
+            self._stores[name] = open_store(self.store_kind, self.home / "indexes", dim,
+                                            self.chroma_url, name=name)
         return self._stores[name]
 
     def clip(self) -> ClipEmbedder:
-        """The CLIP embedder the settings name, or :class:`~retrievers.clip.ClipUnavailable`."""
+        """The CLIP embedder the settings name, or :class:`~retrievers.index.clip.ClipUnavailable`."""
         if self._clip is None:
-            from retrievers.clip import clip_path, load_clip
+            from retrievers.index.clip import clip_path, load_clip
 
-            self._clip = load_clip(clip_path(self.lib.clip_model, self.lib.home))
+            self._clip = load_clip(clip_path(self.clip_model, self.home))
         return self._clip
 
     def clip_ready(self) -> bool:
         """CLIP is set up and its vectors were made by the checkpoint the settings name."""
-        from retrievers.clip import ClipUnavailable, clip_path
+        from retrievers.index.clip import ClipUnavailable, clip_path
 
         try:
-            folder = clip_path(self.lib.clip_model, self.lib.home)
+            folder = clip_path(self.clip_model, self.home)
         except ClipUnavailable:
             return False
         return self.recorded().get(IMAGES) == str(folder)
@@ -109,8 +126,8 @@ class FigureIndex:
     def drop(self, name: str) -> None:
         """Empty one store (a model changed, or ``library rebuild --figures``)."""
         self._stores.pop(name, None)
-        if self.lib.store_kind == "faiss":  # nothing to open (an image store needs CLIP's size)
-            (self.lib.home / "indexes" / f"{name}.index").unlink(missing_ok=True)
+        if self.store_kind == "faiss":  # nothing to open (an image store needs CLIP's size)
+            (self.home / "indexes" / f"{name}.index").unlink(missing_ok=True)
         else:
             store = self.store(name)
             store.remove(store.ids())
@@ -119,46 +136,48 @@ class FigureIndex:
             self._write_meta(meta)
 
     # -- keeping the stores in step with the catalog ----------------------------------------
-    def sync(self, report: IndexReport, progress: Progress) -> None:
+    def sync(self, notes: Notes, progress: Progress) -> None:
+        """Bring both stores in step with the catalog; what the person should know (no CLIP
+        checkpoint, say) is added to ``notes``."""
         added = self._sync_captions(progress)
-        self._sync_images(report, progress, added)
+        self._sync_images(notes, progress, added)
 
     def _sync_captions(self, progress: Progress) -> int:
         """Bring the caption store in step; returns how many captions it embedded."""
-        catalog = self.lib.catalog
+        catalog = self.catalog
         want = catalog.figure_ids()
         if not want and self._absent(CAPTIONS):
             return 0  # nothing to hold or drop: no reason to load the embedder
-        if self.recorded().get(CAPTIONS) not in (None, self.lib.embed_model):
+        if self.recorded().get(CAPTIONS) not in (None, self.embed_model):
             self.drop(CAPTIONS)
         store = self.store(CAPTIONS)
         missing = _reconcile(store, want)
         done = 0
         for batch in self._batches(missing):
             texts = [caption_text(f) for f in batch]
-            store.add([int(f.id or 0) for f in batch], self.lib.embedder.embed(texts))
+            store.add([int(f.id or 0) for f in batch], self.embedder.embed(texts))
             done += len(batch)
             progress(f"embedded {done}/{len(missing)} figure captions")
         store.save()
         if want:
-            self._record(CAPTIONS, self.lib.embed_model)
+            self._record(CAPTIONS, self.embed_model)
         return len(missing)
 
-    def _sync_images(self, report: IndexReport, progress: Progress, new_figures: int) -> None:
-        from retrievers.clip import ClipUnavailable, clip_path
+    def _sync_images(self, notes: Notes, progress: Progress, new_figures: int) -> None:
+        from retrievers.index.clip import ClipUnavailable, clip_path
 
-        catalog = self.lib.catalog
+        catalog = self.catalog
         want = catalog.figure_ids(images=True)
         try:
-            folder = str(clip_path(self.lib.clip_model, self.lib.home))
+            folder = str(clip_path(self.clip_model, self.home))
         except ClipUnavailable as e:  # said once, when figures come in
             if not (want and new_figures):
                 return
-            if not self.lib.clip_model:
-                report.notes.append(("figures", f"{len(want)} figure images are found by their "
+            if not self.clip_model:
+                notes.append(("figures", f"{len(want)} figure images are found by their "
                                                 f"captions only; for image search {e.hint}"))
             else:
-                report.notes.append(("figures", str(e)))
+                notes.append(("figures", str(e)))
             return
         if not want and self._absent(IMAGES):
             return  # no figure images yet: CLIP need not load
@@ -180,7 +199,7 @@ class FigureIndex:
 
     def _embed_images(self, figures: list[Figure]) -> tuple[list[int], np.ndarray]:
         """CLIP vectors of the figures whose images open; the others get their reason."""
-        from retrievers.images import thumbnail_path
+        from retrievers.parsing.images import thumbnail_path
 
         paths = []
         for f in figures:  # the small copy made when the paper was indexed, if it is there
@@ -188,13 +207,13 @@ class FigureIndex:
             paths.append(thumb if thumb.is_file() else Path(f.image_path or ""))
         done, vectors, failures = self.clip().embed_files(paths)
         for i, reason in failures.items():
-            self.lib.catalog.skip_figure(int(figures[i].id or 0), reason)
+            self.catalog.skip_figure(int(figures[i].id or 0), reason)
         return [int(figures[i].id or 0) for i in done], vectors
 
     def _batches(self, ids: set[int]) -> Iterator[list[Figure]]:
         ordered = sorted(ids)
         for i in range(0, len(ordered), BATCH):
-            figures = list(self.lib.catalog.figures_by_id(ordered[i:i + BATCH]).values())
+            figures = list(self.catalog.figures_by_id(ordered[i:i + BATCH]).values())
             if figures:
                 yield figures
 

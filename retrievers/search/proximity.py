@@ -14,9 +14,10 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
+from litcore.text import stem, tokens
+
 WINDOW = 12  # tokens: a clause, or a table row (bench/grounding.py: 12 and 20 > 30 > 50)
 
-_TOKEN = re.compile(r"\w+")
 _DIGIT = re.compile(r"\d")
 # Reference markers ("[14, 16, 39]", "[5-7]") are numbers that answer nothing.
 _REFERENCES = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
@@ -33,23 +34,6 @@ def asks_quantity(query: str) -> bool:
     return bool(_QUANTITY.search(query))
 
 
-def stem(word: str) -> str:
-    """A light suffix stripper, applied to question and passage alike (only equality
-    matters): "summaries" ~ "summary", "training" ~ "trained" ~ "train", "samples" ~
-    "sampled". Porter's stemmer (what FTS5 uses) is in nltk, whose import takes 2 s."""
-    if len(word) > 4 and word.endswith("ies"):
-        word = word[:-3] + "y"
-    elif len(word) > 5 and word.endswith("ing"):
-        word = word[:-3]
-    elif len(word) > 4 and word.endswith("ed"):
-        word = word[:-2]
-    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    if len(word) > 4 and word.endswith("e"):
-        word = word[:-1]
-    return word
-
-
 def proximity_ranking(query: str, query_words: Sequence[str], chunks: dict[int, str],
                       idf: Callable[[str], float]) -> list[tuple[int, float]]:
     """(chunk id, score in [0, 1]), best first, for the ``chunks`` given (id -> text).
@@ -60,7 +44,7 @@ def proximity_ranking(query: str, query_words: Sequence[str], chunks: dict[int, 
     could hold. Chunks with no question term score nothing and are left out."""
     asked = {m.group(1).lower() for m in _HOW.finditer(query)}
     weights: dict[str, float] = {}
-    for word in query_words:  # single lower-case words (catalog.query_words)
+    for word in query_words:  # single lower-case words (litcore.text.keywords)
         if word not in asked:
             weights.setdefault(stem(word), idf(word))
     if not weights:
@@ -72,7 +56,7 @@ def proximity_ranking(query: str, query_words: Sequence[str], chunks: dict[int, 
     for cid, text in chunks.items():
         # only where question terms and numbers stand matters: slide over those places
         marks: list[tuple[int, str]] = []
-        for pos, token in enumerate(_TOKEN.findall(_REFERENCES.sub(" ", text.lower()))):
+        for pos, token in enumerate(tokens(_REFERENCES.sub(" ", text))):
             t = stems.get(token) or stems.setdefault(token, stem(token))
             if t in weights:
                 marks.append((pos, t))

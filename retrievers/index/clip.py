@@ -106,7 +106,7 @@ class ClipEmbedder:
         """Embed image files, a batch at a time: (indexes of the files embedded, their vectors,
         why each other one failed). Decoding on a second thread while the model runs gained
         nothing here (bench/figures.py): the forward pass already keeps both cores busy."""
-        from retrievers.images import ImageRefused, open_raster
+        from retrievers.parsing.images import ImageRefused, open_raster
 
         done: list[int] = []
         parts: list[np.ndarray] = []

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from retrievers.arxiv_ids import ArxivId, parse_arxiv_id
 from retrievers.errors import LibraryError
+from retrievers.sources.arxiv_ids import ArxivId, parse_arxiv_id
 
 API = "https://export.arxiv.org/api/query"
 USER_AGENT = "litlab/0.1 (local research assistant; one request every 3 s)"

@@ -16,11 +16,12 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrievers.sqlite_db import connect, transaction
+from litcore.sqlite import connect, transaction
+from litcore.text import keywords, tokens
+from retrievers.records import Chunk, Figure, FileRecord, Paper
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -117,88 +118,6 @@ MIGRATIONS: list[str] = [
 ]
 
 
-@dataclass
-class Paper:
-    """A paper as the catalog records it."""
-
-    key: str
-    title: str = ""
-    authors: list[str] = field(default_factory=list)
-    abstract: str = ""
-    arxiv_id: str | None = None
-    version: int | None = None
-    categories: list[str] = field(default_factory=list)
-    published: str | None = None
-    updated: str | None = None
-    license: str | None = None
-    source: str = ""
-    content_hash: str | None = None
-    state: str = "indexed"
-    error: str | None = None
-    indexed_from: str | None = None  # latex | pdf | markdown | text
-    source_note: str | None = None  # why an arXiv paper was not indexed from its LaTeX
-    retry_source: bool = False  # the LaTeX failed for a transient reason: try it next run
-    id: int | None = None
-
-    @property
-    def year(self) -> int | None:
-        return int(self.published[:4]) if self.published and self.published[:4].isdigit() else None
-
-
-@dataclass
-class Chunk:
-    """A passage of a paper that a citation can point at."""
-
-    text: str
-    section: str
-    char_start: int
-    char_end: int
-    page_start: int | None = None
-    page_end: int | None = None
-    ord: int = 0
-    id: int | None = None
-    paper_id: int | None = None
-
-    @property
-    def pages(self) -> str:
-        if self.page_start is None:
-            return ""
-        if self.page_end in (None, self.page_start):
-            return str(self.page_start)
-        return f"{self.page_start}-{self.page_end}"
-
-
-@dataclass
-class Figure:
-    """A figure: its caption, and the image file it was drawn from when there is one."""
-
-    caption: str
-    label: str | None = None
-    image_path: str | None = None
-    page: int | None = None
-    section: str = ""
-    skipped: str | None = None  # why its image is not used (corrupt, too large, no renderer)
-    id: int | None = None
-    paper_id: int | None = None
-
-    @property
-    def name(self) -> str:
-        """"Figure 3", or "Figure" for an unlabelled one; LaTeX labels ("fig:arch") read as
-        the caption's own words would not, so they show as "Figure (fig:arch)"."""
-        label = self.label or ""
-        if not label or label.lower().startswith(("figure", "fig.", "table")):
-            return label or "Figure"
-        return f"Figure ({label})"
-
-
-@dataclass
-class FileRecord:
-    kind: str
-    path: str
-    sha256: str
-    bytes: int
-
-
 def _paper_from_row(row: sqlite3.Row) -> Paper:
     d = dict(row)
     for k in ("added_at", "indexed_at"):
@@ -251,7 +170,7 @@ class Catalog:
     def find(self, text: str, titles: bool = False) -> Paper | None:
         """A paper by key, arXiv id (any pasted form) or catalog id; with ``titles``, also the
         first whose title contains ``text`` (not for anything that deletes)."""
-        from retrievers.arxiv_ids import BadArxivId, parse_arxiv_id
+        from retrievers.sources.arxiv_ids import BadArxivId, parse_arxiv_id
 
         try:
             arxiv_id = parse_arxiv_id(text).id
@@ -541,21 +460,7 @@ class Catalog:
 
 COMMON_TERM_SHARE = 0.1
 COMMON_TERM_MIN_CHUNKS = 5000  # below this, scoring every holder is cheap: keep the word
-_STOP = (
-    "a an the of and or in on at to for with by from as into about is are was were be been "
-    "being am do does did done has have had how what which who whom whose why when where it its "
-    "this that these those than then there their them they we you your our us i me my he she his "
-    "her not no nor can could should would will shall may might must so such very also just"
-)
-STOP_WORDS = frozenset(_STOP.split())
-
-
 _LABEL = re.compile(r"(?i)\b(table|figure|fig\.?)\s*(\d{1,3})\b")
-
-
-def query_words(text: str) -> list[str]:
-    """The query's single words, as keyword search uses them (stop words left out)."""
-    return [w for w in _keywords(text) if " " not in w]
 
 
 def _keywords(text: str) -> list[str]:
@@ -563,10 +468,8 @@ def _keywords(text: str) -> list[str]:
     number written with separators ("Qwen2.5-7B", "33,511", "GPT-4o") also goes in whole, as
     the phrase of its tokens, so the chunk that holds it exactly outranks chunks that hold its
     pieces apart ("Qwen2-7B ... 5")."""
-    import re
+    phrases = [" ".join(tokens(c)) for c in _SEPARATED.findall(text.lower())]
+    return list(dict.fromkeys(keywords(text) + phrases))
 
-    lowered = text.lower()
-    words = [w for w in re.findall(r"\w+", lowered) if len(w) > 1 and w not in STOP_WORDS]
-    phrases = [" ".join(re.findall(r"\w+", c))
-               for c in re.findall(r"\w+(?:[.,\-/:]\w+)+", lowered)]
-    return list(dict.fromkeys(words + phrases))
+
+_SEPARATED = re.compile(r"\w+(?:[.,\-/:]\w+)+")

@@ -1,0 +1,1 @@
+"""Where papers come from: arXiv (its API, ids in every pasted form)."""
