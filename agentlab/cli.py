@@ -103,8 +103,7 @@ def models() -> None:
 @pass_state
 def models_list(state: State, as_json: bool) -> None:
     """List packaged models, whether each is prepared, and the adapters beside them."""
-    from agentlab.models import PACKAGED
-    from agentlab.server import adapter_base
+    from agentlab.models import PACKAGED, find_adapters
 
     s = state.settings()
     rows = [
@@ -112,12 +111,11 @@ def models_list(state: State, as_json: bool) -> None:
          "path": str(m.path(s.models_dir)), "description": m.description}
         for m in PACKAGED.values()
     ]
-    if s.adapters_dir.is_dir():
-        for d in sorted(s.adapters_dir.iterdir()):
-            base = adapter_base(d)
-            if base:
-                rows.append({"name": d.name, "kind": "adapter", "prepared": True,
-                             "path": str(d), "description": f"LoRA adapter on {base}"})
+    for name, base in find_adapters(s.adapters_dir).items():
+        if base:  # an adapter of another base is `litlab adapters list`'s to explain
+            rows.append({"name": name, "kind": "adapter", "prepared": True,
+                         "path": str(s.adapters_dir / name),
+                         "description": f"LoRA adapter on {base}"})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

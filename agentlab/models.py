@@ -201,3 +201,24 @@ def _convert(gguf: Path, out: Path, chat_template: str | None) -> None:
         plain.generation_config = loaded.generation_config
     plain.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+
+
+def adapter_base(path: Path) -> str | None:
+    """The packaged base model a PEFT adapter directory was trained on, if it is one (None for
+    a folder that is not an adapter, an unreadable config, or another base)."""
+    try:
+        config = json.loads((path / "adapter_config.json").read_text())
+        name = Path(str(config.get("base_model_name_or_path") or "")).name
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if name in PACKAGED else None
+
+
+def find_adapters(root: Path) -> dict[str, str | None]:
+    """The LoRA adapters in ``root`` (folders holding an ``adapter_config.json``), by name,
+    each with the packaged base it was trained on (None: see :func:`adapter_base`). The one
+    listing the server, ``litlab models list`` and the adapter registry all use."""
+    if not root.is_dir():
+        return {}
+    return {d.name: adapter_base(d) for d in sorted(root.iterdir())
+            if (d / "adapter_config.json").is_file()}

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from agentlab.errors import ForeignServer, ModelNotFound, ServerUnavailable, UserError
-from agentlab.models import MARKER, PACKAGED, get_packaged
+from agentlab.models import MARKER, PACKAGED, adapter_base, find_adapters, get_packaged
 from agentlab.settings import Settings
 
 if TYPE_CHECKING:
@@ -156,13 +156,9 @@ class LocalServer:
 
     def adapters(self) -> dict[str, Path]:
         """Adapters under ``adapters/`` trained on this server's base model."""
-        found: dict[str, Path] = {}
         root = self.settings.adapters_dir
-        if root.is_dir():
-            for d in sorted(root.iterdir()):
-                if adapter_base(d) == self.base:
-                    found[d.name] = d
-        return found
+        return {name: root / name for name, base in find_adapters(root).items()
+                if base == self.base}
 
     def lora_enabled(self) -> bool:
         """Whether to start with LoRA: it costs a CPU server throughput on every request."""
@@ -442,17 +438,6 @@ def connect(settings: Settings, progress: Progress) -> ModelClient:
     url = ensure_server(settings, progress)
     return ModelClient(url, api_key=settings.api_key, timeout=settings.request_timeout,
                        connect_retries=settings.connect_retries)
-
-
-def adapter_base(path: Path) -> str | None:
-    """The packaged base model a PEFT adapter directory was trained on, if it is one."""
-    try:
-        config = json.loads((path / "adapter_config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    base = str(config.get("base_model_name_or_path") or "")
-    name = Path(base).name
-    return name if name in PACKAGED else None
 
 
 def ensure_models(settings: Settings, client: ModelClient, names: set[str],

@@ -44,9 +44,12 @@ class AdapterInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
     gate: dict[str, Any] | None = None  # the last evaluation gate: suite, passed, comparison
     created: float = 0.0
+    error: str | None = None  # why its files could not be read (listed, not usable)
 
     @property
     def gate_state(self) -> str:
+        if self.error:
+            return "unreadable"
         if not self.gate:
             return "not evaluated"
         return "passed" if self.gate.get("passed") else "failed"
@@ -56,6 +59,19 @@ class AdapterInfo:
         d["path"] = str(self.path)
         d["gate_state"] = self.gate_state
         return d
+
+
+def _read_json(path: Path, adapter: str) -> dict[str, Any]:
+    """An adapter's JSON file as a dict, or one line saying which file is broken."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"adapter '{adapter}': {path.name} cannot be read ({e})",
+                        f"fix or remove {path.parent}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"adapter '{adapter}': {path.name} is not a JSON object",
+                        f"fix or remove {path.parent}")
+    return data
 
 
 def base_sha256(checkpoint: Path) -> str:
@@ -85,31 +101,39 @@ class AdapterStore:
         self.root: Path = settings.adapters_dir
 
     def names(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir()
-                      if (p / "adapter_config.json").is_file())
+        from agentlab.models import find_adapters
+
+        return list(find_adapters(self.root))
 
     def list(self) -> list[AdapterInfo]:
-        return [self.get(n) for n in self.names()]
+        """Every adapter; one whose files cannot be read is listed with its ``error``."""
+        out = []
+        for name in self.names():
+            try:
+                out.append(self.get(name))
+            except UserError as e:
+                out.append(AdapterInfo(name, self.root / name, base="?", error=e.message))
+        return out
 
     def get(self, name: str) -> AdapterInfo:
+        from agentlab.models import adapter_base
+
         path = self.root / check_name(name, "adapter")
         if not (path / "adapter_config.json").is_file():
             known = ", ".join(self.names()) or "none yet"
             raise UserError(f"no adapter '{name}' (adapters: {known})",
                             "train one with `litlab finetune sft`")
-        from agentlab.server import adapter_base
-
+        # no litlab metadata: an adapter copied in by hand, described by its config alone
+        meta = _read_json(path / META, name) if (path / META).exists() else {}
+        config = _read_json(path / "adapter_config.json", name)
         try:
-            meta = json.loads((path / META).read_text())
-        except (OSError, ValueError):
-            meta = {}  # an adapter copied in by hand: what its config says
-        config = json.loads((path / "adapter_config.json").read_text())
-        meta.update(name=name, path=path,
+            rank = int(config.get("r") or 0)
+        except (TypeError, ValueError):
+            raise UserError(f"adapter '{name}': adapter_config.json gives rank "
+                            f"{config.get('r')!r}", f"fix or remove {path}") from None
+        meta.update(name=name, path=path, rank=rank,
                     base=meta.get("base") or adapter_base(path) or
-                    Path(str(config.get("base_model_name_or_path", ""))).name,
-                    rank=int(config.get("r") or 0))
+                    Path(str(config.get("base_model_name_or_path", ""))).name)
         known_fields = {f for f in AdapterInfo.__dataclass_fields__}
         return AdapterInfo(**{k: v for k, v in meta.items() if k in known_fields})
 

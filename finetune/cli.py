@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -259,61 +258,52 @@ def _run_command(method: str) -> click.Command:
     def command(ctx: click.Context, config: Path | None, data: str | None, base: str | None,
                 name: str | None, steps: int | None, lr: float | None, suite: str | None,
                 resume: str | None, no_load: bool, as_json: bool) -> None:
-        from finetune import train
         from finetune.config import spec as make_spec
+        from finetune.workflow import finetune, resolve_resume
 
         s = _settings(ctx)
-        if resume == "last":
-            resume = train.latest_unfinished(s.home_dir, method)
-            if resume is None:
-                raise UserError(f"no interrupted {method} run to resume",
-                                "`litlab finetune runs` lists runs")
-        training: dict[str, Any] = {}
-        if steps:
-            training["max_steps"] = steps
-        if lr:
-            training["learning_rate"] = lr
+        resume = resolve_resume(s, method, resume)  # type: ignore[arg-type]
         spec = None
         if not resume:
             spec = make_spec(method, config, data=data, base=base, name=name, eval=suite)  # type: ignore[arg-type]
-            spec.training.update(training)
-        stop = threading.Event()
+            if steps:
+                spec.training["max_steps"] = steps
+            if lr:
+                spec.training["learning_rate"] = lr
         with progress_bar(method, every=5) as bar:
+            def say(msg: str) -> None:  # printed above the bar
+                click.echo(msg, err=True)
+
             def on_log(step: int, total: int, entry: dict[str, Any]) -> None:
-                note = f"loss {entry['loss']:.3f}" if "loss" in entry else ""
-                bar(step, total, note)
+                bar(step, total, f"loss {entry['loss']:.3f}" if "loss" in entry else "")
+
+            def on_gate(done: int, total: int, passed: int) -> None:
+                bar(done, total, f"gate: {passed / done:.0%} passed" if done else "gate")
 
             try:
-                result = train.run(spec, s, resume=resume, on_log=on_log, stop=stop)  # type: ignore[arg-type]
+                out = finetune(s, method, spec, resume=resume, load=not no_load, gate=suite,  # type: ignore[arg-type]
+                               on_log=on_log, say=say, on_gate=on_gate)
             except KeyboardInterrupt:
-                last = resume or train.latest_unfinished(s.home_dir, method)
+                from finetune.train import latest_unfinished
+
+                last = resume or latest_unfinished(s.home_dir, method)
                 raise UserError("interrupted", f"continue with `litlab finetune {method} "
                                 f"--resume {last}`") from None
-        out: dict[str, Any] = result.to_dict()
+        result = out.run
         if result.stopped:
             raise UserError(f"run {result.name} stopped at step {result.steps}",
                             f"continue with `litlab finetune {method} --resume {result.name}`")
-        if not no_load and result.adapter:
-            from finetune.adapters import load_into_server
-
-            try:
-                out["loaded"] = load_into_server(s, result.adapter)
-            except UserError as e:
-                out["loaded"] = str(e)
-        gate_suite = suite or (spec.eval if spec else None)
-        if gate_suite and result.adapter:
-            out["gate"] = _gate(s, result.adapter, gate_suite)
         if as_json:
-            echo_json(out)
+            echo_json(out.to_dict())
             return
+        d = out.to_dict()
         click.echo(f"{result.name}: {result.steps} steps in {result.seconds:.0f} s, loss "
-                   f"{out['first_loss']:.3f} → {out['last_loss']:.3f}; adapter "
-                   f"'{result.adapter}'")
+                   f"{d['first_loss']:.3f} → {d['last_loss']:.3f}; adapter '{result.adapter}'")
         click.echo(f"  loss curve: {result.folder / 'loss.png'}")
-        if "loaded" in out:
-            click.echo(f"  {out['loaded']}")
-        if "gate" in out:
-            _print_gate(out["gate"])
+        if out.loaded:
+            click.echo(f"  {out.loaded}")
+        if out.gate:
+            _print_gate(out.gate)
         else:
             click.echo(f"  try it: litlab ask --model {result.adapter} \"...\"")
 
@@ -329,41 +319,36 @@ for _m in ("sft", "dpo", "grpo"):
 @click.pass_context
 def runs(ctx: click.Context, as_json: bool) -> None:
     """Fine-tuning runs, newest first, with their state and loss."""
-    from finetune.train import losses, read_metrics, runs_dir
+    from finetune.train import list_runs, losses, read_metrics
 
-    root = runs_dir(_settings(ctx).home_dir)
     rows = []
-    for d in sorted(root.iterdir() if root.is_dir() else [], key=lambda p: -p.stat().st_mtime):
-        try:
-            info = json.loads((d / "run.json").read_text())
-        except (OSError, ValueError):
-            continue
-        curve = losses(read_metrics(d))
-        rows.append({"name": d.name, "method": info["spec"]["method"], "state": info["state"],
-                     "data": info["dataset"]["name"], "adapter": info.get("adapter"),
-                     "steps": curve[-1][0] if curve else 0,
-                     "loss": curve[-1][1] if curve else None, "folder": str(d)})
+    for r in list_runs(_settings(ctx).home_dir):
+        curve = losses(read_metrics(r.folder))
+        rows.append({"name": r.name, "method": r.method, "state": r.state, "data": r.data,
+                     "adapter": r.adapter, "steps": curve[-1][0] if curve else 0,
+                     "loss": curve[-1][1] if curve else None, "folder": str(r.folder),
+                     "error": r.error})
     if as_json:
         echo_json(rows)
         return
     if not rows:
         click.echo("no runs yet (`litlab finetune sft --data NAME`)")
-    for r in rows:
-        loss = f"loss {r['loss']:.3f}" if r["loss"] is not None else ""
-        hint = f"  (--resume {r['name']})" if r["state"] != "finished" else ""
-        click.echo(f"{r['name']:<40} {r['method']:<4} {r['state']:<11} step {r['steps']:>4} "
-                   f"{loss}{hint}")
+    for row in rows:
+        if row["error"]:
+            click.secho(f"{row['name']:<40} unreadable: {row['error']}", fg="yellow")
+            continue
+        loss = f"loss {row['loss']:.3f}" if row["loss"] is not None else ""
+        hint = f"  (--resume {row['name']})" if row["state"] != "finished" else ""
+        click.echo(f"{row['name']:<40} {row['method']:<4} {row['state']:<11} "
+                   f"step {row['steps']:>4} {loss}{hint}")
 
 
 def _gate(s: Any, adapter: str, suite: str) -> dict[str, Any]:
-    from agentlab.server import connect
-    from finetune.gate import run_gate
+    from finetune.workflow import gate_adapter
 
-    with progress_line() as say:
-        client = connect(s.model_copy(update={"model": adapter}), say)
     with progress_bar("gate") as bar:
-        return run_gate(s, client, adapter, suite,
-                        progress=lambda d, t, p: bar(d, t, f"{p / d:.0%} passed" if d else ""))
+        return gate_adapter(s, adapter, suite, say=lambda m: click.echo(m, err=True),
+                            progress=lambda d, t, p: bar(d, t, f"{p / d:.0%} passed" if d else ""))
 
 
 def _print_gate(gate: dict[str, Any]) -> None:
@@ -404,6 +389,9 @@ def adapters_list(ctx: click.Context, as_json: bool) -> None:
         click.echo("no adapters yet (`litlab finetune sft --data NAME`)")
     current = _settings(ctx).model
     for i in infos:
+        if i.error:
+            click.secho(f"  {i.name:<38} unreadable: {i.error}", fg="yellow")
+            continue
         loss = i.metrics.get("last_loss")
         mark = "*" if i.name == current else " "
         click.echo(f"{mark} {i.name:<38} {i.base:<22} {i.method or '?':<4} "

@@ -19,7 +19,7 @@ from typing import Any
 
 from agentlab.chats import ChatStore, RatedTurn
 from agentlab.citations import NOT_IN_LIBRARY, Source, format_sources
-from agentlab.prompts import load_template
+from agentlab.prompts import PromptError, load_template
 
 
 @dataclass
@@ -29,20 +29,29 @@ class FromFeedback:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
-def _prompt(turn: RatedTurn, library: Any, home: Any) -> list[dict[str, str]] | None:
+NO_MODEL = "answered without the model (nothing relevant in the library)"
+SOURCES_GONE = "its sources are no longer in the library"
+
+
+def _prompt(turn: RatedTurn, library: Any, home: Any) -> list[dict[str, str]] | str:
+    """The messages the model was sent for ``turn``, rebuilt; or why they cannot be (the turn
+    is then skipped and counted: a prompt rebuilt from another template or other passages
+    would teach the model the wrong thing)."""
     name = turn.prompt if turn.prompt and turn.prompt != "agent" else "rag"
     try:
         template = load_template(name, home)
-    except Exception:
-        template = load_template("rag", home)
+    except PromptError as e:
+        return f"its prompt template cannot be loaded ({e.message})"
     values: dict[str, Any] = {"question": turn.question}
     if "sources" in template.inputs:
-        if not turn.chunk_ids or library is None:
-            return None
+        if not turn.chunk_ids:
+            return NO_MODEL
+        if library is None:
+            return SOURCES_GONE
         chunks = library.catalog.chunks_by_id([i for i in turn.chunk_ids if i > 0])
         figures = library.catalog.figures_by_id([-i for i in turn.chunk_ids if i < 0])
         if len(chunks) + len(figures) != len(set(turn.chunk_ids)):
-            return None
+            return SOURCES_GONE
         papers = library.catalog.papers_by_id({int(x.paper_id or 0) for x in
                                                [*chunks.values(), *figures.values()]})
         sources = []
@@ -59,7 +68,10 @@ def _prompt(turn: RatedTurn, library: Any, home: Any) -> list[dict[str, str]] | 
         values["sources"] = format_sources(sources)
     if "not_in_library" in template.inputs:
         values["not_in_library"] = NOT_IN_LIBRARY
-    return template.render(**values)
+    try:
+        return template.render(**values)
+    except PromptError as e:
+        return f"its prompt template '{name}' cannot be rendered ({e.message})"
 
 
 def build(chats: ChatStore, library: Any, home: Any = None) -> FromFeedback:
@@ -69,12 +81,10 @@ def build(chats: ChatStore, library: Any, home: Any = None) -> FromFeedback:
     turns = chats.rated_turns()
     for t in turns:
         p = _prompt(t, library, home)
-        if p is not None:
-            prompts[t.message_id] = p
-        elif not t.chunk_ids:
-            skipped["answered without the model (nothing relevant in the library)"] += 1
+        if isinstance(p, str):
+            skipped[p] += 1
         else:
-            skipped["its sources are no longer in the library"] += 1
+            prompts[t.message_id] = p
 
     def reply(text: str) -> list[dict[str, str]]:
         return [{"role": "assistant", "content": text}]

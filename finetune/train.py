@@ -39,6 +39,7 @@ class RunResult:
     losses: list[tuple[int, float]] = field(default_factory=list)
     tokens: int = 0  # training tokens seen (SFT)
     stopped: bool = False
+    spec: RunSpec | None = None  # what the run was started with
 
     @property
     def tokens_per_s(self) -> float:
@@ -69,19 +70,53 @@ def versions() -> dict[str, str]:
     return out
 
 
-def latest_unfinished(home: Path, method: str | None = None) -> str | None:
+@dataclass
+class RunInfo:
+    """A run as its ``run.json`` records it; ``error`` says why that file could not be read
+    (the run is listed, never a traceback)."""
+
+    name: str
+    folder: Path
+    method: str = "?"
+    state: str = "unreadable"
+    data: str = "?"
+    adapter: str | None = None
+    started: float = 0.0
+    spec: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def read_run(folder: Path) -> RunInfo:
+    """The run in ``folder``; a missing or malformed ``run.json`` gives ``error``."""
+    info = RunInfo(folder.name, folder)
+    try:
+        raw = json.loads((folder / "run.json").read_text())
+        info.spec = dict(raw["spec"])
+        info.method, info.state = str(info.spec["method"]), str(raw["state"])
+        info.data = str(raw.get("dataset", {}).get("name", "?"))
+        info.adapter, info.started = raw.get("adapter"), float(raw.get("started") or 0)
+    except FileNotFoundError:
+        info.error = "it has no run.json"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        info.error = f"its run.json is malformed ({type(e).__name__}: {e})"
+    return info
+
+
+def list_runs(home: Path) -> list[RunInfo]:
+    """Every run under ``runs/finetune``, newest first."""
     root = runs_dir(home)
     if not root.is_dir():
-        return None
-    found = []
-    for d in root.iterdir():
-        try:
-            info = json.loads((d / "run.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if info.get("state") != "finished" and (method is None or info["spec"]["method"] == method):
-            found.append((info.get("started", 0), d.name))
-    return max(found)[1] if found else None
+        return []
+    runs = [read_run(d) for d in root.iterdir() if d.is_dir()]
+    return sorted(runs, key=lambda r: (-r.started, r.name))
+
+
+def latest_unfinished(home: Path, method: str | None = None) -> str | None:
+    """The newest run (of ``method``) that did not finish and can be resumed."""
+    for r in list_runs(home):
+        if r.error is None and r.state != "finished" and method in (None, r.method):
+            return r.name
+    return None
 
 
 def read_metrics(folder: Path) -> list[dict[str, Any]]:
@@ -197,9 +232,11 @@ def _rewards(spec: RunSpec) -> list[Any]:
     return [load(r, spec.config_dir) for r in spec.rewards]
 
 
-def run(spec: RunSpec, settings: Any, *, resume: str | None = None, on_log: OnLog | None = None,
-        stop: threading.Event | None = None, register: bool = True) -> RunResult:
-    """Train (or, with ``resume``, continue training) and register the adapter."""
+def run(spec: RunSpec | None, settings: Any, *, resume: str | None = None,
+        on_log: OnLog | None = None, stop: threading.Event | None = None,
+        register: bool = True) -> RunResult:
+    """Train (or, with ``resume``, continue training with the spec it started with) and
+    register the adapter."""
     import torch
 
     from finetune.adapters import AdapterStore, base_checkpoint, base_sha256
@@ -207,16 +244,23 @@ def run(spec: RunSpec, settings: Any, *, resume: str | None = None, on_log: OnLo
     home = Path(settings.home_dir)
     if resume:
         folder = runs_dir(home) / check_name(resume, "run")
-        try:
-            info = json.loads((folder / "run.json").read_text())
-        except (OSError, ValueError):
-            raise UserError(f"no run '{resume}' to resume",
-                            f"runs are in {runs_dir(home)}") from None
-        if info.get("state") == "finished":
+        info = read_run(folder)
+        if not folder.is_dir():
+            raise UserError(f"no run '{resume}' to resume", f"runs are in {runs_dir(home)}")
+        if info.error:
+            raise UserError(f"run '{resume}' cannot be resumed: {info.error}",
+                            f"start a new run, or remove {folder}")
+        if info.state == "finished":
             raise UserError(f"run '{resume}' already finished",
-                            f"its adapter is '{info.get('adapter')}'")
-        spec = RunSpec(**{**info["spec"], "config_dir": Path(info["spec"]["config_dir"])
-                          if info["spec"].get("config_dir") else None})
+                            f"its adapter is '{info.adapter}'")
+        try:
+            spec = RunSpec(**{**info.spec, "config_dir": Path(info.spec["config_dir"])
+                              if info.spec.get("config_dir") else None})
+        except TypeError as e:
+            raise UserError(f"run '{resume}' cannot be resumed: its run.json's spec is "
+                            f"malformed ({e})", f"start a new run, or remove {folder}") from None
+    if spec is None:
+        raise UserError("no run spec and no run to resume", "`litlab finetune sft --data NAME`")
     store = DatasetStore(home)
     ds = _dataset(store, spec)
     name = spec.name or time.strftime(f"{spec.method}-{ds.name}-%Y%m%d-%H%M%S")
@@ -256,7 +300,7 @@ def run(spec: RunSpec, settings: Any, *, resume: str | None = None, on_log: OnLo
     }
     if resume:
         old = json.loads((folder / "run.json").read_text())
-        state["started"], state["resumed"] = old["started"], old.get("resumed", 0) + 1
+        state["started"], state["resumed"] = old.get("started"), old.get("resumed", 0) + 1
     _write_json(folder / "run.json", state)
 
     from transformers import PrinterCallback
@@ -280,7 +324,7 @@ def run(spec: RunSpec, settings: Any, *, resume: str | None = None, on_log: OnLo
     result = RunResult(name, folder, None, ts.global_step, ts.max_steps, seconds,
                        losses(read_metrics(folder)),
                        tokens=int(getattr(ts, "num_input_tokens_seen", 0) or
-                                  _num_tokens(read_metrics(folder))))
+                                  _num_tokens(read_metrics(folder))), spec=spec)
     plot_loss(folder)
     if ts.global_step < ts.max_steps:
         result.stopped = True

@@ -175,3 +175,30 @@ def test_a_teacher_that_goes_down_stops_the_build_and_keeps_what_it_built(
     ids = [r["meta"]["chunk_id"] for r in more.dataset.rows("train")]
     assert len(ids) == len(set(ids)) == len(kept) + 1
     lib.close()
+
+
+def test_feedback_on_a_turn_whose_template_broke_is_skipped_with_the_reason(
+        tmp_path: Path) -> None:
+    """The prompt of a rated turn is rebuilt with the template it was asked with; when that
+    template no longer loads, the turn is skipped and counted with the reason, not rebuilt
+    with another template (which would train on a prompt the model never saw)."""
+    from agentlab.chats import ChatStore
+    from finetune.feedback import build
+
+    home = tmp_path / "home"
+    (home / "prompts").mkdir(parents=True)
+    mine = home / "prompts" / "mine.toml"
+    mine.write_text('description = "Terse."\nvariables = ["question"]\n'
+                    'system = "Answer in one line."\nuser = "{{ question }}"\n')
+    chats = ChatStore(home / "chats.sqlite")
+    turn = chats.add_turn(chats.new_conversation("q"), "What does LoRA freeze?",
+                          "The pretrained weights.", prompt="mine")
+    chats.set_feedback(turn, rating=1)
+
+    built = build(chats, None, home)
+    assert [r["prompt"][0]["content"] for r in built.sft] == ["Answer in one line."]
+    mine.write_text("description = 'Terse.\nvariables = [")  # broken TOML
+    built = build(chats, None, home)
+    assert built.sft == [] and built.dpo == []
+    (reason, count), = built.skipped.items()
+    assert count == 1 and "template" in reason and "mine" in reason

@@ -114,6 +114,10 @@ class ModelsScreen(Screen[None]):
                 f"{row['name']}: a packaged base model (served by vLLM; fine-tuned with LoRA)")
             self._plot([], row["name"])
             return
+        if info.error:
+            self.query_one("#details", Static).update(f"{info.name}: {info.error}")
+            self._plot([], info.name)
+            return
         from finetune.train import losses, read_metrics, runs_dir
 
         lines = [f"{info.name}: {info.method} on {info.dataset} ({info.base}, LoRA rank "
@@ -187,8 +191,11 @@ class ModelsScreen(Screen[None]):
 
     @work(thread=True, group="models-train", exclusive=True)
     def train(self, method: str) -> None:
-        from finetune import train
+        """The fine-tuning workflow the CLI runs (finetune.workflow): continue this method's
+        interrupted run if there is one, else train on the screen's dataset; then load."""
         from finetune.config import spec
+        from finetune.train import latest_unfinished
+        from finetune.workflow import finetune
         from litcore.errors import UserError
 
         call = self.app.call_from_thread
@@ -200,25 +207,19 @@ class ModelsScreen(Screen[None]):
             call(self._progress, method, step, total, entry.get("loss"))
 
         try:
-            resume = train.latest_unfinished(s.home_dir, method)
-            data = None if resume else self._data(method)
-            run_spec = None if resume else spec(method, data=data)  # type: ignore[arg-type]
+            resume = latest_unfinished(s.home_dir, method)
             if resume:
                 call(self.query_one("#train-status", Label).update, f"continuing {resume}…")
-            result = train.run(run_spec, s, resume=resume, on_log=on_log,  # type: ignore[arg-type]
-                               stop=self._stop)
+            run_spec = None if resume else spec(method, data=self._data(method))  # type: ignore[arg-type]
+            out = finetune(s, method, run_spec, resume=resume, on_log=on_log,  # type: ignore[arg-type]
+                           stop=self._stop)
+            result = out.run
             if result.stopped:
                 call(self._done, f"stopped at step {result.steps}/{result.max_steps}; press "
                                  f"{method[0]} to continue it", "warning")
                 return
-            from finetune.adapters import load_into_server
-
-            try:
-                loaded = load_into_server(s, str(result.adapter))
-            except UserError as e:
-                loaded = str(e)
             call(self._done, f"adapter {result.adapter} ready ({result.steps} steps, loss "
-                             f"{result.losses[-1][1]:.3f}); {loaded}", "information")
+                             f"{result.losses[-1][1]:.3f}); {out.loaded}", "information")
         except UserError as e:
             call(self._done, str(e), "error")
         except Exception as e:  # noqa: BLE001 - a notification, never a crash
