@@ -319,6 +319,23 @@ class Catalog:
                 out[r["id"]] = dict(r)
         return out
 
+    def chunk_ids_where(self, paper: str | None = None, year: int | None = None,
+                        category: str | None = None) -> set[int]:
+        """The chunks of the papers that pass the filters: ``paper`` (key, arXiv id or
+        catalog id), the ``year`` published, an arXiv ``category``."""
+        sql = "SELECT c.id FROM chunks c JOIN papers p ON p.id = c.paper_id WHERE 1"
+        args: list[Any] = []
+        if paper:
+            sql += " AND (p.key = ? OR p.arxiv_id = ? OR CAST(p.id AS TEXT) = ?)"
+            args += [paper, paper, paper]
+        if year:
+            sql += " AND substr(p.published, 1, 4) = ?"
+            args.append(f"{year:04d}")
+        if category:
+            sql += " AND EXISTS (SELECT 1 FROM json_each(p.categories) WHERE value = ?)"
+            args.append(category)
+        return {int(r[0]) for r in self.db.execute(sql, args)}
+
     def is_empty(self) -> bool:
         """True when no paper has any chunk (nothing to search)."""
         return self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
@@ -359,22 +376,33 @@ class Catalog:
         with self.transaction() as db:
             db.execute("UPDATE figures SET skipped = ? WHERE id = ?", (reason, figure_id))
 
-    def figure_keyword_search(self, query: str, k: int) -> list[tuple[int, float]]:
+    def figure_keyword_search(self, query: str, k: int,
+                              within: set[int] | None = None) -> list[tuple[int, float]]:
         """(figure id, BM25 score over caption, label and paper title), best first; words
-        left out as for chunks (:meth:`keyword_search`)."""
-        return self._bm25("figures", query, k)
+        left out as for chunks (:meth:`keyword_search`); only figures in ``within`` when it is
+        given."""
+        return self._bm25("figures", query, k, within)
 
-    def keyword_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score: higher is better), best first.
+    def figure_ids_where(self, paper: str) -> set[int]:
+        """The figures of ``paper`` (key, arXiv id or catalog id)."""
+        return {int(r[0]) for r in self.db.execute(
+            "SELECT f.id FROM figures f JOIN papers p ON p.id = f.paper_id "
+            "WHERE p.key = ? OR p.arxiv_id = ? OR CAST(p.id AS TEXT) = ?", (paper,) * 3)}
+
+    def keyword_search(self, query: str, k: int,
+                       within: set[int] | None = None) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score: higher is better), best first; only chunks in ``within``
+        when it is given.
 
         Stop words, and words held by more than a tenth of a large library's chunks, are left
         out: they barely move BM25, yet scoring every chunk that holds them made this the
         slowest step of a search (bench/retrieval.py: 360 ms of 480 at 100k chunks; figure
         search at 100k figures spent 100 of 190 ms there, bench/figures.py).
         """
-        return self._bm25("chunks", query, k)
+        return self._bm25("chunks", query, k, within)
 
-    def labelled_chunks(self, query: str, k: int) -> list[tuple[int, float]]:
+    def labelled_chunks(self, query: str, k: int,
+                        within: set[int] | None = None) -> list[tuple[int, float]]:
         """The caption chunks of the tables and figures a query names ("What does Table 2 of
         the S2ORC paper list?"): (chunk id, BM25 score of the rest of the query, which the
         chunk's paper title is part of), best first. Empty when the query names none.
@@ -396,6 +424,8 @@ class Catalog:
                 f"WHERE chunks_fts MATCH ? AND ({' OR '.join(['c.text LIKE ?'] * len(likes))})",
                 ("text : (" + " OR ".join(phrases) + ")", *likes))
             found.update(int(r[0]) for r in rows)
+        if within is not None:
+            found &= within
         if not found:
             return []
         rest = _keywords(_LABEL.sub(" ", query))
@@ -408,7 +438,8 @@ class Catalog:
                 (" OR ".join(f'"{w}"' for w in rest), *found))}
         return sorted(((c, scored.get(c, 0.0)) for c in found), key=lambda x: (-x[1], x[0]))[:k]
 
-    def _bm25(self, table: str, query: str, k: int) -> list[tuple[int, float]]:
+    def _bm25(self, table: str, query: str, k: int,
+              within: set[int] | None = None) -> list[tuple[int, float]]:
         words = _keywords(query)
         if not words:
             return []
@@ -416,11 +447,16 @@ class Catalog:
         terms = [w for w in words if self._holding(table, w, cap) <= cap]
         if not terms:
             return []
-        rows = self.db.execute(
-            f"SELECT rowid, bm25({table}_fts) AS s FROM {table}_fts WHERE {table}_fts MATCH ? "
-            "ORDER BY s LIMIT ?",
-            (" OR ".join(f'"{w}"' for w in terms), k),
-        )
+        match = " OR ".join(f'"{w}"' for w in terms)
+        if within is None:
+            rows = self.db.execute(
+                f"SELECT rowid, bm25({table}_fts) AS s FROM {table}_fts WHERE {table}_fts "
+                "MATCH ? ORDER BY s LIMIT ?", (match, k))
+        else:  # the allowed ids as one JSON array: no limit on SQL variables
+            rows = self.db.execute(
+                f"SELECT rowid, bm25({table}_fts) AS s FROM {table}_fts WHERE {table}_fts "
+                "MATCH ? AND rowid IN (SELECT value FROM json_each(?)) ORDER BY s LIMIT ?",
+                (match, json.dumps(sorted(within)), k))
         return [(int(r[0]), -float(r[1])) for r in rows]
 
     def chunk_frequency(self, word: str) -> tuple[int, int]:

@@ -22,7 +22,12 @@ class VectorStore(Protocol):
     def ids(self) -> set[int]: ...
     def add(self, ids: list[int], vectors: np.ndarray) -> None: ...
     def remove(self, ids: Iterable[int]) -> None: ...
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
+    def search(self, vector: np.ndarray, k: int,
+               within: set[int] | None = None) -> list[tuple[int, float]]:
+        """The ``k`` nearest vectors (id, cosine), best first; only ids in ``within`` when
+        it is given (a search restricted to a paper, a year, a category)."""
+        ...
+
     def save(self) -> None: ...
 
 
@@ -90,10 +95,23 @@ class FaissStore:
             self.index.remove_ids(arr)
             self._dirty = True
 
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        if self.index.ntotal == 0:
+    def search(self, vector: np.ndarray, k: int,
+               within: set[int] | None = None) -> list[tuple[int, float]]:
+        if self.index.ntotal == 0 or (within is not None and not within):
             return []
-        scores, ids = self.index.search(vector.reshape(1, -1), min(k, self.index.ntotal))
+        params: Any = None
+        if within is not None:
+            import faiss
+            import numpy as np
+
+            selector = faiss.IDSelectorBatch(np.fromiter(within, dtype="int64"))
+            # (faiss's stubs lag its SWIG classes, which take these keywords)
+            if self.approximate:
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)  # type: ignore[call-arg]
+            else:
+                params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+        scores, ids = self.index.search(vector.reshape(1, -1), min(k, self.index.ntotal),
+                                        params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def make_approximate(self, batch: int = 8192) -> None:
@@ -169,11 +187,13 @@ class ChromaStore:
         if keys:
             self.collection.delete(ids=keys)
 
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        n = self.collection.count()
+    def search(self, vector: np.ndarray, k: int,
+               within: set[int] | None = None) -> list[tuple[int, float]]:
+        n = self.collection.count() if within is None else len(within)
         if n == 0:
             return []
         res = self.collection.query(query_embeddings=[vector.tolist()], n_results=min(k, n),
+                                    ids=None if within is None else [str(i) for i in within],
                                     include=["distances"])
         return [(int(i), 1.0 - float(d)) for i, d in
                 zip(res["ids"][0], res["distances"][0], strict=True)]  # type: ignore[index]

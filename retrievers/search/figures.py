@@ -50,10 +50,12 @@ def figure_search(catalog: Catalog, figures: FigureIndex, query: str | None = No
                   like: int | None = None, paper: str | None = None,
                   query_vector: np.ndarray | None = None, images: bool = True
                   ) -> list[FigureHit]:
-    """The ``k`` best figures for ``query`` or like figure ``like`` (optionally in one paper)."""
+    """The ``k`` best figures for ``query`` or like figure ``like`` (optionally in one paper:
+    every ranking is restricted to it before fusion)."""
     if like is None and not (query or "").strip():
         raise LibraryError("empty figure query", "say what the figure shows, or give --like ID")
     pool = max(k * 8, 50)
+    within = catalog.figure_ids_where(paper) if paper else None
     rankings: dict[str, list[tuple[int, float]]] = {}
     exclude: set[int] = set()
     caption_vector: np.ndarray | None = None
@@ -66,7 +68,7 @@ def figure_search(catalog: Catalog, figures: FigureIndex, query: str | None = No
         exclude = {like}
         if found.caption:
             caption_vector = figures.embedder.embed_query(caption_text(found))
-            rankings["caption"] = figures.store(CAPTIONS).search(caption_vector, pool)
+            rankings["caption"] = figures.store(CAPTIONS).search(caption_vector, pool, within)
         if images and found.image_path and not found.skipped and figures.clip_ready():
             from retrievers.parsing.images import thumbnail_path
 
@@ -74,23 +76,23 @@ def figure_search(catalog: Catalog, figures: FigureIndex, query: str | None = No
             done, vectors, _failed = figures.clip().embed_files(
                 [thumb if thumb.is_file() else Path(found.image_path)])
             if done:
-                rankings["image"] = figures.store(IMAGES).search(vectors[0], pool)
+                rankings["image"] = figures.store(IMAGES).search(vectors[0], pool, within)
     else:
         text = str(query)
-        rankings["keyword"] = catalog.figure_keyword_search(text, pool)
+        rankings["keyword"] = catalog.figure_keyword_search(text, pool, within)
         caption_vector = query_vector if query_vector is not None \
             else figures.embedder.embed_query(text)
-        rankings["caption"] = figures.store(CAPTIONS).search(caption_vector, pool)
+        rankings["caption"] = figures.store(CAPTIONS).search(caption_vector, pool, within)
         if images and figures.clip_ready():
             rankings["image"] = figures.store(IMAGES).search(
-                figures.clip().embed_query(text), pool)
-    hits = _fuse(catalog, rankings, k, exclude, paper)
+                figures.clip().embed_query(text), pool, within)
+    hits = _fuse(catalog, rankings, k, exclude)
     _fill_relevance(figures, caption_vector, hits)
     return hits
 
 
 def _fuse(catalog: Catalog, rankings: dict[str, list[tuple[int, float]]], k: int,
-          exclude: set[int], paper: str | None) -> list[FigureHit]:
+          exclude: set[int]) -> list[FigureHit]:
     fused: dict[int, float] = {}
     ranks: dict[int, dict[str, int]] = {}
     for name, ranking in rankings.items():
@@ -112,8 +114,6 @@ def _fuse(catalog: Catalog, rankings: dict[str, list[tuple[int, float]]], k: int
             p = papers.get(int(f.paper_id or 0)) if f else None
             if f is None or p is None:
                 continue  # a vector the catalog no longer has; the next sync drops it
-            if paper and paper not in (p.key, p.arxiv_id, str(p.id)):
-                continue
             hits.append(FigureHit(f, p, fused[fid], ranks[fid], caption_scores.get(fid),
                                   image_scores.get(fid)))
             if len(hits) == k:

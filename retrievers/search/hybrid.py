@@ -60,9 +60,15 @@ def location(section: str, pages: str) -> str:
 def hybrid_search(catalog: Catalog, vectors: ChunkVectors, query: str, k: int = 5, *,
                   paper: str | None = None, year: int | None = None,
                   category: str | None = None, mode: str = "hybrid") -> list[Hit]:
-    """The ``k`` best chunks for ``query`` under the filters, each with its cosine relevance."""
+    """The ``k`` best chunks for ``query`` under the filters, each with its cosine relevance.
+
+    A filter (``paper``, ``year``, ``category``) restricts every ranking before fusion, so a
+    paper that holds relevant chunks gives ``k`` of them however many other papers outrank
+    it."""
     if not query.strip():
         raise LibraryError("empty query", "say what to search for")
+    within = catalog.chunk_ids_where(paper, year, category) if paper or year or category \
+        else None
     # the same candidates for any k up to 10, so `ask` (k 5) ranks as the benchmark (k 10)
     pool = max(k * 8, 80)
     query_vector: np.ndarray | None = None
@@ -70,13 +76,13 @@ def hybrid_search(catalog: Catalog, vectors: ChunkVectors, query: str, k: int = 
     keyword: list[tuple[int, float]] = []
     if mode in ("hybrid", "dense"):
         query_vector = vectors.embedder.embed_query(query)
-        dense = vectors.store.search(query_vector, pool)
+        dense = vectors.store.search(query_vector, pool, within)
     labelled: list[tuple[int, float]] = []
     if mode in ("hybrid", "keyword"):
-        keyword = catalog.keyword_search(query, pool)
+        keyword = catalog.keyword_search(query, pool, within)
         # a question about "Table 2 of the S2ORC paper" also ranks the captions it names
         # (bench/grounding.py: set 2 recall@5 0.769 -> 0.846, MRR 0.653 -> 0.776)
-        labelled = catalog.labelled_chunks(query, pool)
+        labelled = catalog.labelled_chunks(query, pool, within)
     near: list[tuple[int, float]] = []
     weights = WEIGHTS
     if mode == "hybrid" and asks_quantity(query):
@@ -91,7 +97,7 @@ def hybrid_search(catalog: Catalog, vectors: ChunkVectors, query: str, k: int = 
             fused[cid] = fused.get(cid, 0.0) + weights[name] / (RRF_K + rank)
             ranks.setdefault(cid, {})[name] = rank
     order = sorted(fused, key=lambda c: -fused[c])
-    hits = _lookup(catalog, order, k, fused, ranks, cosine, paper, year, category)
+    hits = _lookup(catalog, order, k, fused, ranks, cosine)
     _fill_relevance(vectors, query, query_vector, hits)
     return hits
 
@@ -107,11 +113,10 @@ def _proximity(catalog: Catalog, query: str, candidates: set[int]) -> list[tuple
 
 
 def _lookup(catalog: Catalog, order: list[int], k: int, fused: dict[int, float],
-            ranks: dict[int, dict[str, int]], cosine: dict[int, float], paper: str | None,
-            year: int | None, category: str | None) -> list[Hit]:
+            ranks: dict[int, dict[str, int]], cosine: dict[int, float]) -> list[Hit]:
     papers: dict[int, Paper] = {}
     hits: list[Hit] = []
-    step = max(2 * k, 10)  # look up only as many chunks as the filters need
+    step = max(2 * k, 10)  # look up a few more than k: a vector may have lost its chunk
     for start in range(0, len(order), step):
         batch = order[start:start + step]
         chunks = catalog.chunks_by_id(batch)
@@ -122,7 +127,7 @@ def _lookup(catalog: Catalog, order: list[int], k: int, fused: dict[int, float],
             if chunk is None:
                 continue  # a vector the catalog no longer has; the next sync drops it
             p = papers.get(int(chunk.paper_id or 0))
-            if p is None or not _matches(p, paper, year, category):
+            if p is None:
                 continue
             hits.append(Hit(chunk, p, fused[cid], ranks[cid].get("dense"),
                             ranks[cid].get("keyword"), cosine.get(cid)))
@@ -146,11 +151,3 @@ def _fill_relevance(vectors: ChunkVectors, query: str, query_vector: np.ndarray 
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     for h, v in zip(missing, np.asarray(embedded, dtype=np.float32), strict=True):
         h.dense_score = float(v @ q)
-
-
-def _matches(p: Paper, paper: str | None, year: int | None, category: str | None) -> bool:
-    if paper and paper not in (p.key, p.arxiv_id, str(p.id)):
-        return False
-    if year and p.year != year:
-        return False
-    return not (category and category not in p.categories)

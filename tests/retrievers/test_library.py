@@ -450,3 +450,33 @@ def test_a_caption_is_a_chunk_of_its_own(tmp_path: Path, papers_dir: Path) -> No
     latex = lib.search("overview of contrastive pretraining figure", k=3)
     assert any(h.chunk.text.startswith("[Figure: Overview of contrastive pretraining")
                for h in latex)
+
+
+@pytest.mark.parametrize("store", ["faiss", "chroma"])
+def test_a_paper_filter_gives_k_of_that_papers_chunks_however_many_others_outrank_them(
+        tmp_path: Path, store: str) -> None:
+    """`search --paper X`: X's best chunks, k of them, even when 100 chunks of another paper
+    fill every ranking's candidates ahead of them."""
+    from retrievers.records import Chunk, Paper
+
+    lib = Library(tmp_path / "home", store=store)
+    topics = ["dropout", "layer norm", "warmup", "label smoothing", "beam search"]
+
+    def chunks(texts: list[str]) -> list[Chunk]:
+        return [Chunk(text=t, section="3 Model", char_start=0, char_end=len(t)) for t in texts]
+
+    lib.catalog.put_paper(Paper(key="big", title="Attention Everywhere", content_hash="b"), [],
+                          chunks([f"The Transformer uses eight attention heads in every layer; "
+                                  f"variant {i} adds {topics[i % 5]} to each attention head."
+                                  for i in range(120)]))
+    small = [f"A note on layers of {w} and the heads of the project {i}."
+             for i, w in enumerate(["paint", "soil", "rock", "ice", "sand", "clay"])]
+    lib.catalog.put_paper(Paper(key="small", title="Field Notes", content_hash="s"), [],
+                          chunks(small))
+    lib.sync()
+    query = "How many attention heads does each Transformer layer use?"
+    assert {h.paper.key for h in lib.search(query, 10)} == {"big"}  # it outranks every time
+    hits = lib.search(query, 5, paper="small")
+    assert len(hits) == 5 and {h.paper.key for h in hits} == {"small"}
+    assert all(h.dense_score is not None for h in hits)
+    assert lib.search(query, 5, paper="nothing-by-that-name") == []
