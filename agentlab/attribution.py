@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from agentlab.citations import Source
+from litcore.text import FILLER_WORDS, STOP_WORDS, tokens
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -37,10 +38,8 @@ _MARKER = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+(?=[A-Z0-9\"'(])")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:\s?[%xX×]|[kKmMbB]\b)?")
 _TERM = re.compile(r"[A-Za-z][\w.-]*\d[\w.-]*|[A-Z][a-zA-Z]+(?:-[A-Za-z0-9]+)*|[a-z]{7,}")
-# Words that are no evidence of anything (sentence starters, function words).
-_STOP = frozenset(
-    ["because", "however", "between", "through", "without", "within", "against", "another", "especially", "therefore", "although", "whether", "several", "different", "important", "possible", "usually", "see", "also", "the", "this", "that", "these", "those", "it", "its", "in", "on", "we", "our", "they", "their", "there", "yes", "no", "and", "but", "or", "so", "for", "as", "to", "of", "a", "an", "is", "are", "was", "were", "be", "if", "when", "while", "with", "by", "from", "into", "about", "after", "before", "overall", "finally", "first", "second", "then", "thus", "here"]
-)
+# Words that are no evidence of anything (function words, sentence starters).
+_STOP = STOP_WORDS | FILLER_WORDS
 MIN_CLAIM_WORDS = 4  # "See also." or "Yes." claims nothing to attribute
 VERIFY_SLACK = 0.1
 
@@ -137,7 +136,7 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
         sentence = Sentence(raw)
         written = [int(x) for m in _MARKER.finditer(raw)
                    for x in re.split(r"\s*[,;]\s*", m.group(1))]
-        if len(re.findall(r"\w+", text)) < MIN_CLAIM_WORDS:
+        if len(tokens(text)) < MIN_CLAIM_WORDS:
             # Too short to judge: a marker the model put on it stands as written.
             sentence.claim = False
             sentence.sources = [n for n in written if n in by_n]

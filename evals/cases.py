@@ -8,7 +8,14 @@ import re
 from collections import Counter
 from typing import Any
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]{3,}")
+from litcore.text import FILLER_WORDS, GENERIC_WORDS, STOP_WORDS, terms
+
+_COMMON = STOP_WORDS | FILLER_WORDS | GENERIC_WORDS
+
+
+def _words(text: str) -> list[str]:
+    """The words of four letters or more that a question can name (numbers left out)."""
+    return [w for w in terms(text) if w[0].isalpha() and len(w) >= 4]
 
 
 def cases_from_library(lib: Any, count: int) -> list[dict[str, Any]]:
@@ -17,7 +24,7 @@ def cases_from_library(lib: Any, count: int) -> list[dict[str, Any]]:
     document_freq: Counter[str] = Counter()
     for chunks in chunks_by_paper.values():
         for c in chunks:
-            document_freq.update({w.lower() for w in _WORD.findall(c.text)})
+            document_freq.update({w.lower() for w in _words(c.text)})
     out: list[dict[str, Any]] = []
     rounds = 0
     while len(out) < count and rounds < 50:
@@ -26,7 +33,7 @@ def cases_from_library(lib: Any, count: int) -> list[dict[str, Any]]:
             if rounds >= len(chunks) or len(out) >= count:
                 continue
             c = chunks[(rounds * 7) % len(chunks)]
-            words = {w for w in _WORD.findall(c.text) if w.lower() not in _COMMON}
+            words = {w for w in _words(c.text) if w.lower() not in _COMMON}
             rare = sorted(words, key=lambda w: (document_freq[w.lower()], w))[:3]
             if len(rare) < 2:
                 continue
@@ -37,6 +44,3 @@ def cases_from_library(lib: Any, count: int) -> list[dict[str, Any]]:
                         "chunks": [c.id], "tags": ["from-library"]})
         rounds += 1
     return out
-
-
-_COMMON = frozenset(["that", "this", "with", "from", "have", "were", "which", "their", "there", "these", "those", "than", "then", "into", "also", "such", "more", "most", "some", "other", "over", "only", "when", "where", "what", "while", "about", "after", "before", "being", "between", "both", "each", "used", "using", "uses", "based", "show", "shows", "shown", "table", "figure", "section", "paper", "results", "method", "methods", "model", "models", "data"])

@@ -32,11 +32,10 @@ from typing import Any
 from agentlab.attribution import attribute, split_sentences
 from agentlab.citations import NOT_IN_LIBRARY, Source, format_sources, resolve
 from agentlab.prompts import load_template
+from litcore.text import FILLER_WORDS, GENERIC_WORDS, STOP_WORDS, terms
 
 Embed = Callable[[list[str]], Any]
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9.+-]*[A-Za-z0-9]|\d+(?:[.,]\d+)*%?")
-COMMON = frozenset(
-    ["the", "a", "an", "of", "and", "or", "to", "in", "on", "for", "with", "by", "from", "as", "is", "are", "was", "were", "be", "been", "this", "that", "these", "those", "we", "our", "it", "its", "their", "they", "which", "which", "can", "also", "not", "than", "then", "such", "each", "both", "into", "more", "most", "other", "over", "only", "has", "have", "had", "using", "used", "use", "show", "shows", "shown", "based", "between", "while", "when", "where", "how", "what", "all", "any", "one", "two", "three", "new", "model", "models", "method", "methods", "paper", "results", "result", "approach", "table", "figure", "section", "however", "thus", "therefore"])
+COMMON = STOP_WORDS | FILLER_WORDS | GENERIC_WORDS  # words a question is never about
 
 
 @dataclass
@@ -100,7 +99,7 @@ class Rarity:
         self.n = max(1, len(texts))
         self.df: Counter[str] = Counter()
         for t in texts:
-            self.df.update({w.lower() for w in WORD.findall(t)})
+            self.df.update({w.lower() for w in terms(t)})
 
     def idf(self, word: str) -> float:
         return math.log((1 + self.n) / (1 + self.df[word.lower()]))
@@ -124,7 +123,7 @@ def extractive(chunk_text: str, rarity: Rarity) -> tuple[str, str] | None:
     best: tuple[float, str, list[str]] | None = None
     for s in split_sentences(chunk_text.replace("\n", " ")):
         s = _CITATION.sub("", s)  # the paper's own reference markers are not ours
-        words = WORD.findall(unicodedata.normalize("NFKC", s))  # "ﬁ" ligatures as "fi"
+        words = terms(unicodedata.normalize("NFKC", s))  # "ﬁ" ligatures as "fi"
         if not 8 <= len(words) <= 40 or s.count("|") > 2 or not s.rstrip().endswith("."):
             continue
         lower = sum(1 for w in words if w[0].islower())
