@@ -38,22 +38,26 @@ model: $(STAMP)
 run: setup
 	$(BIN)/litlab
 
-test: $(STAMP) tools
+# The tests include every benchmark's smoke mode (tests/test_benches.py); ruff and mypy (the
+# packages, the tests and the benchmarks) run first.
+test: $(STAMP) tools lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check agentlab retrievers finetune evals tui tests bench
+	$(BIN)/ruff check litlab tui finetune evals agentlab retrievers litcore tests bench
 	$(BIN)/mypy
 
+# Each benchmark measures litlab and its baseline in the same run and writes
+# bench/results/NAME.json; `python bench/NAME.py --smoke` checks one runs, in seconds.
 bench: setup
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/indexing.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/ask.py
-	$(BIN)/python bench/tui.py
-	$(BIN)/python bench/evals.py
+	$(BIN)/python bench/app.py
+	$(BIN)/python bench/suites.py
 	$(BIN)/python bench/grounding.py --answers
-	$(BIN)/python bench/finetune.py
+	$(BIN)/python bench/training.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/figures.py
 

@@ -204,7 +204,7 @@ class ModelClient:
         from pydantic import SecretStr
 
         # max_tokens is a pydantic field that mypy sees only by its alias.
-        return ChatOpenAI(  # type: ignore[call-arg]
+        return ChatOpenAI(
             model=model, base_url=self.base_url, api_key=SecretStr(self.api_key),
             timeout=self.timeout, max_retries=self.connect_retries,
             max_tokens=max_tokens, temperature=temperature)

@@ -11,12 +11,14 @@ model loading included).
 Prints litlab's own share of a warm answer (everything except waiting for the model; target at
 most 10%) and the ratio a/b; writes bench/results/ask.json.
 
-    .venv/bin/python bench/ask.py [--questions 8] [--tokens 64]
+    .venv/bin/python bench/ask.py [--questions 8] [--tokens 64] [--smoke]
+
+The Assistant is built from the settings, as `litlab ask` builds it (figures among the sources
+included); the server is litlab's own, started or reused (the model prepared if need be).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -25,10 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import write
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import arguments, library, settings, write
 
 QUESTIONS = [
     "How does Mamba scale with sequence length?",
@@ -43,25 +42,24 @@ QUESTIONS = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--questions", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=64)
     args = parser.parse_args()
+    if args.smoke:
+        args.questions, args.tokens = 2, 4
 
     from agentlab.assistant import Assistant
     from agentlab.client import ModelClient
     from agentlab.server import ensure_server
-    from agentlab.settings import load_settings
-    from retrievers.library import Library
     from tests.papers import MARKDOWN, make_latex_tarball, make_two_column_pdf
 
-    settings = load_settings().settings
-    url = ensure_server(settings, print)
-    client = ModelClient(url, api_key=settings.api_key)
+    s = settings()
+    url = ensure_server(s, print)
+    client = ModelClient(url, api_key=s.api_key)
     import openai
 
-    raw = openai.OpenAI(base_url=url, api_key=settings.api_key or "EMPTY", max_retries=0)
+    raw = openai.OpenAI(base_url=url, api_key=s.api_key or "EMPTY", max_retries=0)
     questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(args.questions)]
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
@@ -70,11 +68,10 @@ def main() -> None:
         make_two_column_pdf(papers / "adaptation.pdf")
         make_latex_tarball(papers / "clip.tar.gz")
         (papers / "rlhf.md").write_text(MARKDOWN)
-        library = Library(home)
-        assert library.index_files([papers]).ok
-        bot = Assistant(client=client, model=settings.model, library=library, home=home,
-                        max_tokens=args.tokens, temperature=0, k=settings.top_k,
-                        min_relevance=settings.min_relevance)
+        lib = library(home)
+        assert lib.index_files([papers]).ok
+        mine = s.model_copy(update={"home": home, "max_tokens": args.tokens, "temperature": 0})
+        bot = Assistant.from_settings(mine, client, lib)
         bot.answer(questions[0])  # warm-up: the embedder and the server's caches
 
         rows = []
@@ -88,7 +85,7 @@ def main() -> None:
                 continue
             messages = _messages(bot, q)  # built outside the timer: the baseline is the model
             t = time.perf_counter()
-            direct_tokens = _stream_direct(raw, messages, settings.model, args.tokens)
+            direct_tokens = _stream_direct(raw, messages, s.model, args.tokens)
             direct_ms = 1000 * (time.perf_counter() - t)
             model_ms = steps["generate"].ms
             rows.append({
@@ -118,10 +115,10 @@ def main() -> None:
     print(f"litlab's own share of a warm answer: {100 * med['own_share']:.1f}%  (target <= 10%)")
     print(f"a/b (litlab ask / the model alone) = {ratio:.3f}")
     print(f"`litlab ask` as a fresh process: {cli_ms:.0f} ms (imports and model loading included)")
-    write("ask", {"model": settings.model, "questions": len(rows), "max_tokens": args.tokens,
-                  "median": med, "ratio_litlab_vs_direct": round(ratio, 3),
+    write("ask", {"model": s.model, "questions": len(rows), "max_tokens": args.tokens,
+                  "figure_k": s.figure_k, "median": med, "ratio_litlab_vs_direct": round(ratio, 3),
                   "cli_process_ms": round(cli_ms), "per_question": rows,
-                  "targets": {"own_share": "<= 0.10"}})
+                  "targets": {"own_share": "<= 0.10"}}, args.smoke)
 
 
 def _stream_direct(raw: object, messages: list[dict[str, str]], model: str, tokens: int) -> int:
@@ -143,8 +140,8 @@ def _messages(bot: object, question: str) -> list[dict[str, str]]:
     from agentlab.prompts import load_template
 
     sources = bot.retrieve(question)  # type: ignore[attr-defined]
-    return load_template("rag").render(question=question, sources=format_sources(sources),
-                                       not_in_library=NOT_IN_LIBRARY)
+    return load_template("rag", bot.home).render(  # type: ignore[attr-defined]
+        question=question, sources=format_sources(sources), not_in_library=NOT_IN_LIBRARY)
 
 
 if __name__ == "__main__":

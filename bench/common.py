@@ -1,15 +1,52 @@
-"""What every benchmark shares: percentiles, synthetic text and vectors, writing results."""
+"""What every benchmark shares: its command line (with ``--smoke``), the settings and library as
+the product builds them, percentiles, synthetic text and vectors, writing results.
+
+Every benchmark runs as the Makefile runs it (``python bench/NAME.py``) in any home: what it
+needs (the prepared model, the embedder's ONNX export) it prepares the way the product does,
+or it names the command that does. ``--smoke`` runs it in seconds at tiny sizes and writes
+nothing to ``bench/results`` (``make test`` runs every smoke mode).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+if str(ROOT) not in sys.path:  # tests.papers, tests.clip: the papers and models tests make
+    sys.path.insert(0, str(ROOT))
+
+
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The benchmark's command line, with ``--smoke``."""
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, seconds: check that it runs (nothing is written to "
+                             "bench/results)")
+    return parser
+
+
+def settings(**flags: Any) -> Any:
+    """The settings litlab would use here (LITLAB_HOME, litlab.toml, LITLAB_*), with
+    ``flags`` on top as command-line flags would be."""
+    from agentlab.settings import load_settings
+
+    return load_settings(**flags).settings
+
+
+def library(home: Path, **flags: Any) -> Any:
+    """A library in ``home`` built from the settings, as every litlab command builds it."""
+    from retrievers.library import Library
+
+    return Library.from_settings(settings(home=home, **flags))
 WORDS = (  # noqa: SIM905 - a paragraph reads better than 66 quoted words
     "attention transformer layer head query key value softmax gradient loss optimizer adam "
     "learning rate warmup diffusion noise denoising score sampler latent encoder decoder "
@@ -19,7 +56,7 @@ WORDS = (  # noqa: SIM905 - a paragraph reads better than 66 quoted words
     "dropout residual connection scaling law compute data parameters benchmark accuracy"
 ).split()
 
-# Topics of the field for generated questions (bench/evals.py, bench/finetune.py).
+# Topics of the field for generated questions (bench/suites.py, bench/training.py).
 TOPICS = ["attention", "dropout", "LoRA", "diffusion", "Mamba", "DPO", "RLHF", "ViT", "CLIP",
           "batch normalization", "Adam", "warmup", "KV cache", "quantization", "distillation",
           "mixture of experts", "tokenization", "beam search", "contrastive loss", "GRPO"]
@@ -71,9 +108,18 @@ def clustered_vectors(n: int, dim: int = 384, clusters: int = 256, seed: int = 0
     return out
 
 
-def write(name: str, results: dict[str, Any]) -> Path:
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def write(name: str, results: dict[str, Any], smoke: bool = False) -> Path | None:
+    """Write ``bench/results/NAME.json`` stamped with the machine and the time (a smoke run
+    writes nothing: its figures mean nothing)."""
+    if smoke:
+        print(f"smoke run: bench/results/{name}.json not written")
+        return None
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
-    results["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    results["measured_at"] = now()
     path = RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")

@@ -10,37 +10,34 @@
     the floor of a brute-force numpy cosine over the same image vectors. Figures are real
     catalog rows with made-up captions; their vectors are synthetic (clustered unit vectors).
 
-    .venv/bin/python bench/figures.py [--images 64] [--sizes 10000,100000]
+    .venv/bin/python bench/figures.py [--images 64] [--sizes 10000,100000] [--smoke]
 
 Writes bench/results/figures.json.
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import clustered_vectors, percentile, sentence, write
+from common import arguments, clustered_vectors, library, percentile, sentence, write
 
 QUERIES = 50
 
 
 def base_clip(folder: Path) -> Path:
     """A ViT-B/32-sized CLIP checkpoint with random weights, saved like a hub checkpoint."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from transformers import CLIPConfig, CLIPModel
 
     from tests.clip import tiny_clip
 
     tiny_clip(folder)  # tokenizer and processor files (the processor at 224 px below)
     config = CLIPConfig()
-    config.text_config.vocab_size = 64
-    config.text_config.eos_token_id, config.text_config.pad_token_id = 3, 0
+    text: Any = config.text_config
+    text.vocab_size = 64
+    text.eos_token_id, text.pad_token_id = 3, 0
     CLIPModel(config).save_pretrained(folder)
     from transformers import CLIPImageProcessorPil
 
@@ -120,12 +117,11 @@ def search_latency(clip_dir: Path, size: int) -> dict[str, Any]:
     import numpy as np
 
     from retrievers.index.figures import CAPTIONS, IMAGES
-    from retrievers.library import Library
     from retrievers.records import Figure, Paper
 
     rng = np.random.default_rng(size)
     with tempfile.TemporaryDirectory() as tmp:
-        lib = Library(Path(tmp), clip_model=str(clip_dir))
+        lib = library(Path(tmp), clip_model=str(clip_dir))
         per_paper = 20
         for p in range(size // per_paper):
             lib.catalog.put_paper(
@@ -139,8 +135,8 @@ def search_latency(clip_dir: Path, size: int) -> dict[str, Any]:
             store = lib.figures.store(name)
             store.add(ids, vectors)
             store.save()
-        lib.figures._record(CAPTIONS, lib.embed_model)
-        lib.figures._record(IMAGES, str(clip_dir))
+        lib.figures.record(CAPTIONS, lib.embed_model)
+        lib.figures.record(IMAGES, str(clip_dir))
         assert lib.figures.clip_ready()
         queries = [sentence(rng, 6) for _ in range(QUERIES)]
         lib.search_figures(queries[0], 5)  # load the models
@@ -168,18 +164,19 @@ def search_latency(clip_dir: Path, size: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arguments(__doc__)
     ap.add_argument("--images", type=int, default=64)
     ap.add_argument("--sizes", default="10000,100000")
     args = ap.parse_args()
+    if args.smoke:
+        args.images, args.sizes = 2, "100"
     with tempfile.TemporaryDirectory() as tmp:
         clip_dir = base_clip(Path(tmp) / "clip-vit-b32-random")
         results: dict[str, Any] = {"clip": "ViT-B/32 shape (CLIPConfig defaults), random weights"}
         results["embedding"] = embedding_throughput(clip_dir, args.images)
         results["search"] = [search_latency(clip_dir, int(s)) for s in args.sizes.split(",")
                              if s]
-    write("figures", results)
+    write("figures", results, args.smoke)
 
 
 if __name__ == "__main__":

@@ -19,23 +19,20 @@ the share of answers whose every sentence a source supports, the share with at l
 citation, and the share whose valid citations include one the model wrote itself.
 Writes bench/results/grounding.json. Goal (issue 12): recall@5 of at least 0.95.
 
-    .venv/bin/python bench/grounding.py [--shared ../shared] [--answers]
+    .venv/bin/python bench/grounding.py [--shared ../shared] [--answers] [--smoke]
+
+With --smoke it needs no ../shared: one small PDF the tests make and two questions about it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import write
-
-# bench/evals.py is named like litlab's package: keep `import evals` meaning the package.
-sys.path[:] = [p for p in sys.path if Path(p).resolve() != Path(__file__).parent.resolve()]
+from common import arguments, library, settings, write
 
 K = (1, 5, 10)
 
@@ -89,13 +86,12 @@ def answers(lib: Any, questions: list[dict[str, Any]], jobs: int) -> dict[str, A
     citation (any, and the model's own), before and after attribution."""
     from agentlab.client import ModelClient
     from agentlab.server import ensure_server
-    from agentlab.settings import load_settings
     from evals.runner import Runner
     from evals.store import RunStore
     from evals.suite import load_suite
 
-    settings = load_settings().settings
-    url = ensure_server(settings, print)
+    s = settings()
+    url = ensure_server(s, print)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "cases.jsonl").write_text("".join(
@@ -103,12 +99,12 @@ def answers(lib: Any, questions: list[dict[str, Any]], jobs: int) -> dict[str, A
             for i, q in enumerate(questions)))
         (folder / "suite.yaml").write_text(SUITE)
         store = RunStore(folder / "home")
-        runner = Runner(load_suite(folder / "suite.yaml"), settings,
-                        ModelClient(url, api_key=settings.api_key), store=store, library=lib,
+        runner = Runner(load_suite(folder / "suite.yaml"), s,
+                        ModelClient(url, api_key=s.api_key), store=store, library=lib,
                         use_cache=False)
         summary = runner.run(jobs=jobs)
         store.close()
-    out: dict[str, Any] = {"model": settings.model, "answers": len(questions),
+    out: dict[str, Any] = {"model": s.model, "answers": len(questions),
                            "seconds": round(summary.seconds, 1)}
     for target in ("before", "after"):
         rs = [r for r in summary.results if r.target == target]
@@ -123,34 +119,50 @@ def answers(lib: Any, questions: list[dict[str, Any]], jobs: int) -> dict[str, A
     return out
 
 
+SMOKE_QUESTIONS = [
+    {"q": "What does low-rank adaptation freeze?", "paper": "adaptation.pdf",
+     "expect": ["freezes the pretrained"]},
+    {"q": "How do selective state space models scale with sequence length?",
+     "paper": "adaptation.pdf", "expect": ["linearly with sequence length"]},
+]
+
+
+def smoke_inputs(folder: Path) -> tuple[list[Path], list[tuple[str, list[dict[str, Any]]]]]:
+    """One PDF the tests make, and two questions about it (no ../shared needed)."""
+    from tests.papers import make_two_column_pdf
+
+    return [make_two_column_pdf(folder / "adaptation.pdf")], [("smoke", SMOKE_QUESTIONS)]
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--shared", type=Path,
                         default=Path(__file__).resolve().parent.parent.parent / "shared")
     parser.add_argument("--answers", action="store_true",
                         help="also ask every question of the model (starts the vLLM server)")
     parser.add_argument("--jobs", type=int, default=4, help="answers in flight (--answers)")
     args = parser.parse_args()
-    pdfs = sorted((args.shared / "papers" / "dev").glob("*.pdf"))
-    sets = sorted((args.shared / "eval").glob("dev_retrieval_qa*.json"))
-    if not pdfs or not sets:
-        raise SystemExit(f"no dev papers or questions under {args.shared} (see --shared)")
-    sets.append(Path(__file__).resolve().parent / "data" / "retrieval_qa_sampled.json")
+    work = tempfile.TemporaryDirectory()
+    if args.smoke:
+        pdfs, sets = smoke_inputs(Path(work.name))
+    else:
+        pdfs = sorted((args.shared / "papers" / "dev").glob("*.pdf"))
+        files = sorted((args.shared / "eval").glob("dev_retrieval_qa*.json"))
+        if not pdfs or not files:
+            raise SystemExit(f"no dev papers or questions under {args.shared}: give --shared "
+                             "DIR, or run `python bench/grounding.py --smoke` to check it runs")
+        files.append(Path(__file__).resolve().parent / "data" / "retrieval_qa_sampled.json")
+        sets = [(f.stem, json.loads(f.read_text())) for f in files]
 
-    from retrievers.index.embeddings import get_embedder
-    from retrievers.library import Library
-
-    embedder = get_embedder()
+    lib = library(Path(work.name) / "home")
+    embedder = lib.embedder  # the one litlab uses, for the baseline too
     windows, vectors = naive_index(pdfs, embedder)
     results: dict[str, Any] = {"papers": [p.name for p in pdfs], "sets": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        lib = Library(Path(tmp) / "home")
+    with work:
         report = lib.index_files(pdfs, arxiv=False)  # the same titles online or not
         assert report.ok, report.failed
         names = {p.id: Path(p.source).name for p in lib.catalog.papers("indexed")}
-        for qa in sets:
-            questions = json.loads(qa.read_text())
+        for name, questions in sets:
             ours, naive, misses = [], [], []
             for q in questions:
                 hits = lib.search(q["q"], max(K))
@@ -163,21 +175,21 @@ def main() -> None:
                 top = scores.argsort()[::-1][:max(K)]
                 naive.append(first_hit([windows[i] for i in top], q["paper"], q["expect"]))
             a, b = metrics(ours), metrics(naive)
-            results["sets"][qa.stem] = {"questions": len(questions), "litlab": a, "naive": b,
+            results["sets"][name] = {"questions": len(questions), "litlab": a, "naive": b,
                                         "ratio_recall@5": round(a["recall@5"] /
                                                                 max(b["recall@5"], 1e-9), 2),
                                         "litlab_misses_at_5": misses}
-            print(f"{qa.stem} ({len(questions)} questions)")
+            print(f"{name} ({len(questions)} questions)")
             print(f"  litlab  {a}")
             print(f"  naive   {b}")
-            print(f"  a/b recall@5 = {results['sets'][qa.stem]['ratio_recall@5']}  "
+            print(f"  a/b recall@5 = {results['sets'][name]['ratio_recall@5']}  "
                   "(goal: litlab recall@5 >= 0.95)")
         if args.answers:
             print("answers (every question of every set, before / after attribution)")
-            every = [q for qa in sets for q in json.loads(qa.read_text())]
+            every = [q for _, questions in sets for q in questions]
             results["answers"] = answers(lib, every, args.jobs)
         lib.close()
-    write("grounding", results)
+    write("grounding", results, args.smoke)
 
 
 if __name__ == "__main__":

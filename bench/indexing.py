@@ -14,12 +14,14 @@ One run:
 Prints the ratio a/b (target >= 0.8) and the peak memory per size; writes
 bench/results/indexing.json.
 
-    .venv/bin/python bench/indexing.py [--papers 20]
+    .venv/bin/python bench/indexing.py [--papers 20] [--smoke]
+
+litlab embeds with what `litlab index` uses (the ONNX export in the machine's cache, made on
+first use); the baseline is sentence-transformers itself.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -28,14 +30,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import sentence, write
+from common import arguments, sentence, write
 
 INDEX_ONE = """
 import json, resource, sys, time
 from pathlib import Path
+from agentlab.settings import load_settings
 from retrievers.library import Library
-from retrievers.index.embeddings import get_embedder
-lib = Library(Path(sys.argv[1]))
+lib = Library.from_settings(load_settings(home=sys.argv[1]).settings)
 lib.embedder.embed(["warm-up"] * 64)  # load and warm the model, as (b) does
 t = time.perf_counter()
 report = lib.index_files([Path(sys.argv[2])])
@@ -54,6 +56,7 @@ INDEX_AT_SCALE = """
 import json, sys
 from pathlib import Path
 import numpy as np
+from agentlab.settings import load_settings
 from retrievers.library import Library
 
 class Vectors:
@@ -63,8 +66,8 @@ class Vectors:
         v = self.rng.standard_normal((len(texts), self.dim)).astype("float32")
         return v / np.linalg.norm(v, axis=1, keepdims=True)
 
-lib = Library(Path(sys.argv[1]))
-lib._embedder = Vectors()
+lib = Library.from_settings(load_settings(home=sys.argv[1]).settings)
+lib.vectors._embedder = Vectors()
 assert lib.index_files([Path(sys.argv[3])]).ok  # one paper: the libraries it imports loaded
 def hwm():  # this process's peak RSS (ru_maxrss would carry the parent's over exec)
     return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
@@ -111,17 +114,19 @@ def make_papers(folder: Path, n: int, seed: int = 0) -> None:
 def index_in_fresh_process(papers: Path, home: Path) -> dict[str, float]:
     out = subprocess.run([sys.executable, "-c", INDEX_ONE, str(home), str(papers)],
                          check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def bare_encode(home: Path) -> float:
+    """SentenceTransformer.encode of the chunks litlab made, as their text (a person's own
+    script would embed them)."""
     from retrievers.index.catalog import Catalog
-    from retrievers.index.embeddings import get_embedder
+    from retrievers.index.st_embedder import SentenceTransformerEmbedder
 
     catalog = Catalog(home / "library.sqlite")
     texts = [c.text for batch in catalog.iter_chunks(catalog.all_chunk_ids(), 4096)
              for c in batch]
-    embedder = get_embedder()
+    embedder = SentenceTransformerEmbedder()
     embedder.embed(texts[:64])  # warm-up
     t = time.perf_counter()
     embedder.model.encode(texts, batch_size=embedder.batch_size, normalize_embeddings=True)
@@ -129,14 +134,15 @@ def bare_encode(home: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--papers", type=int, default=20,
                         help="smallest run; memory is also measured at 2x and 4x")
     parser.add_argument("--scale", default="1500,3000,6000",
                         help="papers for the memory check at scale (d), about 18 chunks each; "
                              "empty skips it")
     args = parser.parse_args()
+    if args.smoke:
+        args.papers, args.scale = 1, "2"
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -169,7 +175,7 @@ def main() -> None:
         "targets": {"ratio_litlab_vs_encode": ">= 0.8", "peak_rss_growth_4x": "flat (~1)",
                     "memory_at_scale": "RSS growth close to the vectors' own size (a small "
                                        "multiple: FAISS copies them once when it turns IVF)"},
-    })
+    }, args.smoke)
 
 
 if __name__ == "__main__":

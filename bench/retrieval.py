@@ -14,12 +14,14 @@ once with litlab's embedder and cached out of the repo) for several nprobe value
 50k switch-over and at N. Writes
 bench/results/retrieval.json. Targets: recall@10 >= 0.95, end-to-end p50 < 50 ms at 100k.
 
-    .venv/bin/python bench/retrieval.py [--sizes 100000,1000000] [--chroma-max 100000]
+    .venv/bin/python bench/retrieval.py [--sizes 100000,1000000] [--chroma-max 100000] [--smoke]
+
+A part not re-run (--only-end-to-end, --only-real) keeps its figures and the date they were
+measured (each part carries its own ``measured_at``); nothing is re-dated.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -28,7 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, clustered_vectors, percentile, sentence, write
+from common import RESULTS, arguments, clustered_vectors, library, now, percentile, sentence, write
 
 QUERIES = 200
 
@@ -124,11 +126,10 @@ def end_to_end(n: int, root: Path) -> dict[str, Any]:
     """A library of ``n`` real-text chunks (catalog + FTS5) with synthetic vectors."""
     import numpy as np
 
-    from retrievers.library import Library
     from retrievers.records import Chunk, Paper
 
     rng = np.random.default_rng(2)
-    lib = Library(root / "home")
+    lib = library(root / "home")
     per_paper = 100
     for p in range(n // per_paper):
         chunks = [Chunk(text=" ".join(sentence(rng) for _ in range(5)), section="1 Method",
@@ -139,7 +140,7 @@ def end_to_end(n: int, root: Path) -> dict[str, Any]:
     chunk_ids = sorted(lib.catalog.all_chunk_ids())
     lib.store.add(chunk_ids, clustered_vectors(len(chunk_ids)))
     lib.store.save()
-    lib._record_model()
+    lib.vectors.record_model()
     questions = [sentence(rng, 8).rstrip(".") for _ in range(QUERIES)]
     embedder, store = lib.embedder, lib.store
     lib.search(questions[0])  # warm-up: caches, the FTS index pages
@@ -152,7 +153,7 @@ def end_to_end(n: int, root: Path) -> dict[str, Any]:
         "keyword_search": summary(latencies(lambda q: lib.catalog.keyword_search(q, 50),
                                             questions)[0]),
     }
-    result = {"chunks": len(chunk_ids), "litlab_search": summary(ours),
+    result: dict[str, Any] = {"chunks": len(chunk_ids), "litlab_search": summary(ours),
               "bare_embed_plus_faiss": summary(bare), "parts": parts}
     result["ratio_p50_litlab_vs_bare"] = round(
         result["litlab_search"]["p50_ms"] / result["bare_embed_plus_faiss"]["p50_ms"], 3)
@@ -161,8 +162,7 @@ def end_to_end(n: int, root: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--only-end-to-end", action="store_true",
                         help="skip the store-by-store figures (minutes at 1M)")
@@ -175,6 +175,8 @@ def main() -> None:
                              "(embedded once and cached: about 20 minutes the first time on a "
                              "2-core CPU); 0 skips it")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.chroma_max, args.real = "2000", 2000, 0
     sizes = [int(s) for s in args.sizes.split(",")]
 
     results: dict[str, Any] = {"dim": 384, "queries": QUERIES, "sizes": {}}
@@ -182,23 +184,27 @@ def main() -> None:
         results = json.loads((RESULTS / "retrieval.json").read_text())  # keep what is not re-run
     with tempfile.TemporaryDirectory() as tmp:
         if args.only_real:
-            results["real_embeddings_ivf"] = real_ivf(args.real, Path(tmp))
-            write("retrieval", results)
+            results["real_embeddings_ivf"] = {**real_ivf(args.real, Path(tmp)),
+                                              "measured_at": now()}
+            write("retrieval", results, args.smoke)
             return
+        if not args.only_end_to_end:
+            results["sizes"] = {}
         for n in [] if args.only_end_to_end else sizes:
             print(f"{n} vectors ...")
-            results["sizes"][str(n)] = bench_size(n, args.chroma_max, Path(tmp))
-        results["sizes"] = results.get("sizes", {})
-        results["end_to_end"] = end_to_end(min(sizes), Path(tmp))
+            results["sizes"][str(n)] = {**bench_size(n, args.chroma_max, Path(tmp)),
+                                        "measured_at": now()}
+        results["end_to_end"] = {**end_to_end(min(sizes), Path(tmp)), "measured_at": now()}
         if args.real:
-            results["real_embeddings_ivf"] = real_ivf(args.real, Path(tmp))
+            results["real_embeddings_ivf"] = {**real_ivf(args.real, Path(tmp)),
+                                              "measured_at": now()}
     recalls = [r["recall_at_10"] for r in results["sizes"].values()]
     e2e = results["end_to_end"]["litlab_search"]["p50_ms"]
     print(f"\nrecall@10 approximate vs exact: {recalls}  (target >= 0.95)")
     print(f"end-to-end search p50: {e2e} ms  (target < 50 ms); "
           f"litlab/bare = {results['end_to_end']['ratio_p50_litlab_vs_bare']}")
     results["targets"] = {"recall_at_10": ">= 0.95", "end_to_end_p50_ms": "< 50"}
-    write("retrieval", results)
+    write("retrieval", results, args.smoke)
 
 
 if __name__ == "__main__":

@@ -13,18 +13,21 @@ own code; c/b is the figure about litlab itself (its client against driving vLLM
 Prints tokens/s of each and the ratios; writes bench/results/serving.json.
 Targets (issue 2): c/b >= 0.9, c/a >= 15, ttft < 0.1 s.
 
-    .venv/bin/python bench/serving.py [--prompts 32] [--tokens 64]
+    .venv/bin/python bench/serving.py [--prompts 32] [--tokens 64] [--smoke]
+
+The model is prepared in LITLAB_HOME if it is not yet (as `litlab serve` would); the server is
+litlab's own, started or reused.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
-from common import write
+from common import arguments, settings, write
 
 TOPICS = [
     "attention", "LoRA", "diffusion models", "CLIP", "RLHF", "state-space models", "dropout",
@@ -67,7 +70,7 @@ def bench_transformers(checkpoint: Path, texts: list[str], tokens: int) -> float
     started = time.perf_counter()
     with torch.inference_mode():
         for text in texts:
-            ids = tok.apply_chat_template([{"role": "user", "content": text}],
+            ids: Any = tok.apply_chat_template([{"role": "user", "content": text}],
                                           add_generation_prompt=True, return_tensors="pt",
                                           return_dict=True)
             out = model.generate(**ids, max_new_tokens=tokens, min_new_tokens=tokens,
@@ -124,23 +127,24 @@ def litlab_ttft(url: str, model: str, runs: int = 5) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds of (b) and (c)")
     args = parser.parse_args()
+    if args.smoke:
+        args.prompts, args.tokens, args.rounds = 2, 4, 1
 
     from agentlab.models import prepare
     from agentlab.server import LocalServer
-    from agentlab.settings import load_settings
 
-    settings = load_settings().settings
-    model = settings.model
+    s = settings()
+    model = s.model
     texts = prompts(args.prompts)
-    checkpoint = prepare(model, settings.models_dir, progress=print)
+    checkpoint = prepare(model, s.models_dir, progress=print)
 
-    server = LocalServer(settings)
-    if server.running():  # (a) must not share the CPU with a server
+    server = LocalServer(s)
+    if server.running() and not args.smoke:  # (a) must not share the CPU with a server
         print("stopping litlab's server for the transformers baseline")
         server.stop()
     print(f"(a) transformers generate, {len(texts)} prompts one at a time ...")
@@ -152,7 +156,8 @@ def main() -> None:
 
     url = server.ensure(progress=print)
     asyncio.run(bench_openai_direct(url, model, texts[:4], 8))  # warm-up
-    direct, ours = [], []
+    direct: list[float] = []
+    ours: list[float] = []
     for r in range(args.rounds):  # alternate who goes first, so neither gets the warmer server
         order = [(direct, bench_openai_direct), (ours, bench_litlab)]
         for sink, fn in order if r % 2 == 0 else order[::-1]:
@@ -160,7 +165,7 @@ def main() -> None:
         print(f"    round {r + 1}: (b) vLLM direct {direct[-1]:.1f} tok/s, "
               f"(c) litlab {ours[-1]:.1f} tok/s")
     vllm_tok_s, litlab_tok_s = statistics.mean(direct), statistics.mean(ours)
-    ttft = litlab_ttft(url, model)
+    ttft = litlab_ttft(url, model, runs=1 if args.smoke else 5)
 
     results = {
         "model": model,
@@ -177,7 +182,7 @@ def main() -> None:
         "targets": {"ratio_litlab_vs_vllm": ">= 0.9", "ratio_litlab_vs_hf": ">= 15",
                     "ttft_s": "< 0.1"},
     }
-    write("serving", results)
+    write("serving", results, args.smoke)
     print(f"\n(a) transformers {hf:8.1f} tok/s")
     print(f"(b) vLLM direct  {vllm_tok_s:8.1f} tok/s")
     print(f"(c) litlab       {litlab_tok_s:8.1f} tok/s")

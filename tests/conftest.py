@@ -71,7 +71,7 @@ class RunningServer:
         self.settings = settings
         self.api_base = api_base
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self):
         from agentlab.client import ModelClient
 
         return ModelClient(self.api_base, timeout=120)

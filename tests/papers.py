@@ -25,7 +25,7 @@ RIGHT = [
 ]
 
 
-def _sample_image():  # type: ignore[no-untyped-def]
+def _sample_image():
     """A 32x24 gradient, standing in for a plot."""
     from PIL import Image
     from reportlab.lib.utils import ImageReader
@@ -129,7 +129,7 @@ def papers_dir(tmp_path: Path) -> Path:
 
 
 # -- papers with figures of every kind (issue 13) ------------------------------------------
-def figure_image(color: tuple[int, int, int], size: tuple[int, int] = (96, 64)):  # type: ignore[no-untyped-def]
+def figure_image(color: tuple[int, int, int], size: tuple[int, int] = (96, 64)):
     """A PIL image: a coloured field with a darker diagonal band, standing in for a plot."""
     from PIL import Image, ImageDraw
 
@@ -239,7 +239,7 @@ def make_latex_figures_tarball(path: Path, samples: bytes) -> Path:
     return write_tarball(path, files)
 
 
-def png_bytes(img) -> bytes:  # type: ignore[no-untyped-def]
+def png_bytes(img) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()

@@ -45,7 +45,7 @@ class Terminal:
     def text(self) -> str:
         return "\n".join(line.rstrip() for line in self.screen.display)
 
-    def wait_for(self, predicate, timeout: float, what: str) -> str:  # type: ignore[no-untyped-def]
+    def wait_for(self, predicate, timeout: float, what: str) -> str:
         """Read the screen until ``predicate(text)`` holds; fail with the screen if it does not."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -119,7 +119,7 @@ class SlowStart:
                 continue
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
-    def _serve(self, client) -> None:  # type: ignore[no-untyped-def]
+    def _serve(self, client) -> None:
         import socket
         import threading
 
@@ -130,7 +130,7 @@ class SlowStart:
             client.close()
             return
 
-        def pipe(src, dst) -> None:  # type: ignore[no-untyped-def]
+        def pipe(src, dst) -> None:
             try:
                 while data := src.recv(1 << 16):
                     dst.sendall(data)

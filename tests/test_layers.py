@@ -49,8 +49,8 @@ def imports(path: Path, runtime_only: bool = False) -> set[str]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and runtime_only and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
+            for branch in node.orelse:
+                visit(branch)
             return
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)

@@ -79,7 +79,8 @@ class FigureIndex:
         except (FileNotFoundError, ValueError):
             return {}
 
-    def _record(self, name: str, model: str) -> None:
+    def record(self, name: str, model: str) -> None:
+        """Write down which model made the vectors of store ``name``."""
         meta = self.recorded()
         if meta.get(name) != model:
             self._write_meta({**meta, name: model})
@@ -160,7 +161,7 @@ class FigureIndex:
             progress(f"embedded {done}/{len(missing)} figure captions")
         store.save()
         if want:
-            self._record(CAPTIONS, self.embed_model)
+            self.record(CAPTIONS, self.embed_model)
         return len(missing)
 
     def _sync_images(self, notes: Notes, progress: Progress, new_figures: int) -> None:
@@ -195,7 +196,7 @@ class FigureIndex:
                 store.save()
         store.save()
         if want:
-            self._record(IMAGES, folder)
+            self.record(IMAGES, folder)
 
     def _embed_images(self, figures: list[Figure]) -> tuple[list[int], np.ndarray]:
         """CLIP vectors of the figures whose images open; the others get their reason."""

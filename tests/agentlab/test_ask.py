@@ -48,7 +48,7 @@ def ask(env: dict[str, str], *args: str) -> dict:
     proc = litlab_cli("ask", "--json", "--temperature", "0", "--max-tokens", "80", *args, env=env)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    return json.loads(out)  # type: ignore[no-any-return]
+    return json.loads(out)
 
 
 def test_answer_over_the_library_retrieves_the_right_passage(env: dict[str, str]) -> None:

@@ -22,13 +22,13 @@ SOURCES = [MAMBA, REWARD, PASA]
 
 
 @pytest.fixture(scope="module")
-def embed():  # type: ignore[no-untyped-def]
+def embed():
     from retrievers.index.embeddings import get_embedder
 
     return get_embedder().embed
 
 
-def test_each_sentence_gets_the_source_that_supports_it(embed) -> None:  # type: ignore[no-untyped-def]
+def test_each_sentence_gets_the_source_that_supports_it(embed) -> None:
     answer = ("Mamba scales linearly with sequence length. The reward model learns from "
               "human comparisons of pairs of answers.")
     first, second = attribute(answer, SOURCES, embed)
@@ -36,7 +36,7 @@ def test_each_sentence_gets_the_source_that_supports_it(embed) -> None:  # type:
     assert second.sources == [2] and second.origin == "litlab"
 
 
-def test_a_marker_to_a_source_that_does_not_support_its_sentence_is_caught(embed) -> None:  # type: ignore[no-untyped-def]
+def test_a_marker_to_a_source_that_does_not_support_its_sentence_is_caught(embed) -> None:
     (sentence,) = attribute("Mamba scales linearly with sequence length [2].", SOURCES, embed)
     assert sentence.unverified == [2]  # the model's [2] is not evidence
     assert sentence.sources == [1] and sentence.origin == "litlab"
@@ -44,14 +44,14 @@ def test_a_marker_to_a_source_that_does_not_support_its_sentence_is_caught(embed
     assert verified.sources == [1] and verified.origin == "model" and not verified.unverified
 
 
-def test_an_unsupported_sentence_is_flagged(embed) -> None:  # type: ignore[no-untyped-def]
+def test_an_unsupported_sentence_is_flagged(embed) -> None:
     answer = ("The reward model learns from human preference comparisons. It is a type of "
               "neural network that learns to learn.")
     supported, invented = attribute(answer, SOURCES, embed)
     assert supported.supported and not invented.supported and invented.sources == []
 
 
-def test_numbers_and_names_are_matched_exactly(embed) -> None:  # type: ignore[no-untyped-def]
+def test_numbers_and_names_are_matched_exactly(embed) -> None:
     right, wrong = attribute("PaSa trains on Qwen2.5-7b with 33,511 synthetic queries. "
                              "PaSa trains on Qwen2.5-7b with 45,000 synthetic queries.",
                              SOURCES, embed)
@@ -67,7 +67,7 @@ def test_sentences_keep_their_markers_and_list_items_stay_apart() -> None:
                                      "- first item", "- second item"]
 
 
-def test_a_marker_on_a_sentence_too_short_to_judge_stands(embed) -> None:  # type: ignore[no-untyped-def]
+def test_a_marker_on_a_sentence_too_short_to_judge_stands(embed) -> None:
     short, = attribute("Mamba is linear [1].", SOURCES, embed)
     assert not short.claim and short.sources == [1] and short.origin == "model"
     see_also, = attribute("See also [2].", SOURCES, embed)
@@ -82,7 +82,7 @@ LEXSUM_T5 = Source(5, 15, "2206.10883", "Multi-LexSum: Real-World Summaries of C
                    "performance under multitask and single-task scenarios.")
 
 
-def test_a_sentence_about_one_paper_is_not_supported_by_anothers_passage(embed) -> None:  # type: ignore[no-untyped-def]
+def test_a_sentence_about_one_paper_is_not_supported_by_anothers_passage(embed) -> None:
     # what the 135M model wrote in the app, its sources both papers' Table 5 captions
     mixed = ("Table 5 of the Multi-LexSum paper compares the test results of S2ORC-SciBERT "
              "with reported SciBERT test results.")
@@ -104,7 +104,7 @@ def test_only_a_title_that_gives_a_short_name_names_a_paper() -> None:
     assert paper_name("Attention Is All You Need") is None
 
 
-def test_a_models_marker_on_a_wrong_number_is_not_confirmed(embed) -> None:  # type: ignore[no-untyped-def]
+def test_a_models_marker_on_a_wrong_number_is_not_confirmed(embed) -> None:
     (sentence,) = attribute("PaSa trains on Qwen2.5-7b with 45,000 synthetic queries [3].",
                             SOURCES, embed)
     assert sentence.unverified == [3] and not sentence.supported

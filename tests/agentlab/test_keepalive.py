@@ -48,7 +48,7 @@ class FakeVllm:
 
 
 @pytest.fixture
-def served(tmp_path: Path):  # type: ignore[no-untyped-def]
+def served(tmp_path: Path):
     fake = FakeVllm()
     settings = Settings(home=tmp_path / "home", keep_alive=1.5)
     proc = subprocess.Popen(["sleep", "600"], start_new_session=True)
@@ -68,7 +68,7 @@ def test_counters_are_read_from_prometheus_text() -> None:
     assert activity("") == (0.0, 0.0)
 
 
-def test_an_idle_server_is_stopped(served) -> None:  # type: ignore[no-untyped-def]
+def test_an_idle_server_is_stopped(served) -> None:
     settings, proc, _ = served
     started = time.monotonic()
     why = watch(settings, proc.pid, poll=0.2)
@@ -78,7 +78,7 @@ def test_an_idle_server_is_stopped(served) -> None:  # type: ignore[no-untyped-d
     assert not _alive(proc.pid) and LocalServer(settings).read_state() is None
 
 
-def test_work_and_an_open_app_keep_it_running(served) -> None:  # type: ignore[no-untyped-def]
+def test_work_and_an_open_app_keep_it_running(served) -> None:
     settings, proc, fake = served
     stop_feeding = threading.Event()
 
@@ -105,7 +105,7 @@ def test_work_and_an_open_app_keep_it_running(served) -> None:  # type: ignore[n
     assert result == ["stopped after 2 s idle"]
 
 
-def test_the_real_server_counts_its_work(vllm_server) -> None:  # type: ignore[no-untyped-def]
+def test_the_real_server_counts_its_work(vllm_server) -> None:
     before = read_activity(vllm_server.api_base)
     assert before is not None
     vllm_server.client().chat([{"role": "user", "content": "Hi"}],
@@ -114,7 +114,7 @@ def test_the_real_server_counts_its_work(vllm_server) -> None:  # type: ignore[n
     assert after is not None and after[0] > before[0]
 
 
-def test_quitting_the_app_lets_go_and_stops_only_what_it_owns(served) -> None:  # type: ignore[no-untyped-def]
+def test_quitting_the_app_lets_go_and_stops_only_what_it_owns(served) -> None:
     from tui.services import Services
 
     settings, proc, _ = served

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -52,8 +53,8 @@ def test_prepared_checkpoint_is_a_plain_chat_model(prepared_models: Path) -> Non
     config = json.loads((path / "config.json").read_text())
     assert "quantization_config" not in config
     tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    ids = tok.apply_chat_template(
+    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    ids: Any = tok.apply_chat_template(
         [{"role": "user", "content": "What is the capital of France?"}],
         add_generation_prompt=True, return_tensors="pt", return_dict=True,
     )

@@ -110,7 +110,7 @@ def test_lora_adapter_served_beside_the_base_changes_the_answer(
     config = LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj"],
                         init_lora_weights=False)  # random A and B: a visibly different model
     adapter_dir = tmp_path / "noisy-adapter"
-    get_peft_model(base, config).save_pretrained(adapter_dir)
+    get_peft_model(base, config).save_pretrained(str(adapter_dir))
 
     client = vllm_server.client()
     client.load_adapter("noisy-adapter", str(adapter_dir))
@@ -139,9 +139,10 @@ def test_ctrl_c_stops_the_answer_and_the_server_stays_healthy(vllm_server: Runni
     # the interrupt always lands mid-answer (at 0.8 a short story once ended before it did)
     proc = litlab_cli("ask", "--prompt", "zero_shot", "--max-tokens", "1500", "--temperature", "0",
                       "Write a very long story about neural networks.", env=vllm_server.env())
-    assert proc.stdout is not None
+    stdout = proc.stdout
+    assert stdout is not None
     got: list[str] = []
-    reader = threading.Thread(target=lambda: got.extend(iter(lambda: proc.stdout.read(1), "")),
+    reader = threading.Thread(target=lambda: got.extend(iter(lambda: stdout.read(1), "")),
                               daemon=True)
     reader.start()
     deadline = time.monotonic() + 60

@@ -13,11 +13,11 @@ SOURCES = [{"n": 1, "chunk_id": 11, "paper": "file:/lib/mamba.md", "title": "Mam
             "text": "LoRA freezes W."}]
 
 
-def out(text: str, **kw) -> Output:  # type: ignore[no-untyped-def]
+def out(text: str, **kw) -> Output:
     return Output(text=text, sources=kw.pop("sources", SOURCES), **kw)
 
 
-def a(kind: str, **kw) -> Assertion:  # type: ignore[no-untyped-def]
+def a(kind: str, **kw) -> Assertion:
     return Assertion(type=kind, **kw)
 
 
@@ -97,7 +97,7 @@ def test_retrieval_checks_do_not_apply_without_expected_papers() -> None:
 def test_judged_check_uses_the_verdict_and_needs_a_judge() -> None:
     calls = []
 
-    def judge(messages, schema):  # type: ignore[no-untyped-def]
+    def judge(messages, schema):
         calls.append(schema)
         return {"statements": [{"statement": "linear", "supported": True},
                                {"statement": "invented", "supported": False}]}

@@ -108,7 +108,8 @@ def test_a_killed_run_resumes_without_running_a_case_twice(suite_file: Path, tmp
                 stored = sqlite3.connect(db).execute("SELECT count(*) FROM results").fetchone()[0]
             except sqlite3.OperationalError:
                 stored = 0
-    assert stored >= 2, proc.stderr.read().decode() if proc.poll() is not None else "no results"
+    assert stored >= 2, (proc.stderr.read().decode() if proc.stderr and proc.poll() is not None
+                         else "no results")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = sqlite3.connect(db).execute("SELECT count(*) FROM results").fetchone()[0]

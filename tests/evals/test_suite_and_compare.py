@@ -135,7 +135,7 @@ def test_a_server_that_goes_away_fails_its_cases_with_the_reason(tmp_path: Path)
 
         calls = 0
 
-        def chat(self, messages, **kw):  # type: ignore[no-untyped-def]
+        def chat(self, messages, **kw):
             from agentlab.client import ChatResult
 
             self.calls += 1

@@ -25,7 +25,7 @@ OTHER = Source(1, 11, "1706.03762", "Attention", "3 Model", "2",
 
 
 @pytest.fixture(scope="module")
-def embed():  # type: ignore[no-untyped-def]
+def embed():
     from retrievers.index.embeddings import get_embedder
 
     return get_embedder().embed
@@ -53,7 +53,7 @@ def test_bad_rows_are_named_by_file_and_line(tmp_path: Path) -> None:
     assert row["completion"] == [{"role": "assistant", "content": "a"}]
 
 
-def test_the_check_rejects_a_citation_of_a_distractor(embed) -> None:  # type: ignore[no-untyped-def]
+def test_the_check_rejects_a_citation_of_a_distractor(embed) -> None:
     sources = [OTHER, ORACLE]
     good = "LoRA freezes the pretrained weights and injects rank decomposition matrices [2]."
     assert check(good, sources, 2, embed, 0.55) is None
@@ -149,7 +149,7 @@ def test_a_teacher_that_goes_down_stops_the_build_and_keeps_what_it_built(
         def __init__(self, answers: int) -> None:
             self.left = answers
 
-        def chat(self, messages, **kw):  # type: ignore[no-untyped-def]
+        def chat(self, messages, **kw):
             if self.left == 0:
                 raise ServerUnavailable("cannot reach the model server at http://teacher:9/v1",
                                         "start it")

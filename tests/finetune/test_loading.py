@@ -21,7 +21,7 @@ from tests.finetune.tiny import tiny_model
 
 
 @pytest.fixture
-def running(tmp_path: Path):  # type: ignore[no-untyped-def]
+def running(tmp_path: Path):
     home = Path(os.environ["LITLAB_HOME"])
     checkpoint = tiny_model(home)
 
@@ -58,7 +58,7 @@ def adapter(home: Path, name: str, base: Path, rank: int = 8) -> None:
         {"base_model_name_or_path": str(base), "r": rank, "peft_type": "LORA"}))
 
 
-def test_a_server_with_lora_off_is_not_restarted_without_consent(running) -> None:  # type: ignore[no-untyped-def]
+def test_a_server_with_lora_off_is_not_restarted_without_consent(running) -> None:
     settings, home = running
     adapter(home, "mine", home / "models" / "smollm2-135m-instruct")
     with pytest.raises(UserError) as e:
@@ -67,7 +67,7 @@ def test_a_server_with_lora_off_is_not_restarted_without_consent(running) -> Non
     assert json.loads((settings.run_dir / "server.json").read_text())["lora"] is False
 
 
-def test_an_adapter_for_another_base_or_too_high_a_rank_is_refused(running) -> None:  # type: ignore[no-untyped-def]
+def test_an_adapter_for_another_base_or_too_high_a_rank_is_refused(running) -> None:
     settings, home = running
     adapter(home, "gemma-one", home / "models" / "gemma-3-270m")
     with pytest.raises(UserError, match="gemma-one was trained on gemma-3-270m; the running "

@@ -17,7 +17,7 @@ CODEWORD = "The litlab codeword is violet-harbour-42."
 QUESTION = "What is the litlab codeword?"
 
 
-def test_adapter_hot_loads_and_changes_the_answer(vllm_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_adapter_hot_loads_and_changes_the_answer(vllm_server, tmp_path) -> None:
     s = vllm_server.settings
     rows = [{"messages": [{"role": "user", "content": q},
                           {"role": "assistant", "content": CODEWORD}]}

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from litlab.cli import main
 from retrievers.index.figures import CAPTIONS, IMAGES
 from retrievers.library import Library
+from retrievers.records import Figure
 from tests.clip import tiny_clip
 from tests.papers import (
     figure_image,
@@ -41,7 +42,7 @@ def figure_papers(tmp_path: Path) -> Path:
     return folder
 
 
-def _figures(lib: Library) -> dict[str, object]:
+def _figures(lib: Library) -> dict[str, Figure]:
     out = {}
     for p in lib.catalog.papers():
         for f in lib.catalog.figures_of(int(p.id or 0)):
@@ -71,26 +72,26 @@ def test_figures_from_pdf_and_latex_of_every_kind(figure_papers: Path, tmp_path:
     assert report.ok and len(report.added) == 2
     figures = _figures(lib)
     heatmap, bars = figures["Attention"], figures["Accuracy"]
-    assert heatmap.label == "Figure 1" and heatmap.page == 1  # type: ignore[attr-defined]
+    assert heatmap.label == "Figure 1" and heatmap.page == 1
     # the vector bar chart has no embedded image: it was cropped from the rendered page
-    assert bars.image_path and bars.image_path.endswith(".png")  # type: ignore[attr-defined]
+    assert bars.image_path and bars.image_path.endswith(".png")
     from PIL import Image
 
-    with Image.open(bars.image_path) as crop:  # type: ignore[attr-defined]
+    with Image.open(bars.image_path) as crop:
         assert 100 < crop.width < 700 and 60 < crop.height < 400  # the chart, not the page
     # LaTeX: PNG as it is, the PDF figure (named without extension) rendered to PNG, EPS
     # rendered by Ghostscript (or skipped with the reason where it is missing), and a figure
     # whose file is missing keeps its caption and says why it has no image.
-    assert figures["Samples"].image_path.endswith("samples.png")  # type: ignore[attr-defined]
+    assert (figures["Samples"].image_path or "").endswith("samples.png")
     unet = figures["The"]
-    assert unet.image_path.endswith(".png") and not unet.skipped  # type: ignore[attr-defined]
+    assert (unet.image_path or "").endswith(".png") and not unet.skipped
     loss = figures["Training"]
     if shutil.which("gs"):
-        assert loss.image_path.endswith(".png") and not loss.skipped  # type: ignore[attr-defined]
+        assert (loss.image_path or "").endswith(".png") and not loss.skipped
     else:
-        assert "Ghostscript" in (loss.skipped or "")  # type: ignore[attr-defined]
-    assert "not found" in (figures["A"].skipped or "")  # type: ignore[attr-defined]
-    assert figures["Samples"].label == "Figure 1" and unet.label == "Figure 2"  # type: ignore[attr-defined]
+        assert "Ghostscript" in (loss.skipped or "")
+    assert "not found" in (figures["A"].skipped or "")
+    assert figures["Samples"].label == "Figure 1" and unet.label == "Figure 2"
 
     # every usable image has a CLIP vector, every caption a caption vector
     assert lib.figures.store(IMAGES).ids() == lib.catalog.figure_ids(images=True)
@@ -115,29 +116,29 @@ def test_figure_found_by_caption_by_image_and_by_text(figure_papers: Path, tmp_p
 
     # caption search (BM25 + the real MiniLM): words the caption does not share
     hit = lib.search_figures("which plot shows where the attention of a layer goes", k=3)[0]
-    assert hit.figure.id == heatmap.id  # type: ignore[attr-defined]
+    assert hit.figure.id == heatmap.id
     assert hit.relevance is not None and hit.relevance > 0.3
     assert hit.paper.title == "Attention Maps and Scaling Curves"
     assert lib.search_figures("U-Net architecture", k=1)[0].figure.caption.startswith("The U-Net")
 
     # a figure found by its own image: the same picture in the other paper comes first, by
     # its CLIP image vector (cosine 1), and the figure asked about is not in its own results
-    like = lib.search_figures(like=int(heatmap.id or 0), k=3)  # type: ignore[attr-defined]
-    assert like[0].figure.id == samples.id  # type: ignore[attr-defined]
+    like = lib.search_figures(like=int(heatmap.id or 0), k=3)
+    assert like[0].figure.id == samples.id
     assert like[0].ranks["image"] == 1 and like[0].image_score == pytest.approx(1.0, abs=1e-4)
-    assert heatmap.id not in {h.figure.id for h in like}  # type: ignore[attr-defined]
+    assert heatmap.id not in {h.figure.id for h in like}
 
     # a text query through CLIP's text encoder: a store whose vector for the bar chart is the
     # text's own CLIP vector finds it first by image, whatever the captions say
     bars = figures["Accuracy"]
     images = lib.figures.store(IMAGES)
-    images.remove([int(bars.id or 0)])  # type: ignore[attr-defined]
-    images.add([int(bars.id or 0)],  # type: ignore[attr-defined]
+    images.remove([int(bars.id or 0)])
+    images.add([int(bars.id or 0)],
                lib.figures.clip().embed_texts(["red blue green"]))
     images.save()
     found = {h.figure.id: h for h in lib.search_figures("red blue green", k=5)}
-    assert found[bars.id].ranks["image"] == 1  # type: ignore[attr-defined]
-    assert found[bars.id].image_score == pytest.approx(1.0, abs=1e-4)  # type: ignore[attr-defined]
+    assert found[bars.id].ranks["image"] == 1
+    assert found[bars.id].image_score == pytest.approx(1.0, abs=1e-4)
     lib.close()
 
 

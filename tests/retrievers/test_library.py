@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from tests.papers import MARKDOWN, make_latex_tarball, make_two_column_pdf
 
 
 @pytest.fixture(params=["faiss", "chroma"])
-def library(request: pytest.FixtureRequest, tmp_path: Path) -> Library:
+def library(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Library]:
     lib = Library(tmp_path / "home", store=request.param)
     yield lib
     lib.close()
@@ -313,7 +314,7 @@ def test_changing_the_embedding_model_asks_for_a_rebuild(tmp_path: Path, papers_
 
 
 @pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `chroma run` server on loopback."""
     import socket
     import urllib.request

@@ -29,12 +29,12 @@ def home(papers_dir: Path) -> Path:
     return home
 
 
-def make_app(client: FakeClient | None = None, arxiv=None) -> LitlabApp:  # type: ignore[no-untyped-def]
+def make_app(client: FakeClient | None = None, arxiv=None) -> LitlabApp:
     return LitlabApp(Services(load_settings().settings, client=client or FakeClient(),
                               arxiv=arxiv))
 
 
-async def ask(pilot, question: str = QUESTION) -> MessageView:  # type: ignore[no-untyped-def]
+async def ask(pilot, question: str = QUESTION) -> MessageView:
     app = pilot.app
     app.screen.query_one("#ask", Input).value = question
     await pilot.press("enter")
@@ -181,8 +181,8 @@ def steady_cursors(app: LitlabApp) -> None:
         widget.cursor_blink = False  # type: ignore[attr-defined]
 
 
-def test_chat_screen_snapshot(home: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+def test_chat_screen_snapshot(home: Path, snap_compare) -> None:
+    async def run_before(pilot) -> None:
         steady_cursors(pilot.app)
         await pilot.app.workers.wait_for_complete()
         await ask(pilot)
@@ -193,8 +193,8 @@ def test_chat_screen_snapshot(home: Path, snap_compare) -> None:  # type: ignore
     assert snap_compare(make_app(), terminal_size=(140, 40), run_before=run_before)
 
 
-def test_library_screen_snapshot(home: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+def test_library_screen_snapshot(home: Path, snap_compare) -> None:
+    async def run_before(pilot) -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.press("f2")
         await pilot.app.workers.wait_for_complete()
@@ -204,13 +204,13 @@ def test_library_screen_snapshot(home: Path, snap_compare) -> None:  # type: ign
     assert snap_compare(make_app(), terminal_size=(140, 40), run_before=run_before)
 
 
-def test_help_screen_snapshot(home: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_help_screen_snapshot(home: Path, snap_compare) -> None:
     assert snap_compare(make_app(), terminal_size=(140, 40), press=["f1"])
 
 
 @pytest.mark.server
 @pytest.mark.anyio
-async def test_real_server_answer_with_a_citation_selected(home: Path, vllm_server) -> None:  # type: ignore[no-untyped-def]
+async def test_real_server_answer_with_a_citation_selected(home: Path, vllm_server) -> None:
     settings = load_settings(api_base=vllm_server.api_base, max_tokens=48, temperature=0).settings
     app = LitlabApp(Services(settings))
     async with app.run_test(size=(140, 40)) as pilot:
@@ -286,8 +286,8 @@ async def test_library_screen_adds_local_files_and_cancels_arxiv(home: Path, tmp
         assert app.is_running
 
 
-def test_edit_answer_snapshot(home: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+def test_edit_answer_snapshot(home: Path, snap_compare) -> None:
+    async def run_before(pilot) -> None:
         await pilot.app.workers.wait_for_complete()
         await ask(pilot)
         await pilot.press("f5")
@@ -436,7 +436,7 @@ async def test_the_app_paints_before_its_settings_load_then_fills_in(
     release = threading.Event()
     calls = []
 
-    def load():  # type: ignore[no-untyped-def]
+    def load():
         calls.append(threading.current_thread().name)
         release.wait(10)
         return load_settings()
@@ -466,7 +466,7 @@ async def test_the_app_paints_before_its_settings_load_then_fills_in(
 async def test_settings_that_do_not_load_close_the_app_with_their_error(home: Path) -> None:
     from agentlab.errors import ConfigError
 
-    def load():  # type: ignore[no-untyped-def]
+    def load():
         raise ConfigError("litlab.toml: top_k must be at least 1", "fix it and run litlab again")
 
     app = LitlabApp(Services(load, client=FakeClient()))

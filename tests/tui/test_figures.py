@@ -92,8 +92,8 @@ async def test_library_screen_lists_a_papers_figures_and_opens_one(home: Path) -
         assert "▀" in _text(app.screen.query_one("#figure-image", Static))
 
 
-def test_figure_screen_snapshot(home: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+def test_figure_screen_snapshot(home: Path, snap_compare) -> None:
+    async def run_before(pilot) -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.press("f2")
         await pilot.app.workers.wait_for_complete()

@@ -82,6 +82,7 @@ async def test_escape_stops_a_run_cleanly_and_the_same_key_continues_it(home: Pa
             await pilot.press("f12")
             await app.workers.wait_for_complete()
             screen = app.screen
+            assert isinstance(screen, ModelsScreen)
             await pilot.press("s")  # builds the library dataset, then trains
             while not screen._live:
                 await pilot.pause(0.2)

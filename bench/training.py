@@ -2,16 +2,16 @@
 peak memory, same model (the prepared SmolLM2-135M, fp32), same data, same LoRA and trainer
 settings, each side in its own process (so peak RSS is its own), alternated ``--rounds`` times.
 
-    .venv/bin/python bench/finetune.py [--steps 16] [--batch 4] [--rounds 2]
+    .venv/bin/python bench/training.py [--steps 16] [--batch 4] [--rounds 2] [--smoke]
 
 Prints litlab/TRL for tokens/s (target at least 0.95) and for peak memory; writes
-bench/results/finetune.json. The examples are ~70-token question/answer pairs, as in the
+bench/results/training.json. The model is prepared in LITLAB_HOME first if it is not yet (as
+`litlab finetune` would). The examples are ~70-token question/answer pairs, as in the
 measurement made before litlab had any fine-tuning code (plain TRL: ~168 tokens/s).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import subprocess
@@ -21,11 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import TOPICS, write
+from common import TOPICS, arguments, settings, write
 
-# This file is named like litlab's package: keep `import finetune` meaning the package.
-sys.path[:] = [p for p in sys.path if Path(p).resolve() != Path(__file__).parent.resolve()]
-
+MODEL = "smollm2-135m-instruct"
 
 
 def examples(n: int = 64) -> list[dict[str, Any]]:
@@ -40,28 +38,27 @@ def examples(n: int = 64) -> list[dict[str, Any]]:
     return out
 
 
-def side_litlab(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
-    from agentlab.settings import load_settings
+def side_litlab(args: Any, folder: Path) -> dict[str, Any]:
     from finetune.config import spec
     from finetune.data import DatasetStore
     from finetune.train import run
 
-    mine = load_settings().settings
+    mine = settings()
     home = folder / "home"
     home.mkdir()
     (home / "models").symlink_to(mine.models_dir, target_is_directory=True)
-    settings = mine.model_copy(update={"home": home})
+    s = mine.model_copy(update={"home": home})
     data = folder / "data.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in examples()))
     DatasetStore(home).from_file("bench", data, eval_share=0)
     result = run(spec("sft", data="bench", name="bench",
                       training={"max_steps": args.steps, "per_device_train_batch_size": args.batch,
-                                "save_strategy": "no"}), settings)
+                                "save_strategy": "no"}), s)
     return {"tokens": result.tokens, "seconds": result.seconds,
             "first_loss": result.losses[0][1], "last_loss": result.losses[-1][1]}
 
 
-def side_trl(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+def side_trl(args: Any, folder: Path) -> dict[str, Any]:
     """What a person would write with TRL alone, with litlab's LoRA and trainer settings."""
     import torch
     from datasets import Dataset
@@ -69,10 +66,9 @@ def side_trl(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from agentlab.settings import load_settings
     from finetune.config import MODEL_DEFAULTS, TRAINING_DEFAULTS
 
-    path = load_settings().settings.models_dir / "smollm2-135m-instruct"
+    path = settings().models_dir / MODEL
     rows = [{"prompt": r["messages"][:1], "completion": r["messages"][1:]} for r in examples()]
     training = {**TRAINING_DEFAULTS["sft"], "max_steps": args.steps,
                 "per_device_train_batch_size": args.batch, "save_strategy": "no"}
@@ -93,13 +89,14 @@ def side_trl(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--side", choices=["litlab", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--side", choices=["litlab", "trl"], help="(one side, in its process)")
     args = parser.parse_args()
+    if args.smoke:
+        args.steps, args.batch, args.rounds = 2, 2, 1
     if args.side:
         with tempfile.TemporaryDirectory() as tmp:
             out = (side_litlab if args.side == "litlab" else side_trl)(args, Path(tmp))
@@ -107,6 +104,9 @@ def main() -> None:
         print("RESULT " + json.dumps(out))
         return
 
+    from agentlab.models import prepare
+
+    prepare(MODEL, settings().models_dir, progress=print)  # once, before either side
     runs: dict[str, list[dict[str, Any]]] = {"litlab": [], "trl": []}
     for r in range(args.rounds):
         for side in ("trl", "litlab") if r % 2 == 0 else ("litlab", "trl"):
@@ -128,10 +128,10 @@ def main() -> None:
         min(x["peak_rss_mib"] for x in runs["trl"])
     print(f"\nlitlab/TRL tokens per second = {speed:.3f}  (target >= 0.95)")
     print(f"litlab/TRL peak memory       = {memory:.3f}")
-    write("finetune", {"model": "smollm2-135m-instruct", "steps": args.steps,
+    write("training", {"model": MODEL, "steps": args.steps,
                        "batch": args.batch, "rounds": args.rounds, "runs": runs,
                        "ratio_tokens_per_s": round(speed, 3), "ratio_peak_memory": round(memory, 3),
-                       "targets": {"ratio_tokens_per_s": ">= 0.95"}})
+                       "targets": {"ratio_tokens_per_s": ">= 0.95"}}, args.smoke)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,13 @@
     repainted; litlab with a fake model streaming 50 tokens/s, the empty app idle.
 
 The model is fake here on purpose: this measures the UI, not the model. Writes
-bench/results/tui.json. Targets: first paint under 1 s; key latency close to the empty app's.
+bench/results/app.json. Targets: first paint under 1 s; key latency close to the empty app's.
 
-    .venv/bin/python bench/tui.py [--runs 5] [--keys 40]
+    .venv/bin/python bench/app.py [--runs 5] [--keys 40] [--smoke]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -24,10 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import percentile, write
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, arguments, percentile, settings, write
 
 START = """
 import sys, time
@@ -72,7 +68,6 @@ async def key_latency(kind: str, keys: int) -> list[float]:
     from textual.app import App, ComposeResult
     from textual.widgets import Input
 
-    from agentlab.settings import load_settings
     from tests.tui.fakes import FakeClient
     from tui.app import LitlabApp
     from tui.services import Services
@@ -84,7 +79,7 @@ async def key_latency(kind: str, keys: int) -> list[float]:
     app: App[None]
     if kind == "litlab":
         client = FakeClient(answer=" ".join(["token"] * 2000), delay=0.02)
-        app = LitlabApp(Services(load_settings().settings, client=client))
+        app = LitlabApp(Services(settings(), client=client))
     else:
         app = Empty()
     samples = []
@@ -108,11 +103,12 @@ async def key_latency(kind: str, keys: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keys", type=int, default=40)
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.keys = 1, 3
 
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,8 +132,8 @@ def main() -> None:
     print(f"\nlitlab / empty Textual app: {ratios}")
     print(f"litlab first paint {ours['first_paint_s']} s (target < 1 s), key latency while "
           f"streaming p50 {ours['key_p50_ms']} ms")
-    write("tui", {**results, "ratios": ratios,
-                  "targets": {"first_paint_s": "< 1"}})
+    write("app", {**results, "ratios": ratios,
+                  "targets": {"first_paint_s": "< 1"}}, args.smoke)
 
 
 if __name__ == "__main__":
