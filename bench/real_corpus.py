@@ -114,7 +114,7 @@ def load(limit: int, progress: bool = True) -> tuple[list[str], Any]:
     from retrievers.index.embeddings import get_embedder
 
     s = load_settings().settings
-    embedder = get_embedder(s.embed_model, s.home_dir)
+    embedder = get_embedder(s.embed_model, s.cache_path)
     parts, batch, started = [], 512, time.perf_counter()
     for i in range(0, len(chunk_texts), batch):
         parts.append(np.asarray(embedder.embed(chunk_texts[i:i + batch]), dtype="float32"))
