@@ -219,8 +219,10 @@ class ResearchAgent:
         if self.attribution and turn.sources and not checked.not_in_library \
                 and self.library is not None and not gave_up:
             from agentlab.attribution import attribute_answer
+            from agentlab.verify import Vocabulary
 
-            attribute_answer(answer, self.library.embedder.embed_few, self.attribution_threshold)
+            attribute_answer(answer, self.library.embedder.embed_few, self.attribution_threshold,
+                             Vocabulary.of(self.library))
         return answer
 
 

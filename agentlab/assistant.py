@@ -17,6 +17,7 @@ from typing import Any
 
 from agentlab.chats import Step
 from agentlab.citations import (
+    ABSTAINED_MESSAGE,
     NOT_IN_LIBRARY,
     NOT_IN_LIBRARY_MESSAGE,
     Numbering,
@@ -49,6 +50,15 @@ class Answer:
     result: Any = None  # the client's ChatResult, when the model was asked
     sentences: list[Any] = field(default_factory=list)  # attribution.Sentence, one a sentence
     unverified: list[int] = field(default_factory=list)  # markers whose source does not support
+    # no claim of the model's text is supported: ``text`` says so and the closest passages
+    # stand in for an answer; the model's own words are kept in ``model_text``
+    abstained: bool = False
+    model_text: str = ""
+
+    def abstain(self) -> None:
+        """Replace an answer none of whose claims a source supports."""
+        self.abstained, self.model_text, self.text = True, self.text, ABSTAINED_MESSAGE
+        self.citations = []
 
     def to_dict(self) -> dict[str, Any]:
         r = self.result
@@ -62,6 +72,8 @@ class Answer:
             "ttft_s": r.ttft_s if r else None, "total_s": r.total_s if r else 0.0,
             "sentences": [s.to_dict() for s in self.sentences],
             "unverified_citations": self.unverified,
+            "abstained": self.abstained, "model_text": self.model_text,
+            "closest": [s.to_dict() for s in self.sources[:3]] if self.abstained else [],
             "trace": [s.to_dict() for s in self.steps],
         }
 
@@ -174,16 +186,21 @@ class Assistant:
                         raw=result.text, result=result)
         if self.attribution and sources and not checked.not_in_library:
             self.attribute(answer)
+            claims = [s for s in answer.sentences if s.claim]
+            if claims and not any(s.supported for s in claims):
+                answer.abstain()
         clock.step("cite", cited=[c.n for c in answer.citations], dropped=answer.dropped,
-                   unverified=answer.unverified,
+                   unverified=answer.unverified, abstained=answer.abstained,
                    supported=sum(s.supported for s in answer.sentences),
                    claims=sum(s.claim for s in answer.sentences))
         return answer
 
     def attribute(self, answer: Answer) -> None:
         from agentlab.attribution import attribute_answer
+        from agentlab.verify import Vocabulary
 
-        attribute_answer(answer, self.library.embedder.embed_few, self.attribution_threshold)
+        attribute_answer(answer, self.library.embedder.embed_few, self.attribution_threshold,
+                         Vocabulary.of(self.library))
 
     def _decoding(self, sources: Sequence[Source]) -> dict[str, Any]:
         """Request fields that hold the citation format by decoding (``citation_grammar``):
@@ -197,15 +214,27 @@ class Assistant:
 
     def _generate(self, messages: list[dict[str, str]], on_token: OnToken | None,
                   extra: dict[str, Any]) -> Any:
+        """The streamed answer; stopped (on the server too) as soon as it repeats itself, its
+        text then what came before the loop (``finish_reason`` "repetition")."""
+        from agentlab.repetition import RepetitionGuard
+
         stream = self.client.stream(messages, model=self.model, max_tokens=self.max_tokens,
                                     temperature=self.temperature, **extra)
+        guard = RepetitionGuard()
         try:
             for piece in stream:
                 if on_token is not None:
                     on_token(piece)
+                if guard.feed(piece):
+                    break
         except BaseException:
             stream.close()  # Ctrl-C or a closed UI: stop generating on the server too
             raise
+        if guard.cut is not None:
+            stream.close()
+            result = stream.result
+            result.text, result.finish_reason = guard.answer, "repetition"
+            return result
         return stream.result
 
     def _rewrite(self, question: str) -> str:

@@ -1,23 +1,16 @@
-"""Every sentence of an answer matched to the numbered source(s) that support it.
+"""Every sentence of an answer matched to the numbered source(s) that say what it says.
 
 The embedded 135M model seldom writes ``[n]`` markers, so litlab does not rely on it: after
-generation each sentence is scored against each source by
+generation each sentence (each claim) is verified against each source by
+:mod:`agentlab.verify`: the source's best sentence or pair of sentences must mean something
+close (MiniLM cosine) *and* say what the claim asserts: its numbers next to the same words, its
+names, its content words, with the same polarity. A sentence is **supported** by the sources
+whose evidence passes (the evidence is quoted), **contradicted** when a source gives another
+value or name for the same thing (the source's value is quoted), and otherwise **not found**.
 
-- meaning: the best cosine similarity between the sentence and any sentence of the source
-  (the library's MiniLM embedder), and
-- evidence: the share of the sentence's distinctive terms (numbers, names such as
-  "Qwen2.5-7B", rare words) that the source contains; a number the source does not contain
-  caps the score, since a wrong number is the error that matters most;
-- the paper: a sentence that names one of the answer's papers ("the Multi-LexSum paper") is
-  not supported by a passage of another paper that does not name it either (the 135M model
-  mixes papers up: "Table 5 of the Multi-LexSum paper" said of S2ORC's Table 5).
-
-A capped score is below what even a marker the model wrote needs to be confirmed.
-
-A sentence is supported by the sources that reach ``threshold``; one with none is marked
-unsupported. Markers the model wrote are checked the same way: a marker whose source does not
-support its sentence is reported, not shown as evidence. Every citation says where it came
-from (``model``: written by the model and verified; ``litlab``: attributed here).
+Markers the model wrote are verified the same way, a little less strictly on meaning: one whose
+source does not support its sentence is reported, not shown as evidence. Every citation says
+where it came from (``model``: written by the model and verified; ``litlab``: attributed here).
 """
 
 from __future__ import annotations
@@ -30,23 +23,20 @@ from typing import Any
 import numpy as np
 
 from agentlab.citations import Source
-from litcore.text import FILLER_WORDS, STOP_WORDS, tokens
+from agentlab.verify import CONTRADICTED, NOT_FOUND, SUPPORTED, Evidence, Vocabulary, judge
+from litcore.text import tokens
 
 Embed = Callable[[list[str]], np.ndarray]
 
 _MARKER = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+(?=[A-Z0-9\"'(])")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:\s?[%xX×]|[kKmMbB]\b)?")
-_TERM = re.compile(r"[A-Za-z][\w.-]*\d[\w.-]*|[A-Z][a-zA-Z]+(?:-[A-Za-z0-9]+)*|[a-z]{7,}")
-# Words that are no evidence of anything (function words, sentence starters).
-_STOP = STOP_WORDS | FILLER_WORDS
 MIN_CLAIM_WORDS = 4  # "See also." or "Yes." claims nothing to attribute
 VERIFY_SLACK = 0.1
 
 
 @dataclass
 class Sentence:
-    """One sentence of an answer with the sources that support it."""
+    """One sentence of an answer with the sources that support (or contradict) it."""
 
     text: str
     sources: list[int] = field(default_factory=list)  # supporting source numbers, best first
@@ -54,13 +44,23 @@ class Sentence:
     origin: str | None = None  # "model" (a verified marker) or "litlab" (attributed)
     unverified: list[int] = field(default_factory=list)  # markers that do not support it
     claim: bool = True  # False: too short to claim anything ("See also."); not judged
+    # the source sentences behind the verdict: what supports it, or what contradicts it, or
+    # (not found) the closest the sources come
+    evidence: list[Evidence] = field(default_factory=list)
+    contradicted: bool = False
 
     @property
     def supported(self) -> bool:
         return bool(self.sources)
 
+    @property
+    def verdict(self) -> str:
+        return SUPPORTED if self.sources else CONTRADICTED if self.contradicted else NOT_FOUND
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "supported": self.supported,
+        d = {k: v for k, v in asdict(self).items() if k != "evidence"}
+        return {**d, "supported": self.supported, "verdict": self.verdict,
+                "evidence": [e.to_dict() for e in self.evidence],
                 "scores": {str(k): round(v, 3) for k, v in self.scores.items()}}
 
 
@@ -74,47 +74,12 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-def _terms(text: str) -> tuple[set[str], set[str]]:
-    """(numbers, distinctive terms) of a text, lower-cased, markers removed."""
-    text = _MARKER.sub(" ", text)
-    numbers = {n.replace(",", "").replace(" ", "").lower() for n in _NUMBER.findall(text)}
-    terms = {t.lower().rstrip(".-") for t in _TERM.findall(text)} - _STOP
-    return numbers, terms
-
-
-def evidence(sentence: str, source: str) -> tuple[float, bool]:
-    """(share of the sentence's numbers and distinctive terms found in the source, whether a
-    number of the sentence is missing from it)."""
-    numbers, terms = _terms(sentence)
-    s_numbers, _ = _terms(source)
-    low = source.lower()
-    wanted = len(numbers) + len(terms)
-    if not wanted:
-        return 0.0, False
-    found_numbers = {n for n in numbers if n in s_numbers}
-    found_terms = {t for t in terms if re.search(rf"(?<![\w-]){re.escape(t)}(?![\w-])", low)}
-    return (len(found_numbers) + len(found_terms)) / wanted, bool(numbers - found_numbers)
-
-
-def paper_name(title: str) -> str | None:
-    """The short name a paper goes by, when its title gives one: "S2ORC" of "S2ORC: The
-    Semantic Scholar Open Research Corpus" (up to two words before a colon), "Mamba" of a
-    one-word title. A longer title without a colon gives none: "Deep Learning" is a phrase
-    before it is a name."""
-    if ":" in title:
-        head = title.split(":", 1)[0].strip()
-        return head if len(head) >= 3 and len(head.split()) <= 2 else None
-    return title.strip() if len(title.split()) == 1 and len(title.strip()) >= 3 else None
-
-
-def _names(text: str, names: set[str]) -> set[str]:
-    low = text.lower()
-    return {n for n in names if re.search(rf"(?<![\w-]){re.escape(n.lower())}(?![\w-])", low)}
-
-
 def attribute(answer: str, sources: Sequence[Source], embed: Embed,
-              threshold: float = 0.55) -> list[Sentence]:
-    """Attribute every sentence of ``answer`` to the sources that support it."""
+              threshold: float = 0.55, vocabulary: Vocabulary | None = None
+              ) -> list[Sentence]:
+    """Verify every sentence of ``answer`` against the sources (``vocabulary``: the
+    library's, see :func:`agentlab.verify.check`; without it every content word weighs the
+    same)."""
     sentences = split_sentences(answer)
     if not sentences or not sources:
         return [Sentence(s) for s in sentences]
@@ -127,10 +92,7 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
     mine, theirs = vectors[:len(plain)], vectors[len(plain):]
     similarity = mine @ theirs.T  # normalised vectors: cosine
     by_n = {s.n: s for s in sources}
-    name_of = {s.n: paper_name(s.title) for s in sources}
-    names = {n for n in name_of.values() if n}
-    cap = threshold - VERIFY_SLACK - 0.05  # below what a model's marker needs, too
-    columns = {n: [j for j, (m, _) in enumerate(pieces) if m == n] for n in by_n}
+    contexts = {s.n: f"{s.title} {s.section} {s.text}".lower() for s in sources}
     out = []
     for i, (raw, text) in enumerate(zip(sentences, plain, strict=True)):
         sentence = Sentence(raw)
@@ -143,29 +105,28 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
             sentence.origin = "model" if sentence.sources else None
             out.append(sentence)
             continue
-        named = _names(text, names)
-        for n, src in by_n.items():
-            cols = columns[n]
-            meaning = float(similarity[i, cols].max()) if cols else 0.0
-            share, wrong_number = evidence(text, src.text)
-            score = 0.6 * meaning + 0.4 * share
-            other_paper = bool(named) and name_of[n] not in named \
-                and not _names(src.text, named)
-            if wrong_number or other_paper:
-                score = min(score, cap)
-            sentence.scores[n] = score
-        ranked = sorted((n for n, sc in sentence.scores.items() if sc >= threshold),
-                        key=lambda n: -sentence.scores[n])
-        # A marker the model wrote needs less to be confirmed than a source litlab picks on
-        # its own: the model read the sources, and a paraphrase ("LoRA" for "low-rank
-        # adaptation") lowers the lexical evidence.
-        confirmed = {n for n, sc in sentence.scores.items() if sc >= threshold - VERIFY_SLACK}
+        best = judge(text, pieces, [float(x) for x in similarity[i]], contexts, vocabulary)
+        sentence.scores = {n: e.score for n, e in best.items()}
+        passing = {n for n, e in best.items() if e.verdict == SUPPORTED}
+        ranked = sorted((n for n in passing if best[n].score >= threshold),
+                        key=lambda n: -best[n].score)
+        # A marker the model wrote needs less meaning to be confirmed than a source litlab
+        # picks on its own: the model read the sources, and a paraphrase lowers the cosine.
+        confirmed = {n for n in passing if best[n].score >= threshold - VERIFY_SLACK}
         verified = [n for n in written if n in confirmed]
         sentence.unverified = [n for n in written if n in by_n and n not in confirmed]
         if verified:
             sentence.sources, sentence.origin = verified, "model"
         elif ranked:
             sentence.sources, sentence.origin = ranked[:2], "litlab"
+        against = sorted((e for e in best.values() if e.verdict == CONTRADICTED),
+                         key=lambda e: -e.score)
+        if sentence.sources:
+            sentence.evidence = [best[n] for n in sentence.sources]
+        elif against:
+            sentence.contradicted, sentence.evidence = True, against[:1]
+        elif best:
+            sentence.evidence = [max(best.values(), key=lambda e: e.score)]  # the closest
         out.append(sentence)
     return out
 
@@ -175,13 +136,14 @@ def claims(sentences: Sequence[Sentence]) -> list[Sentence]:
     return [s for s in sentences if s.claim]
 
 
-def attribute_answer(answer: Any, embed: Embed, threshold: float = 0.55) -> None:
+def attribute_answer(answer: Any, embed: Embed, threshold: float = 0.55,
+                     vocabulary: Vocabulary | None = None) -> None:
     """Attribute an :class:`~agentlab.assistant.Answer`'s sentences; its citations become the
     verified markers and the attributed sources, each saying which it is, and its
     ``unverified`` the markers whose source supports nothing they are attached to."""
     from dataclasses import replace
 
-    answer.sentences = attribute(answer.text, answer.sources, embed, threshold)
+    answer.sentences = attribute(answer.text, answer.sources, embed, threshold, vocabulary)
     by_n = {s.n: s for s in answer.sources}
     origin: dict[int, str] = {}
     for sentence in answer.sentences:

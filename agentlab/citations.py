@@ -19,6 +19,10 @@ NOT_IN_LIBRARY_MESSAGE = (
     "The library has nothing that answers this. Add papers on it "
     "(`litlab index arxiv --query \"...\"`) and ask again."
 )
+ABSTAINED_MESSAGE = (
+    "The library does not support an answer to this: no sentence the model wrote is backed by "
+    "the passages found. The closest passages are listed below."
+)
 _MARKER = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 

@@ -277,14 +277,13 @@ def _print_citations(answer: Any) -> None:
         supported = sum(s.supported for s in claims)
         click.secho(f"\nSupport: {supported} of {len(claims)} sentences", bold=True)
         for s in claims:
-            flat = " ".join(s.text.split())  # one line a sentence, whatever the model wrapped
-            text = flat if len(flat) <= 90 else flat[:87] + "..."
-            if s.supported:
-                cited = ", ".join(f"[{n}] {s.scores[n]:.2f}" for n in s.sources)
-                how = "cited" if s.origin == "model" else "attributed by litlab"
-                click.echo(f"  {cited} ({how})  {text}")
-            else:
-                click.secho(f"  unsupported  {text}", fg="yellow")
+            _print_verdict(s)
+    if getattr(answer, "abstained", False):
+        click.secho("\n" + answer.text, fg="yellow", bold=True)
+        click.secho("Closest passages:", bold=True)
+        for src in answer.sources[:3]:
+            click.echo(f"  {src.header()}")
+            click.echo(f"      {_short(src.text, 200)}")
     if answer.citations:
         click.secho("\nSources:", bold=True)
         for c in answer.citations:
@@ -292,6 +291,29 @@ def _print_citations(answer: Any) -> None:
             if c.figure_id is not None:
                 click.echo(f"      {c.text[:160]}")
                 click.echo(f"      figure {c.figure_id}: {c.image_path or 'no image file'}")
+
+
+def _short(text: str, width: int) -> str:
+    flat = " ".join(text.split())  # one line, whatever the model or the PDF wrapped
+    return flat if len(flat) <= width else flat[:width - 3] + "..."
+
+
+def _print_verdict(s: Any) -> None:
+    """One sentence with its verdict, and the source's words behind it: the sentence(s) that
+    support it, or the value that contradicts it."""
+    text = _short(s.text, 90)
+    quote = s.evidence[0] if s.evidence else None
+    if s.supported:
+        cited = ", ".join(f"[{n}]" for n in s.sources)
+        how = "cited" if s.origin == "model" else "attributed by litlab"
+        click.echo(f"  ✓ {cited} ({how})  {text}")
+        for e in s.evidence:
+            click.secho(f"        [{e.n}] “{_short(e.quote, 150)}”", dim=True)
+    elif s.contradicted and quote is not None:
+        click.secho(f"  ✗ contradicted  {text}", fg="red")
+        click.secho(f"        [{quote.n}] {quote.reason}: “{_short(quote.quote, 150)}”", fg="red")
+    else:
+        click.secho(f"  ? unsupported  {text}", fg="yellow")
 
 
 def _print_trace(steps: list[Any]) -> None:
@@ -503,5 +525,82 @@ def chat(state: State, model: str | None, prompt_name: str) -> None:
             _footer(answer.result)
 
 
+# -- check a draft ---------------------------------------------------------------------------
+@click.command()
+@click.argument("draft", metavar="FILE|-|TEXT")
+@click.option("--k", type=int, default=5, show_default=True,
+              help="Passages searched for each sentence.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object a sentence: text, line, verdict, evidence.")
+@click.option("--bib", is_flag=True, help="Also print BibTeX entries of the supporting papers.")
+@click.option("--all", "show_all", is_flag=True,
+              help="List supported sentences with their evidence too (default: a count).")
+@pass_state
+def check(state: State, draft: str, k: int, as_json: bool, bib: bool, show_all: bool) -> None:
+    """Check a draft (Markdown, LaTeX or plain text) against the library.
+
+    Every sentence that claims something is searched in the library and verified: supported
+    (the source sentence quoted, with paper, section and page), contradicted (the source's
+    value quoted) or not found. Exits 1 when a sentence is contradicted, 2 when the draft or
+    the library cannot be read, so it fits a writing workflow or CI. Nothing is written to
+    the library.
+
+    \b
+    litlab check paper.md
+    litlab check - < section.tex
+    litlab check "LoRA freezes the pretrained weights." --json
+    """
+    from agentlab.check import bibtex, check_draft, read_draft
+    from agentlab.errors import DraftError
+    from agentlab.verify import CONTRADICTED, NOT_FOUND, SUPPORTED
+    from retrievers.library import Library
+
+    text, kind = read_draft(draft, stdin=lambda: sys.stdin.read())
+    s = state.settings()
+    if not (s.home_dir / "library.sqlite").exists():
+        raise DraftError(f"the library in {s.home_dir} is empty: nothing to check against",
+                         "add papers with `litlab index files PATH` or `litlab index arxiv ID`")
+    library = Library.from_settings(s)
+    if library.catalog.is_empty():
+        raise DraftError(f"the library in {s.home_dir} is empty: nothing to check against",
+                         "add papers with `litlab index files PATH` or `litlab index arxiv ID`")
+    from litcore.console import progress_bar
+
+    with progress_bar("checking", every=5) as bar:
+        checked = check_draft(text, kind, library, k=k,
+                              progress=lambda done, total: bar(done, total, ""))
+    counts = {v: sum(c.verdict == v for c in checked) for v in (SUPPORTED, CONTRADICTED,
+                                                                 NOT_FOUND)}
+    if as_json:
+        for c in checked:
+            click.echo(json.dumps(c.to_dict(), ensure_ascii=False))
+    else:
+        for c in checked:
+            if c.verdict == SUPPORTED and not show_all:
+                continue
+            mark, colour = {SUPPORTED: ("✓ supported", "green"),
+                            CONTRADICTED: ("✗ contradicted", "red"),
+                            NOT_FOUND: ("? not found", "yellow")}[c.verdict]
+            click.secho(f"line {c.line}: {mark}  {_short(c.text, 100)}", fg=colour)
+            for e in c.evidence:
+                where = ", ".join(x for x in (e["section"], f"p. {e['pages']}" if e["pages"]
+                                              else "") if x)
+                lead = e["reason"] + ": " if c.verdict == CONTRADICTED and e["reason"] else ""
+                label = "closest" if c.verdict == NOT_FOUND else "source"
+                click.secho(f"    {label}: {lead}“{_short(e['quote'], 160)}”", dim=True)
+                click.secho(f"      {e['title'][:70]} ({e['paper']}){', ' + where if where else ''}",
+                            dim=True)
+        click.secho(f"{len(checked)} sentences: {counts[SUPPORTED]} supported, "
+                    f"{counts[CONTRADICTED]} contradicted, {counts[NOT_FOUND]} not found",
+                    bold=True, err=True)
+    if bib:
+        keys = {e["paper"] for c in checked if c.verdict == SUPPORTED for e in c.evidence}
+        papers = [p for p in library.catalog.papers("indexed")
+                  if (p.arxiv_id or p.key) in keys]
+        click.echo("\n" + bibtex(papers) if papers else "% no supported sentence: no entries")
+    if counts[CONTRADICTED]:
+        sys.exit(1)
+
+
 # The commands of this package, mounted by the `litlab` root (litlab.cli).
-COMMANDS = [config, models, serve, ask, chat, prompts]
+COMMANDS = [config, models, serve, ask, chat, check, prompts]

@@ -1,7 +1,7 @@
 """The assistant's exceptions: each says what went wrong and what to do next.
 
-All derive from :class:`retrievers.errors.UserError`, the one base of every litlab error (it
-lives in the package the others depend on). The CLI prints ``str(error)`` as one line and exits
+All derive from :class:`litcore.errors.UserError`, the one base of every litlab error (it
+lives in the foundation every package depends on). The CLI prints ``str(error)`` as one line and exits
 with its ``exit_code``; the TUI shows it as a notification. Anything that is not a ``UserError``
 is a bug: the CLI keeps its traceback, the app logs it to ``LITLAB_HOME/logs/app.log``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from litcore.errors import UserError
 
-__all__ = ["ConfigError", "ForeignServer", "MissingDependency", "ModelNotFound",
+__all__ = ["ConfigError", "DraftError", "ForeignServer", "MissingDependency", "ModelNotFound",
            "ModelPrepareError", "ServerUnavailable", "UserError"]
 
 
@@ -40,3 +40,10 @@ class ForeignServer(UserError):
 
 class MissingDependency(UserError):
     """An optional dependency is not installed; the hint is the install command."""
+
+
+class DraftError(UserError):
+    """A draft `litlab check` cannot read (empty, binary, too large, an unknown format), or a
+    library it cannot check against. Exit code 2: 1 means something was contradicted."""
+
+    exit_code = 2

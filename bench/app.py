@@ -78,7 +78,8 @@ async def key_latency(kind: str, keys: int) -> list[float]:
 
     app: App[None]
     if kind == "litlab":
-        client = FakeClient(answer=" ".join(["token"] * 2000), delay=0.02)
+        # 2000 different words: an answer that repeats itself would be stopped early
+        client = FakeClient(answer=" ".join(f"token{i}" for i in range(2000)), delay=0.02)
         app = LitlabApp(Services(settings(), client=client))
     else:
         app = Empty()

@@ -32,6 +32,7 @@ class Output:
     citations: list[dict[str, Any]] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
     not_in_library: bool = False
+    abstained: bool = False  # attribution found no claim supported: litlab refused for it
     sources: list[dict[str, Any]] = field(default_factory=list)  # retrieved, in rank order
     tools: list[str] = field(default_factory=list)  # the agent's tool calls
     # Each sentence of an ask answer as attribution judged it (text, claim, supported,
@@ -44,7 +45,7 @@ class Output:
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "model": self.model, "citations": self.citations,
                 "dropped": self.dropped, "not_in_library": self.not_in_library,
-                "sources": self.sources, "tools": self.tools, "sentences": self.sentences,
+                "abstained": self.abstained, "sources": self.sources, "tools": self.tools, "sentences": self.sentences,
                 "latency_s": self.latency_s,
                 "completion_tokens": self.completion_tokens, "error": self.error}
 
@@ -137,7 +138,9 @@ def token_f1(out: Output, case: Case, a: Assertion, judge: Judge | None = None) 
 
 # -- refusal and citations -------------------------------------------------------------------
 def refused(out: Output) -> bool:
-    return out.not_in_library or NOT_IN_LIBRARY in out.text
+    """The library's answer is that it has no answer: nothing relevant, the model's sentinel,
+    or (abstained) nothing the model wrote was supported."""
+    return out.not_in_library or out.abstained or NOT_IN_LIBRARY in out.text
 
 
 def refusal(out: Output, case: Case, a: Assertion, judge: Judge | None = None) -> Score:

@@ -233,12 +233,14 @@ class Runner:
         sentences = answer.sentences
         if not bot.attribution and answer.sources and not answer.not_in_library:
             from agentlab.attribution import attribute  # measured, not shown
+            from agentlab.verify import Vocabulary
 
             sentences = attribute(answer.text, answer.sources, self.library.embedder.embed_few,
-                                  self.settings.attribution_threshold)
+                                  self.settings.attribution_threshold,
+                                  Vocabulary.of(self.library))
         return Output(text=answer.text, model=answer.model,
                       citations=[c.to_dict() for c in answer.citations], dropped=answer.dropped,
-                      not_in_library=answer.not_in_library,
+                      not_in_library=answer.not_in_library, abstained=answer.abstained,
                       sources=[s.to_dict() for s in answer.sources],
                       sentences=[s.to_dict() for s in sentences],
                       latency_s=time.perf_counter() - started,

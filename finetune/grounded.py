@@ -32,6 +32,7 @@ from typing import Any
 from agentlab.attribution import attribute, split_sentences
 from agentlab.citations import NOT_IN_LIBRARY, Source, format_sources, resolve
 from agentlab.prompts import load_template
+from agentlab.verify import Vocabulary
 from litcore.text import FILLER_WORDS, GENERIC_WORDS, STOP_WORDS, terms
 
 Embed = Callable[[list[str]], Any]
@@ -162,7 +163,7 @@ def cite(answer: str, n: int) -> str:
 
 
 def check(answer: str, sources: Sequence[Source], oracle: int | None, embed: Embed,
-          threshold: float) -> str | None:
+          threshold: float, vocabulary: Vocabulary | None = None) -> str | None:
     """Why an example must not be kept, or None when it is sound.
 
     An answerable example (``oracle`` set) must cite the oracle and nothing else, and every
@@ -178,15 +179,17 @@ def check(answer: str, sources: Sequence[Source], oracle: int | None, embed: Emb
     if cited != {oracle}:
         wrong = sorted(cited - {oracle})
         return f"cites [{wrong[0]}], a distractor" if wrong else "does not cite the oracle"
-    for s in attribute(answer, sources, embed, threshold):
+    for s in attribute(answer, sources, embed, threshold, vocabulary):
         if s.claim and oracle not in s.sources:
             return f"the oracle does not support “{s.text[:60]}”"
     return None
 
 
-def supports(answer: str, sources: Sequence[Source], embed: Embed, threshold: float) -> bool:
+def supports(answer: str, sources: Sequence[Source], embed: Embed, threshold: float,
+             vocabulary: Vocabulary | None = None) -> bool:
     """Whether any of ``sources`` supports a claim of ``answer``."""
-    return any(s.sources for s in attribute(answer, sources, embed, threshold) if s.claim)
+    return any(s.sources for s in attribute(answer, sources, embed, threshold, vocabulary)
+               if s.claim)
 
 
 @dataclass
@@ -262,7 +265,8 @@ class Builder:
             if len(hits) < self.k:
                 return Made(rejected="too few distractors")
             sources = [_source(i + 1, h.chunk, h.paper) for i, h in enumerate(hits)]
-            if supports(cand.answer, sources, self.embed, self.threshold):
+            if supports(cand.answer, sources, self.embed, self.threshold,
+                        Vocabulary.of(self.library)):
                 return Made(rejected="a distractor answers the question")
             return Made(self._row(cand, sources, NOT_IN_LIBRARY, None))
         pos = self.rng.randrange(len(hits) + 1)
@@ -270,7 +274,8 @@ class Builder:
         parts.insert(pos, (chunk, paper))
         sources = [_source(i + 1, c, p) for i, (c, p) in enumerate(parts)]
         answer = cite(cand.answer, pos + 1)
-        reason = check(answer, sources, pos + 1, self.embed, self.threshold)
+        reason = check(answer, sources, pos + 1, self.embed, self.threshold,
+                       Vocabulary.of(self.library))
         if reason:
             return Made(rejected=reason)
         return Made(self._row(cand, sources, answer, pos + 1))

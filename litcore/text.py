@@ -31,7 +31,8 @@ FILLER_WORDS = frozenset((  # noqa: SIM905
 
 GENERIC_WORDS = frozenset((  # noqa: SIM905
     "model models method methods approach paper results result table figure section data "
-    "used using uses use based show shows shown one two three new"
+    "used using uses use based show shows shown one two three new task tasks work works "
+    "problem setting system systems framework"
 ).split())
 
 _TOKEN = re.compile(r"\w+")

@@ -160,5 +160,15 @@ class Library:
         return figure_search(self.catalog, self.figures, query, k, like=like, paper=paper,
                              images=images)
 
+    def idf(self, word: str) -> float:
+        """How rare ``word`` is among the library's chunks (BM25's IDF; FTS5 stems it)."""
+        from retrievers.search.proximity import bm25_idf
+
+        return bm25_idf(*self.catalog.chunk_frequency(word))
+
+    def holds(self, word: str) -> bool:
+        """Whether any chunk of the library holds ``word`` (as FTS5 stems it)."""
+        return self.catalog.chunk_frequency(word)[0] > 0
+
     def close(self) -> None:
         self.catalog.close()

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from agentlab.attribution import attribute, evidence, paper_name, split_sentences
+from agentlab.attribution import attribute, split_sentences
 from agentlab.citations import Source
+from agentlab.verify import CONTRADICTED, SUPPORTED, check, read
 
 MAMBA = Source(1, 11, "2312.00752", "Mamba", "3 State Space Models", "2",
                "Selective state space models such as Mamba scale linearly with sequence length, "
@@ -57,8 +58,8 @@ def test_numbers_and_names_are_matched_exactly(embed) -> None:
                              SOURCES, embed)
     assert right.sources == [3]
     assert wrong.sources == []  # 45,000 is not in the source: not supported
-    assert evidence("33,511 queries on Qwen2.5-7B", PASA.text) == (1.0, False)
-    assert evidence("33,512 queries", PASA.text)[1]  # a number the source does not hold
+    assert check(read("33,511 queries on Qwen2.5-7B"), read(PASA.text)).verdict == SUPPORTED
+    assert check(read("It used 33,512 queries"), read(PASA.text)).verdict == CONTRADICTED
 
 
 def test_sentences_keep_their_markers_and_list_items_stay_apart() -> None:
@@ -87,21 +88,13 @@ def test_a_sentence_about_one_paper_is_not_supported_by_anothers_passage(embed) 
     mixed = ("Table 5 of the Multi-LexSum paper compares the test results of S2ORC-SciBERT "
              "with reported SciBERT test results.")
     (wrong,) = attribute(mixed, [S2ORC_T5, LEXSUM_T5], embed)
-    assert 4 not in wrong.sources and wrong.scores[4] < 0.45  # another paper than it names
+    assert 4 not in wrong.sources  # another paper than it names
     (about_s2orc,) = attribute(mixed.replace("Multi-LexSum", "S2ORC"), [S2ORC_T5, LEXSUM_T5],
                                embed)
     assert about_s2orc.sources == [4]
     (right,) = attribute("Table 5 of the Multi-LexSum paper compares BART performance under "
                          "multitask and single-task scenarios.", [S2ORC_T5, LEXSUM_T5], embed)
     assert right.sources == [5]
-
-
-def test_only_a_title_that_gives_a_short_name_names_a_paper() -> None:
-    assert paper_name("S2ORC: The Semantic Scholar Open Research Corpus") == "S2ORC"
-    assert paper_name("Multi-LexSum: Real-World Summaries") == "Multi-LexSum"
-    assert paper_name("Mamba") == "Mamba"
-    assert paper_name("Deep Learning") is None  # a phrase, not a name
-    assert paper_name("Attention Is All You Need") is None
 
 
 def test_a_models_marker_on_a_wrong_number_is_not_confirmed(embed) -> None:

@@ -21,20 +21,28 @@ class FakeStream:
         self.model, self.delay = model, delay
         self.result: Any = None
         self.closed = False
+        self.sent = 0
 
     def __iter__(self) -> Iterator[str]:
-        from agentlab.client import ChatResult  # openai: not on the app's start-up path
-
         for p in self.pieces:
             if self.closed:
                 return
             time.sleep(self.delay)
+            self.sent += 1
             yield p
-        self.result = ChatResult("".join(self.pieces), self.model, 10, len(self.pieces),
-                                 "stop", ttft_s=self.delay, total_s=self.delay * len(self.pieces))
+        self._finish("stop")
+
+    def _finish(self, reason: str | None) -> None:
+        from agentlab.client import ChatResult  # openai: not on the app's start-up path
+
+        self.result = ChatResult("".join(self.pieces[:self.sent]), self.model, 10, self.sent,
+                                 reason, ttft_s=self.delay, total_s=self.delay * self.sent)
 
     def close(self) -> None:
+        """As the real stream: the server stops, the result holds what was sent."""
         self.closed = True
+        if self.result is None:
+            self._finish(None)
 
 
 class FakeClient:

@@ -85,7 +85,7 @@ async def test_feedback_thumbs_and_edited_answer_are_stored(home: Path) -> None:
 
 @pytest.mark.anyio
 async def test_stop_key_ends_the_answer_and_typing_never_waits(home: Path) -> None:
-    app = make_app(FakeClient(answer=" ".join(["word"] * 200), delay=0.05))
+    app = make_app(FakeClient(answer=" ".join(f"word{i}" for i in range(200)), delay=0.05))
     async with app.run_test(size=(140, 40)) as pilot:
         await app.workers.wait_for_complete()
         app.screen.query_one("#ask", Input).value = QUESTION

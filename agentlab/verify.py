@@ -1,0 +1,514 @@
+"""Claim verification: does a passage say what a claim asserts?
+
+A claim is read for what it asserts, not for how close it sounds:
+
+- **numbers**, each bound to what it counts (the claim's words next to it). The passage must
+  give the same value next to the same words; spelled-out numbers, scale words and suffixes
+  ("81.1M", "forty", "3 million", "70%"), decimals, thousands marks and approximations are
+  read as values. Section, figure, table and equation numbers, reference markers, page numbers,
+  citation years and arXiv ids are no evidence and are never read as values. A passage that
+  gives *another* value next to the same words contradicts the claim.
+- **names and terms** (systems, datasets, models, tools: "GROBID", "Qwen2.5-7B", "CiteSee"):
+  each must be in the passage (or its paper's title). A passage that says everything else but
+  names others in their place contradicts it.
+- **the other content words**: what is missing, weighted by how rare the word is in the
+  library, must be little (a colour, a level, a method swapped for another is missing).
+- **polarity**: a word the claim asserts that the passage negates ("no recurrence",
+  "without labels") does not support it, nor the reverse.
+
+The passage is read sentence by sentence and in windows of two adjacent sentences; the best
+window is the evidence, quoted as it stands in the source.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from litcore.text import FILLER_WORDS, GENERIC_WORDS, STOP_WORDS, stem
+
+SUPPORTED, CONTRADICTED, NOT_FOUND = "supported", "contradicted", "not_found"
+
+
+class Vocabulary:
+    """What the library knows of a word (as written): how rare it is among the chunks (BM25's
+    IDF), and whether any chunk holds it at all. Each word is asked once."""
+
+    def __init__(self, idf: Callable[[str], float], holds: Callable[[str], bool]) -> None:
+        self._idf, self._holds = idf, holds
+        self._rarity: dict[str, float] = {}
+        self._held: dict[str, bool] = {}
+
+    @classmethod
+    def of(cls, library: Any) -> Vocabulary | None:
+        """The vocabulary of a :class:`~retrievers.library.Library` (None for no library)."""
+        return None if library is None else cls(library.idf, library.holds)
+
+    def idf(self, word: str) -> float:
+        if word not in self._rarity:
+            self._rarity[word] = self._idf(word)
+        return self._rarity[word]
+
+    def holds(self, word: str) -> bool:
+        if word not in self._held:
+            self._held[word] = self._holds(word)
+        return self._held[word]
+
+# -- reading a text ---------------------------------------------------------------------------
+_UNITS = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12, "thousand": 1e3, "million": 1e6,
+          "billion": 1e9, "trillion": 1e12}
+_WORDS: dict[str, float] = {w: float(i) for i, w in enumerate(
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"])}
+_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+               "eighty": 80, "ninety": 90, "hundred": 100, "dozen": 12, "single": 1,
+               "once": 1, "twice": 2, "thrice": 3, "double": 2, "triple": 3, "half": 0.5})
+_NOT_VALUES = {"single", "once", "double", "half", "one"}  # mostly not a count: "one of", ...
+_LABELS = {"section", "sec", "sections", "figure", "fig", "figures", "table", "tab", "tables",
+           "equation", "eq", "eqn", "eqs", "appendix", "page", "p", "pp", "pages", "algorithm",
+           "line", "lines", "chapter", "theorem", "lemma", "definition", "example", "step",
+           "footnote", "ref", "version", "v", "arxiv", "§", "#"}
+_APPROX = {"about", "approximately", "around", "roughly", "nearly", "almost", "over", "under",
+           "more", "less", "fewer", "than", "up", "least", "most", "some", "circa", "~"}
+_NEGATORS = {"not", "no", "never", "without", "none", "neither", "nor", "cannot", "lack",
+             "lacks", "lacking", "dispensing", "dispense", "instead", "rather", "unlike",
+             "fail", "fails", "absent", "free", "eschew", "eschews", "n't"}
+# Words a claim is not about: function words, fillers, the words every paper uses, negators
+# (polarity is checked on its own)
+_NOT_CONTENT = STOP_WORDS | FILLER_WORDS | GENERIC_WORDS | _NEGATORS
+# Verbs that relate a claim's terms rather than assert them ("S2ORC contains 81.1M papers",
+# "consists of", "is a collection of"): a paraphrase swaps them freely, so a missing one
+# weighs a quarter of its rarity.
+_RELATIONS = {stem(w) for w in ["contain", "consist", "include", "comprise", "have", "has", "use", "uses", "used", "employ", "utilize", "leverage", "rely", "relies", "base", "based", "provide", "offer", "introduce", "present", "propose", "describe", "report", "reach", "achieve", "obtain", "attain", "yield", "get", "give", "make", "take", "build", "built", "construct", "create", "produce", "perform", "apply", "adopt", "require", "need", "allow", "enable", "help", "call", "name", "term", "find", "found", "show", "demonstrate", "state", "note", "consider", "cover", "span", "collect", "gather", "run", "train", "trained"]}
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.,\-+/]*[A-Za-z0-9%]|[A-Za-z0-9%~§#]|n't")
+_NUMBER = re.compile(r"(?i)^(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:e([-+]?\d+))?(k|m|b|t|x|%)?$")
+_COMPOUND = re.compile(r"^(\d+(?:\.\d+)?|[a-z]+)-([a-z]{3,})$")
+_RANGE = re.compile(r"^(\d[\d.,]*)[-/\u2013](\d[\d.,]*)$")  # "10-20", "3/4"
+_MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
+_CITATION = re.compile(r"\((?:[^()]*?\bet al\.?|[A-Z][A-Za-z\-]+(?: (?:and|&) [A-Z][A-Za-z\-]+)?)"
+                       r",? \d{4}[a-z]?(?:[;,] [^()]*?)?\)|\bet al\.?,? \(?\d{4}[a-z]?\)?")
+_ARXIV = re.compile(r"(?i)arxiv:\s*\S+|\b\d{4}\.\d{4,5}(?:v\d+)?\b")
+_HEADING = re.compile(r"(?m)^\s*\d+(?:\.\d+)*\.?\s+(?=[A-Z])")
+
+
+@dataclass
+class Number:
+    value: float
+    text: str  # as written ("81.1M", "forty", "70%")
+    pos: int
+    percent: bool = False
+
+
+@dataclass
+class Reading:
+    """What a text asserts: its tokens, numbers, names and content words, with positions."""
+
+    text: str
+    tokens: list[str]  # lower case, in order
+    raw: list[str] = field(default_factory=list)  # as written
+    numbers: list[Number] = field(default_factory=list)
+    names: dict[str, int] = field(default_factory=dict)  # lower-case name -> first position
+    words: dict[str, list[int]] = field(default_factory=dict)  # content-word stem -> positions
+    negations: list[int] = field(default_factory=list)
+    approximate: set[int] = field(default_factory=set)  # positions of approximated numbers
+
+    def stems_near(self, pos: int, span: int) -> set[str]:
+        """The content words and names within ``span`` tokens of ``pos``."""
+        near = {w for w, at in self.words.items() if any(abs(p - pos) <= span for p in at)}
+        return near | {n for n, at in self.names.items() if abs(at - pos) <= span}
+
+    def unit(self, number: Number) -> set[str]:
+        """What a number counts: the words and names in the three tokens after it, the
+        generic ones too ("81.1M academic papers" -> academic, paper; "8 heads" -> head)."""
+        out = set()
+        for p in range(number.pos + 1, min(number.pos + 4, len(self.tokens))):
+            word = self.tokens[p].replace("-", "")
+            if word in self.names or self.tokens[p] in self.names:
+                out.add(self.tokens[p])
+            elif word.isalpha() and len(word) > 2 and word not in STOP_WORDS | FILLER_WORDS \
+                    and stem(word) not in _RELATIONS:
+                out.add(stem(word))
+        return out
+
+
+def _clean(text: str) -> str:
+    """The text without what is no evidence: reference markers, citations, arXiv ids,
+    heading numbers at the start of a line."""
+    text = _MARKERS.sub(" ", text)
+    text = _CITATION.sub(" ", text)
+    text = _ARXIV.sub(" ", text)
+    return _HEADING.sub("", text)
+
+
+def _value(token: str) -> tuple[float, bool] | None:
+    m = _NUMBER.match(token)
+    if not m:
+        return None
+    value = float(m.group(1).replace(",", "") + (m.group(2) or ""))
+    if m.group(3):
+        value *= 10 ** int(m.group(3))
+    suffix = (m.group(4) or "").lower()
+    if suffix in _UNITS:
+        value *= _UNITS[suffix]
+    return value, suffix == "%"
+
+
+def _is_name(raw: str, first: bool) -> bool:
+    """A name or term written as one: inner capitals or digits with letters ("GROBID",
+    "CiteSee", "Qwen2.5-7B", "S2ORC"), or a capitalised word inside a sentence."""
+    letters = re.sub(r"[^A-Za-z]", "", raw)
+    if not letters:
+        return False
+    if any(c.isdigit() for c in raw) and len(letters) >= 1 and not _NUMBER.match(raw):
+        return True
+    if sum(c.isupper() for c in raw[1:]) >= 1 and len(letters) >= 2:
+        return True
+    return raw[0].isupper() and not first and raw.lower() not in STOP_WORDS | FILLER_WORDS \
+        and raw.lower() not in _LABELS
+
+
+def read(text: str) -> Reading:
+    """Read ``text`` for verification (see the module's docstring)."""
+    clean = _clean(text)
+    found = list(_TOKEN.finditer(clean))
+    raw = [m.group(0) for m in found]
+    # a token starts a sentence when only spaces, quotes or brackets stand between it and the
+    # text's start or a sentence's end
+    starts = {i for i, m in enumerate(found)
+              if re.search(r"(^|[.!?:]\s*|\n\s*)[\"'(\[]*$", clean[:m.start()]) is not None}
+    r = Reading(text, [t.lower() for t in raw], raw)
+    i = 0
+    while i < len(raw):
+        tok, low = raw[i], raw[i].lower()
+        prev = r.tokens[i - 1] if i else ""
+        compound = _COMPOUND.match(low)
+        if compound and prev not in _LABELS:  # "15-year", "fifteen-year", "12-layer": a count
+            head = compound.group(1)
+            got = _value(head) or ((_WORDS[head], False) if head in _WORDS else None)
+            if got is not None:
+                r.numbers.append(Number(got[0], tok, i, got[1]))
+                r.words.setdefault(stem(compound.group(2)), []).append(i)
+                i += 1
+                continue
+        span = _RANGE.match(tok)
+        if span and prev not in _LABELS:
+            for part in span.groups():
+                got = _value(part)
+                if got is not None:
+                    r.numbers.append(Number(got[0], tok, i, got[1]))
+            i += 1
+            continue
+        value = _value(tok)
+        spelled = _spelled(r.tokens, i)
+        if value is not None or spelled is not None:
+            v, percent, used = (value[0], value[1], 1) if value is not None else spelled  # type: ignore[misc]
+            nxt = r.tokens[i + used] if i + used < len(r.tokens) else ""
+            if nxt in _UNITS and nxt not in ("k", "m", "b", "t"):
+                v, used = v * _UNITS[nxt], used + 1
+            elif nxt in ("percent", "%"):
+                percent, used = True, used + 1
+            if prev not in _LABELS and not (value is None and low in _NOT_VALUES and used == 1):
+                r.numbers.append(Number(v, " ".join(raw[i:i + used]), i, percent))
+                if prev in _APPROX or (i > 1 and r.tokens[i - 2] in _APPROX):
+                    r.approximate.add(i)
+            i += used
+            continue
+        if low in _NEGATORS:
+            r.negations.append(i)
+        if _is_name(tok, i in starts):
+            r.names.setdefault(low.rstrip(".-"), i)
+        else:
+            parts = [p for p in low.split("-") if p]
+            word = "".join(parts)  # "fine-tuned" and "finetuned" alike
+            if word.isalpha() and len(word) > 2 and not all(p in _NOT_CONTENT for p in parts):
+                r.words.setdefault(stem(word), []).append(i)
+        i += 1
+    return r
+
+
+def _spelled(tokens: list[str], i: int) -> tuple[float, bool, int] | None:
+    """A number written in words at ``tokens[i]``: "forty", "twenty-five", "two hundred"."""
+    parts = tokens[i].split("-")
+    if not all(p in _WORDS for p in parts):
+        return None
+    value = float(sum(_WORDS[p] for p in parts))
+    used = 1
+    if i + 1 < len(tokens) and tokens[i + 1] == "hundred":
+        value, used = value * 100, 2
+    return value, False, used
+
+
+# -- one claim against one passage ------------------------------------------------------------
+@dataclass
+class Check:
+    """How a window of a passage stands to a claim."""
+
+    verdict: str  # supported | contradicted | not_found
+    coverage: float  # the claim's content (weighted by rarity) the window holds, 0..1
+    reason: str = ""
+    value: str | None = None  # contradicted: what the source says instead
+
+
+def _same(a: Number, b: Number, loose: bool) -> bool:
+    """The same value ("8" and "eight", "81.1M" and "81.1 million"; within 5% when the claim
+    approximates it: "about 80M")."""
+    return math.isclose(a.value, b.value, rel_tol=0.05 if loose else 1e-6, abs_tol=1e-12)
+
+
+def abbreviates(short: str, reading: Reading) -> bool:
+    """``short`` is an acronym of consecutive words of ``reading``: "LoRA" of "Low-rank
+    adaptation", "RLHF" of "reinforcement learning from human feedback" (small words may be
+    skipped)."""
+    letters = [c.lower() for c in short if c.isupper()]
+    if len(letters) < 2 or len(letters) > 8:
+        return False
+    parts = [p for tok in reading.tokens for p in tok.split("-") if p]
+    for start in range(len(parts)):
+        i, j = 0, start
+        while i < len(letters) and j < len(parts):
+            if parts[j][0] == letters[i]:
+                i, j = i + 1, j + 1
+            elif parts[j] in STOP_WORDS and i > 0:
+                j += 1  # "from", "of": not in the acronym
+            else:
+                break
+        if i == len(letters):
+            return True
+    return False
+
+
+def _same_word(a: str, b: str) -> bool:
+    return a == b or (min(len(a), len(b)) >= 5 and (a.startswith(b) or b.startswith(a)))
+
+
+def _has(reading: Reading, word: str) -> bool:
+    """The reading holds the content word: the same stem, or (stems of five letters or more)
+    one that begins the other ("compar" of "compares", "comparabl" of "comparable")."""
+    if word in reading.words:
+        return True
+    return len(word) >= 5 and any(w.startswith(word) or (len(w) >= 5 and word.startswith(w))
+                                  for w in reading.words)
+
+
+def _name_in(name: str, reading: Reading, context: str) -> bool:
+    """The name is in the reading or the context, with or without its hyphens ("GROBID-parsed"
+    and "GROBIDparsed" as PDF text sometimes loses them)."""
+    bare = name.replace("-", "")
+    if name in reading.names or stem(name) in reading.words or bare in {
+            n.replace("-", "") for n in reading.names}:
+        return True
+    low = reading.text.lower() + " " + context
+    if re.search(rf"(?<![\w-]){re.escape(name)}s?(?![\w-])", low) is not None:
+        return True
+    return re.search(rf"(?<![\w-]){re.escape(bare)}s?(?![\w-])", low.replace("-", "")) is not None
+
+
+def check(claim: Reading, window: Reading, context: str = "",
+          vocabulary: Vocabulary | None = None, *, coverage_needed: float = 0.6) -> Check:
+    """Whether ``window`` (a sentence or two of a source) supports ``claim``, contradicts it, or
+    does neither. ``context``: the source's title, section and whole text, where the claim's
+    names may also be (a passage about the Transformer need not name it in every sentence);
+    ``vocabulary``: the library's, which weighs each content word by its rarity and knows the
+    words it never uses (a claim word the library never uses is something it does not say)."""
+    def weight(w: str) -> float:
+        rarity = vocabulary.idf(_as_written(claim, w)) if vocabulary else 1.0
+        return max(rarity, 0.1) * (0.25 if w in _RELATIONS else 1.0)
+
+    wanted = {w: weight(w) for w in claim.words}
+    total = sum(wanted.values()) or 1.0
+
+    def held(w: str) -> bool:
+        return _has(window, w) or abbreviates(claim.raw[claim.words[w][0]], window)
+
+    coverage = sum(v for w, v in wanted.items() if held(w)) / total if wanted else 1.0
+    unheard = [w for w in wanted if vocabulary is not None and w not in _RELATIONS
+               and not held(w) and not vocabulary.holds(_as_written(claim, w))]
+    missing_names = [n for n, at in claim.names.items() if not _name_in(n, window, context)
+                     and not abbreviates(claim.raw[at], window)]
+
+    conflicts: list[str] = []
+    missing_numbers: list[str] = []
+    for number in claim.numbers:
+        near = claim.stems_near(number.pos, 8)
+        unit = claim.unit(number)
+        loose = number.pos in claim.approximate
+
+        def same_thing(m: Number, at_least: int, unit: set[str] = unit,
+                       near: set[str] = near) -> bool:
+            """``m`` counts what the claim's number counts: the same unit where both say
+            what they count ("two weeks" is not "two hours"), else enough words around it."""
+            theirs = window.unit(m)
+            shared = len(near & window.stems_near(m.pos, 10))
+            if unit and theirs:
+                return any(_same_word(a, b) for a in unit for b in theirs) and shared >= 1
+            return shared >= at_least
+
+        # the same value, about the same thing
+        if any(_same(number, m, loose) and (not near or same_thing(m, 1))
+               for m in window.numbers):
+            continue
+        # another value for the same thing
+        others = [m for m in window.numbers if not _same(number, m, loose) and near
+                  and m.percent == number.percent
+                  and same_thing(m, max(1, math.ceil(len(near) / 2)))]
+        if others:
+            conflicts.append(others[0].text)
+        else:
+            missing_numbers.append(number.text)
+
+    if conflicts and not missing_names and coverage >= 0.5:
+        return Check(CONTRADICTED, coverage, f"the source gives {conflicts[0]}", conflicts[0])
+    if missing_names and not conflicts and not missing_numbers and coverage >= 0.99 \
+            and len(claim.words) >= 2:
+        # everything else said, other names in their place: "processes PDFs with Tesseract"
+        # against "processes PDFs with GROBID"
+        theirs = [n for n in window.names if n not in claim.names
+                  and not _name_in(n, claim, "")]
+        if theirs and len(theirs) <= len(missing_names) + 1:
+            return Check(CONTRADICTED, coverage,
+                         f"the source names {', '.join(theirs[:3])}, not "
+                         f"{', '.join(missing_names[:3])}", ", ".join(theirs[:3]))
+    if missing_numbers or conflicts:
+        return Check(NOT_FOUND, coverage, f"the source does not give {(missing_numbers or conflicts)[0]}"
+                     if missing_numbers else "")
+    if missing_names:
+        return Check(NOT_FOUND, coverage, f"the source does not name {missing_names[0]}")
+    if _polarity_differs(claim, window):
+        return Check(NOT_FOUND, coverage, "the source says the opposite")
+    if unheard:
+        return Check(NOT_FOUND, coverage, "the library never says "
+                     + ", ".join(_as_written(claim, w) for w in unheard[:3]))
+    swapped = substitution(claim, window) if coverage >= coverage_needed else None
+    if swapped:
+        return Check(CONTRADICTED, coverage, f"the source says {swapped[1]}, not {swapped[0]}",
+                     swapped[1])
+    if coverage < coverage_needed:
+        missing = [w for w in claim.words if not _has(window, w)]
+        return Check(NOT_FOUND, coverage, "the source does not say this (not in it: "
+                     + ", ".join(_as_written(claim, w) for w in missing[:4]) + ")")
+    return Check(SUPPORTED, coverage)
+
+
+def _as_written(r: Reading, stem_: str) -> str:
+    return r.tokens[r.words[stem_][0]] if r.words.get(stem_) else stem_
+
+
+def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
+    """(the claim's word, the sentence's word in its place) when the sentence says the same
+    around a word of the claim but another word there: "scale *linearly* with sequence length"
+    against "scale *quadratically* with ...", "focuses on *extractive* approaches" against
+    "*abstractive*". The anchors are the claim's words, names and numbers on either side that
+    the sentence holds; relation verbs and generic words are neither replaced nor anchors."""
+    anchors: list[tuple[int, int]] = []  # (position in the claim, position in the sentence)
+    for w, at in claim.words.items():
+        if w not in _RELATIONS and _has(sentence, w):
+            theirs = sentence.words.get(w) or next(
+                (v for k, v in sentence.words.items() if _same_word(k, w)), [])
+            anchors += [(p, theirs[0]) for p in at] if theirs else []
+    for n, p in claim.names.items():
+        if n in sentence.names:
+            anchors.append((p, sentence.names[n]))
+    for number in claim.numbers:
+        same = [m.pos for m in sentence.numbers if _same(number, m, False)]
+        if same:
+            anchors.append((number.pos, same[0]))
+    anchors.sort()
+    for w, at in claim.words.items():
+        if w in _RELATIONS or _has(sentence, w):
+            continue
+        pos = at[0]
+        before = [a for a in anchors if a[0] < pos]
+        after = [a for a in anchors if a[0] > pos]
+        if not before or not after:
+            continue  # a word at either end: nothing holds its place (a paraphrase may end
+            # otherwise: "baseline comparison" and "baseline evaluation" alike)
+        lo, hi = before[-1][1], after[0][1]
+        if not 0 < hi - lo <= (after[0][0] - before[-1][0]) + 3:
+            continue
+        words = {sw: sp for sw, sps in sentence.words.items() for sp in sps if lo < sp < hi}
+        replacing = [sw for sw in words if sw not in _RELATIONS and not _has(claim, sw)]
+        if replacing:
+            return _as_written(claim, w), _as_written(sentence, replacing[0])
+    return None
+
+
+def _polarity_differs(claim: Reading, window: Reading) -> bool:
+    """A content word the claim shares with the window is negated in one and not the other."""
+    def negated(r: Reading, positions: list[int]) -> bool:
+        return any(0 < p - n <= 3 for p in positions for n in r.negations)
+
+    shared = set(claim.words) & set(window.words)
+    claim_negated = any(negated(claim, claim.words[w]) for w in shared)
+    window_negated = any(negated(window, window.words[w]) for w in shared)
+    return claim_negated != window_negated
+
+
+# -- a claim against numbered sources ---------------------------------------------------------
+@dataclass
+class Evidence:
+    """A source's sentence(s) that bear on a claim, quoted as the source has them."""
+
+    n: int
+    quote: str
+    verdict: str
+    score: float  # meaning (cosine) and content together, 0..1
+    reason: str = ""
+    value: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.n, "quote": self.quote, "verdict": self.verdict,
+                "score": round(self.score, 3), "reason": self.reason, "value": self.value}
+
+
+def windows(count: int) -> list[tuple[int, int]]:
+    """(first, last) indices of ``count`` sentences: every sentence, and every two adjacent
+    ones."""
+    return [(i, i) for i in range(count)] + [(i, i + 1) for i in range(count - 1)]
+
+
+def judge(claim: str, pieces: Sequence[tuple[int, str]], similarity: Sequence[float],
+          contexts: dict[int, str], vocabulary: Vocabulary | None = None,
+          min_meaning: float = 0.3) -> dict[int, Evidence]:
+    """The best evidence in each source for ``claim``: ``pieces`` are the sources' sentences
+    (source number, sentence) in order, ``similarity`` the claim's cosine to each. A window is
+    read only where it means something close to the claim (``min_meaning``). ``contexts``: each
+    source's title, section and text (lower case), where the claim's names may be."""
+    mine = read(claim)
+    by_source: dict[int, list[int]] = {}
+    for j, (n, _) in enumerate(pieces):
+        by_source.setdefault(n, []).append(j)
+    best: dict[int, Evidence] = {}
+    rank = {SUPPORTED: 2, CONTRADICTED: 1, NOT_FOUND: 0}
+    for n, idx in by_source.items():
+        readings = {j: read(pieces[j][1]) for j in idx}
+        for a, b in windows(len(idx)):
+            meaning = max(similarity[idx[a]], similarity[idx[b]])
+            if meaning < min_meaning and best.get(n) is not None:
+                continue
+            quote = " ".join(pieces[idx[k]][1] for k in range(a, b + 1))
+            window = readings[idx[a]] if a == b else read(quote)
+            result = check(mine, window, contexts.get(n, ""), vocabulary)
+            score = 0.6 * meaning + 0.4 * result.coverage
+            if meaning < min_meaning and result.verdict != NOT_FOUND:
+                result = Check(NOT_FOUND, result.coverage, "the source is about something else")
+            found = Evidence(n, quote, result.verdict, score, result.reason, result.value)
+            old = best.get(n)
+            # a single sentence wins over a pair when both support: the shorter quote
+            if old is None or (rank[found.verdict], found.score - 0.02 * (b - a)) > \
+                    (rank[old.verdict], old.score - 0.02 * old.quote.count(". ")):
+                best[n] = found
+        # a sentence of this source that says the same with a word swapped outweighs a pair
+        # of sentences that hold every word between them ("region A ... deep generative
+        # models; region B ... graph representation learning")
+        if best[n].verdict == SUPPORTED and best[n].quote.count(". ") >= 1:
+            for j in idx:
+                swapped = substitution(mine, readings[j])
+                if swapped and similarity[j] >= min_meaning and \
+                        check(mine, readings[j], contexts.get(n, ""), vocabulary).coverage >= 0.5:
+                    best[n] = Evidence(n, pieces[j][1], CONTRADICTED, best[n].score,
+                                       f"the source says {swapped[1]}, not {swapped[0]}",
+                                       swapped[1])
+                    break
+    return best

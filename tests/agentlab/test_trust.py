@@ -1,0 +1,135 @@
+"""What a person sees of trust: an answer that loops is stopped where the loop began, an answer
+none of whose claims is supported is replaced by a clear abstention (the model's words kept
+apart), and `litlab check` verifies a draft against a library built here."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agentlab.assistant import Assistant
+from agentlab.citations import ABSTAINED_MESSAGE
+from agentlab.repetition import RepetitionGuard
+from litlab.cli import main
+from retrievers.library import Library
+from tests.tui.fakes import FakeClient
+
+LOOP = ("Low-rank adaptation freezes the pretrained weights. It injects trainable matrices. "
+        + "It injects trainable matrices. " * 60)
+
+
+def test_the_guard_finds_a_repeated_sentence_and_a_run_of_words() -> None:
+    guard = RepetitionGuard()
+    assert not any(guard.feed(w + " ") for w in ["Mamba", "scales", "linearly.", "Attention", "does", "not."])
+    guard = RepetitionGuard()
+    for piece in LOOP.split(" "):
+        if guard.feed(piece + " "):
+            break
+    assert guard.answer == ("Low-rank adaptation freezes the pretrained weights. It injects "
+                            "trainable matrices.")
+    guard = RepetitionGuard()
+    looped = any(guard.feed(p) for p in ["The model is ALE-", *["LSTM-RNN-"] * 40])
+    assert looped and guard.answer.startswith("The model is ALE-LSTM-RNN-")
+    assert guard.answer.count("LSTM") <= 2
+
+
+@pytest.fixture
+def library(papers_dir: Path) -> Library:
+    lib = Library(Path(os.environ["LITLAB_HOME"]))
+    assert lib.index_files([papers_dir]).ok
+    return lib
+
+
+def test_an_answer_that_loops_is_stopped_on_the_stream(library: Library) -> None:
+    client = FakeClient(answer=LOOP)
+    answer = Assistant(client=client, model="m", library=library, min_relevance=0.05).answer(
+        "What does low-rank adaptation freeze?")
+    assert answer.result.finish_reason == "repetition"
+    assert answer.raw.count("It injects trainable matrices.") == 1
+    assert client.requests and answer.result.completion_tokens < 20  # stopped, not 180 words
+
+
+def test_an_answer_with_no_supported_claim_is_replaced_by_an_abstention(
+        library: Library) -> None:
+    client = FakeClient(answer="Low-rank adaptation was invented in 1850 by telegraph clerks "
+                               "to compress messages.")
+    answer = Assistant(client=client, model="m", library=library, min_relevance=0.05).answer(
+        "What does low-rank adaptation freeze?")
+    assert answer.abstained and answer.text == ABSTAINED_MESSAGE
+    assert answer.model_text.startswith("Low-rank adaptation was invented")
+    assert answer.citations == [] and answer.sources  # the closest passages stay
+    data = answer.to_dict()
+    assert data["abstained"] and data["closest"] and data["model_text"]
+    right = Assistant(client=FakeClient(answer="Low-rank adaptation freezes the pretrained "
+                                               "weights [1]."),
+                      model="m", library=library, min_relevance=0.05).answer(
+        "What does low-rank adaptation freeze?")
+    assert not right.abstained and right.citations
+
+
+DRAFT = """# What we know
+
+Low-rank adaptation freezes the pretrained weights.
+It reduces the number of trainable parameters by one thousand times.
+
+Quantum annealers factor large semiprimes in polynomial time.
+"""
+
+
+def _check(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    r = CliRunner().invoke(main, ["check", *args], input=stdin)
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    return r.exit_code, r.output
+
+
+def test_check_reports_each_sentence_with_its_evidence(library: Library,
+                                                       tmp_path: Path) -> None:
+    draft = tmp_path / "draft.md"
+    draft.write_text(DRAFT)
+    db = Path(os.environ["LITLAB_HOME"]) / "library.sqlite"
+    papers_before = len(library.catalog.papers())
+    code, out = _check(str(draft), "--all")
+    assert code == 1  # something is contradicted
+    lines = out.splitlines()
+    assert any("line 3: ✓ supported" in x and "freezes the pretrained weights" in x for x in lines)
+    assert any("line 4: ✗ contradicted" in x for x in lines)
+    assert "the source gives ten thousand" in out  # the source's value, quoted
+    assert any("line 6: ? not found" in x for x in lines)
+    assert "1 supported, 1 contradicted, 1 not found" in out
+
+    code, out = _check(str(draft), "--json")
+    rows = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    assert [r["verdict"] for r in rows] == ["supported", "contradicted", "not_found"]
+    assert rows[0]["evidence"][0]["quote"].startswith("Low-rank adaptation freezes")
+    assert rows[0]["evidence"][0]["title"] == "Efficient Adaptation of Generative Models"
+
+    code, out = _check("Low-rank adaptation freezes the pretrained weights.", "--bib")
+    assert code == 0 and "@article{" in out and "Efficient Adaptation" in out
+    code, out = _check("-", stdin="Low-rank adaptation freezes the pretrained weights.\n")
+    assert code == 0 and "1 supported" in out
+    assert len(library.catalog.papers()) == papers_before and db.exists()
+
+
+@pytest.mark.parametrize("name, content, says", [
+    ("empty.md", b"", "no sentence to check"),
+    ("figure.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00binary", "binary"),
+    ("draft.docx", b"PK\x03\x04", "unknown format"),
+    ("missing.md", None, "no such file"),
+])
+def test_a_draft_that_cannot_be_read_says_so_in_one_line(
+        library: Library, tmp_path: Path, name: str, content: bytes | None, says: str) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    code, out = _check(str(path))
+    assert code == 2 and says in out and len(out.strip().splitlines()) == 1
+
+
+def test_check_against_an_empty_library_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    code, out = _check("Low-rank adaptation freezes the pretrained weights.")
+    assert code == 2 and "library" in out and "empty" in out
+    assert not (Path(os.environ["LITLAB_HOME"]) / "library.sqlite").exists()
