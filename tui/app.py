@@ -51,9 +51,10 @@ class LitlabApp(App[None]):
     TITLE = "litlab"
     SCREENS = {"chat-screen": ChatScreen,  # noqa: RUF012
                "library-screen": _opened_later("Library"), "evals-screen": _opened_later("Evals"),
-               "models-screen": _opened_later("Models"), "help": _opened_later("Help")}
+               "models-screen": _opened_later("Models"), "check-screen": _opened_later("Check"),
+               "help": _opened_later("Help")}
     MODES = {"chat": "chat-screen", "library": "library-screen",  # noqa: RUF012
-             "evals": "evals-screen", "models": "models-screen"}
+             "evals": "evals-screen", "models": "models-screen", "check": "check-screen"}
     BINDINGS = [  # noqa: RUF012 - Textual's API
         Binding("ctrl+q", "quit", "Quit"),
         Binding("ctrl+r", "retry_server", "Retry server", show=False),

@@ -44,6 +44,8 @@ class ChatScreen(Screen[None]):
         Binding("f5", "edit_answer", "Edit answer"),
         Binding("f6", "copy_answer", "Copy"),
         Binding("f7", "toggle_agent", "Agent mode"),
+        Binding("ctrl+o", "evidence", "Evidence", show=False),  # in the help (F1)
+        Binding("ctrl+t", "app.switch_mode('check')", "Check a draft", show=False),
         Binding("f8", "rename", "Rename", show=False),  # in the help (F1)
         Binding("f9", "export", "Export", show=False),
         Binding("ctrl+delete", "delete_conversation", "Delete chat", show=False),
@@ -363,6 +365,8 @@ class ChatScreen(Screen[None]):
         view.set_text(result.text)
         view.set_reasoning(result.reasoning)
         view.set_support(result.sentences)
+        if getattr(result, "abstained", False):
+            view.set_abstained(result.model_text)
         meta = [result.model]
         if result.result is not None:
             meta.append(f"{result.result.completion_tokens} tokens")
@@ -396,6 +400,20 @@ class ChatScreen(Screen[None]):
         if not views:
             self.notify("no answer yet", severity="warning")
         return views[-1] if views else None
+
+    def action_evidence(self) -> None:
+        """Each sentence of the last answer with the source's words behind its verdict."""
+        view = self._last_answer()
+        if view is None:
+            return
+        if view.answer is None or not view.answer.sentences:
+            self.notify("the evidence is kept for answers given in this session, verified "
+                        "against their sources", severity="warning")
+            return
+        from tui.screens.evidence import EvidenceScreen
+        from tui.widgets.verdicts import rows_of_answer
+
+        self.app.push_screen(EvidenceScreen(rows_of_answer(view.answer), view.answer.question))
 
     def action_thumb(self, rating: int) -> None:
         view = self._last_answer()

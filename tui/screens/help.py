@@ -13,7 +13,9 @@ HELP = """\
 
 Ask about the papers in your library. Answers cite their sources as **[n]**; the panel on the
 right lists them: select one to read the passage, its paper, section and page. A figure among
-them shows its image; Enter opens it full-size. When the library has nothing on a question,
+them shows its image; Enter opens it full-size. Under each answer, every sentence is marked:
+✓ supported (with the source's words), ✗ contradicted (with the source's value) or ⚠
+unsupported. When the library has nothing on a question, or supports nothing the model wrote,
 litlab says so instead of guessing.
 
 | key | chat |
@@ -26,6 +28,8 @@ litlab says so instead of guessing.
 | F6 | copy the last answer |
 | F7 | answer mode / agent mode (the agent uses tools) |
 | F8 / F9 | rename / export the conversation (Markdown, under LITLAB_HOME/exports) |
+| ctrl+o | the evidence of the last answer: each sentence, and the source's words behind it |
+| ctrl+t | check a draft of your own against the library (ctrl+r checks; ctrl+t comes back) |
 | ctrl+delete | delete the conversation |
 
 | key | library (F2) |

@@ -18,7 +18,9 @@ class MessageView(Vertical):
     MessageView .support { color: $warning; display: none; }
     MessageView.has-support .support { display: block; }
     MessageView Collapsible { display: none; }
-    MessageView.has-reasoning Collapsible { display: block; }
+    MessageView.has-reasoning #reasoning-fold { display: block; }
+    MessageView.abstained #model-text-fold { display: block; }
+    MessageView.abstained Markdown { color: $warning; }
     """
 
     def __init__(self, role: str, text: str = "", message_id: int | None = None) -> None:
@@ -28,9 +30,12 @@ class MessageView(Vertical):
         self.citations: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
-        with Collapsible(title="reasoning", collapsed=True):
+        with Collapsible(title="reasoning", collapsed=True, id="reasoning-fold"):
             yield Static("", classes="reasoning", markup=False)
         yield Markdown(self.text or ("…" if self.role == "assistant" else ""))
+        with Collapsible(title="what the model wrote (no sentence of it is supported)",
+                         collapsed=True, id="model-text-fold"):
+            yield Static("", classes="model-text", markup=False)
         yield Static("", classes="support", markup=False)
         yield Static("", classes="meta", markup=False)
 
@@ -44,21 +49,33 @@ class MessageView(Vertical):
             self.add_class("has-reasoning")
 
     def set_support(self, sentences: list[Any]) -> None:
-        """Which sentences the sources support, and each unsupported one set apart."""
+        """Which sentences the sources support (with the source's words), which one a source
+        contradicts (with its value), and each unsupported one set apart."""
         if not sentences:
             return
         lines = []
         for s in sentences:
             if not s.claim:
                 continue
+            quote = s.evidence[0] if getattr(s, "evidence", None) else None
             if s.supported:
                 how = "" if s.origin == "model" else " (attributed)"
                 lines.append("✓ " + ", ".join(f"[{n}]" for n in s.sources) + how + "  "
                              + _short(s.text))
+                if quote is not None:
+                    lines.append(f"    “{_short(quote.quote, 110)}”")
+            elif getattr(s, "contradicted", False) and quote is not None:
+                lines.append(f"✗ contradicted by [{quote.n}]: " + _short(s.text))
+                lines.append(f"    {quote.reason}: “{_short(quote.quote, 100)}”")
             else:
                 lines.append("⚠ unsupported by the sources: " + _short(s.text))
         self.query_one(".support", Static).update("\n".join(lines))
         self.add_class("has-support")
+
+    def set_abstained(self, model_text: str) -> None:
+        """The answer was replaced by an abstention; the model's words stay behind a fold."""
+        self.query_one(".model-text", Static).update(model_text)
+        self.add_class("abstained")
 
     def set_meta(self, meta: str) -> None:
         self.query_one(".meta", Static).update(meta)

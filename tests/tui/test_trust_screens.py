@@ -1,0 +1,99 @@
+"""Evidence in the app: under an answer each sentence shows its verdict and the source's
+words; ctrl+o lists the sentences and shows the evidence of the selected one; an answer with
+nothing supported abstains with the model's words folded away; the Check screen verifies a
+pasted draft. The model is fake (these are about the screens)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, ListView, Static, TextArea
+
+from agentlab.citations import ABSTAINED_MESSAGE
+from agentlab.settings import load_settings
+from retrievers.library import Library
+from tests.tui.fakes import FakeClient
+from tui.app import LitlabApp
+from tui.services import Services
+from tui.widgets.message import MessageView
+from tui.widgets.verdicts import VerdictList
+
+QUESTION = "What does low-rank adaptation freeze?"
+
+
+@pytest.fixture
+def home(papers_dir: Path) -> Path:
+    home = Path(os.environ["LITLAB_HOME"])
+    lib = Library(home)
+    assert lib.index_files([papers_dir]).ok
+    lib.close()
+    return home
+
+
+def make_app(answer: str) -> LitlabApp:
+    return LitlabApp(Services(load_settings().settings, client=FakeClient(answer=answer)))
+
+
+async def ask(pilot) -> MessageView:  # type: ignore[no-untyped-def]
+    pilot.app.screen.query_one("#ask", Input).value = QUESTION
+    await pilot.press("enter")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    return list(pilot.app.screen.query(MessageView))[-1]
+
+
+@pytest.mark.anyio
+async def test_each_sentence_shows_its_verdict_and_the_selected_one_its_evidence(
+        home: Path) -> None:
+    app = make_app("Low-rank adaptation freezes the pretrained weights [1]. It reduces the "
+                   "trainable parameters by one thousand times.")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        view = await ask(pilot)
+        support = str(view.query_one(".support", Static).render())
+        assert "✓ [1]" in support and "“Low-rank adaptation freezes the pretrained" in support
+        assert "✗ contradicted" in support and "ten thousand" in support
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        verdicts = app.screen.query_one(VerdictList)
+        assert [r.verdict for r in verdicts.rows] == ["supported", "contradicted"]
+        verdicts.query_one(ListView).index = 1
+        await pilot.pause()
+        detail = str(verdicts.query_one("#verdict-evidence", Static).render())
+        assert detail.startswith("Contradicted by [1] Efficient Adaptation of Generative Models")
+        assert "the source gives ten thousand" in detail
+        await pilot.press("escape")
+
+
+@pytest.mark.anyio
+async def test_an_answer_with_nothing_supported_abstains(home: Path) -> None:
+    app = make_app("Low-rank adaptation was invented in 1850 by telegraph clerks.")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        view = await ask(pilot)
+        assert view.text == ABSTAINED_MESSAGE and view.has_class("abstained")
+        assert "telegraph clerks" in str(view.query_one(".model-text", Static).render())
+
+
+@pytest.mark.anyio
+async def test_the_check_screen_verifies_a_pasted_draft(home: Path) -> None:
+    app = make_app("unused")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        app.screen.query_one("#draft", TextArea).text = (
+            "Low-rank adaptation freezes the pretrained weights. Quantum annealers factor "
+            "large semiprimes in polynomial time.")
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        verdicts = app.screen.query_one(VerdictList)
+        assert [r.verdict for r in verdicts.rows] == ["supported", "not_found"]
+        assert "1 supported, 0 contradicted, 1 not found" in str(
+            verdicts.query_one("#verdict-summary").render())
+        await pilot.press("ctrl+t")  # back to the chat
+        await pilot.pause()
+        assert app.screen.query("#ask")
