@@ -36,7 +36,7 @@ def make_app(answer: str) -> LitlabApp:
     return LitlabApp(Services(load_settings().settings, client=FakeClient(answer=answer)))
 
 
-async def ask(pilot) -> MessageView:  # type: ignore[no-untyped-def]
+async def ask(pilot) -> MessageView:
     pilot.app.screen.query_one("#ask", Input).value = QUESTION
     await pilot.press("enter")
     await pilot.app.workers.wait_for_complete()
