@@ -55,10 +55,12 @@ class Answer:
     abstained: bool = False
     model_text: str = ""
 
-    def abstain(self) -> None:
-        """Replace an answer none of whose claims a source supports."""
-        self.abstained, self.model_text, self.text = True, self.text, ABSTAINED_MESSAGE
-        self.citations = []
+    def abstain(self, lead: str = "") -> None:
+        """Replace an answer none of whose (model-written) claims a source supports; the
+        answer line, the source's own words, stays."""
+        self.abstained, self.model_text = True, self.text[len(lead):]
+        self.text = lead + ABSTAINED_MESSAGE
+        self.citations = [c for c in self.citations if lead and f"[{c.n}]" in lead]
 
     def to_dict(self) -> dict[str, Any]:
         r = self.result
@@ -76,6 +78,10 @@ class Answer:
             "closest": [s.to_dict() for s in self.sources[:3]] if self.abstained else [],
             "trace": [s.to_dict() for s in self.steps],
         }
+
+
+def _refusal(text: str) -> bool:
+    return text.strip().startswith(NOT_IN_LIBRARY)
 
 
 class _Clock:
@@ -96,7 +102,7 @@ class Assistant:
                  max_tokens: int | None = None, temperature: float | None = None, k: int = 5,
                  min_relevance: float = 0.3, attribution: bool = True,
                  attribution_threshold: float = 0.55, citation_grammar: bool = False,
-                 figure_k: int = 0) -> None:
+                 figure_k: int = 0, answer_line: bool = False) -> None:
         self.client, self.model, self.library, self.home = client, model, library, home
         self.max_tokens, self.temperature = max_tokens, temperature
         self.k, self.min_relevance = k, min_relevance
@@ -104,6 +110,7 @@ class Assistant:
         self.attribution, self.attribution_threshold = attribution, attribution_threshold
         self.citation_grammar = citation_grammar
         self.figure_k = figure_k
+        self.answer_line = answer_line
 
     @classmethod
     def from_settings(cls, s: Any, client: Any, library: Any,
@@ -113,7 +120,8 @@ class Assistant:
                    max_tokens=s.max_tokens, temperature=s.temperature, k=s.top_k,
                    min_relevance=s.min_relevance, attribution=s.attribution,
                    attribution_threshold=s.attribution_threshold,
-                   citation_grammar=s.citation_grammar, figure_k=s.figure_k)
+                   citation_grammar=s.citation_grammar, figure_k=s.figure_k,
+                   answer_line=s.answer_line)
 
     def retrieve(self, query: str) -> list[Source]:
         """The relevant chunks for ``query``, numbered from 1 (with the figures they hold)."""
@@ -171,6 +179,16 @@ class Assistant:
         clock.step("prompt", template=prompt, messages=len(messages),
                    chars=sum(len(m["content"]) for m in messages))
 
+        lead = ""
+        if self.answer_line and sources:
+            from agentlab.answer_line import best_sentence, line
+
+            best = best_sentence(question, sources, getattr(self.library, "idf", None))
+            if best is not None:
+                lead = line(*best)
+                if on_token is not None:
+                    on_token(lead)  # the source's words are on screen before the model's
+            clock.step("answer_line", source=best[0] if best else None)
         extra = self._decoding(sources)
         result = generate(messages, **extra) if generate is not None else \
             self._generate(messages, on_token, extra)
@@ -179,16 +197,21 @@ class Assistant:
                    completion_tokens=result.completion_tokens,
                    finish_reason=result.finish_reason)
         reasoning, text = split_reasoning(result.text)
-        checked = resolve(text, sources)
+        if _refusal(text):
+            lead = ""  # the model's refusal stands alone
+        checked = resolve(lead + text, sources)
         answer = Answer(question, checked.text, result.model, prompt, reasoning=reasoning,
                         citations=checked.citations, dropped=checked.dropped,
                         not_in_library=checked.not_in_library, sources=sources, steps=steps,
                         raw=result.text, result=result)
         if self.attribution and sources and not checked.not_in_library:
             self.attribute(answer)
-            claims = [s for s in answer.sentences if s.claim]
+            from agentlab.attribution import split_sentences
+
+            written = answer.sentences[len(split_sentences(lead)):]  # the model's, not the line
+            claims = [s for s in written if s.claim]
             if claims and not any(s.supported for s in claims):
-                answer.abstain()
+                answer.abstain(lead)
         clock.step("cite", cited=[c.n for c in answer.citations], dropped=answer.dropped,
                    unverified=answer.unverified, abstained=answer.abstained,
                    supported=sum(s.supported for s in answer.sentences),

@@ -122,6 +122,10 @@ class Settings(BaseModel):
                           "with `litlab models prepare --clip`. Unset: figures are found by "
                           "their captions only.",
     )
+    answer_line: bool = Field(
+        True, description="Lead each answer with the sentence of the sources that best answers "
+                          "the question, quoted and cited, before the model's own words.",
+    )
     figure_k: int = Field(
         2, ge=0, le=10, description="Figures whose captions join an answer's sources (0: none).",
     )

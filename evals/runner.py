@@ -209,7 +209,9 @@ class Runner:
                         else t.attribution,
                         attribution_threshold=self.settings.attribution_threshold,
                         citation_grammar=self.settings.citation_grammar
-                        if t.citation_grammar is None else t.citation_grammar)
+                        if t.citation_grammar is None else t.citation_grammar,
+                        answer_line=self.settings.answer_line if t.answer_line is None
+                        else t.answer_line)
         bot.retrieval_lock = self.retrieval_lock  # one library, searched by one thread at a time
         generate = self._generator(t, u.repeat)
         if t.kind == "prompt":

@@ -88,6 +88,8 @@ class Target(_Strict):
                                                         "(ask; default: the settings').")
     citation_grammar: bool | None = Field(None, description="Citation format held by decoding "
                                                              "(ask; default: the settings').")
+    answer_line: bool | None = Field(None, description="Lead with the sources' best sentence, "
+                                                        "quoted (ask; default: the settings').")
 
 
 class InlinePrompt(_Strict):

@@ -133,3 +133,21 @@ def test_check_against_an_empty_library_says_so_and_creates_nothing(tmp_path: Pa
     code, out = _check("Low-rank adaptation freezes the pretrained weights.")
     assert code == 2 and "library" in out and "empty" in out
     assert not (Path(os.environ["LITLAB_HOME"]) / "library.sqlite").exists()
+
+
+def test_the_answer_leads_with_the_sources_sentence_that_answers(library: Library) -> None:
+    streamed: list[str] = []
+    bot = Assistant(client=FakeClient(answer="It reduces them a lot [1]."), model="m",
+                    library=library, min_relevance=0.05, answer_line=True)
+    answer = bot.answer("By how many times does low-rank adaptation reduce the number of "
+                        "trainable parameters?", on_token=streamed.append)
+    assert answer.text.startswith("“Low-rank adaptation freezes the pretrained weights and "
+                                  "injects trainable rank decomposition matrices into each layer "
+                                  "of the transformer, which reduces the number of trainable "
+                                  "parameters by ten thousand times.” [1]")
+    assert streamed[0].startswith("“Low-rank")  # on screen before the model's words
+    assert answer.sentences[0].supported and answer.citations
+    refusal = Assistant(client=FakeClient(answer="NOT_IN_LIBRARY"), model="m", library=library,
+                        min_relevance=0.05, answer_line=True).answer(
+        "By how many times does low-rank adaptation reduce the trainable parameters?")
+    assert refusal.not_in_library and "“" not in refusal.text

@@ -30,8 +30,10 @@ def home(papers_dir: Path) -> Path:
 
 
 def make_app(client: FakeClient | None = None, arxiv=None) -> LitlabApp:
-    return LitlabApp(Services(load_settings().settings, client=client or FakeClient(),
-                              arxiv=arxiv))
+    # answers as the model wrote them (the answer line, the source's best sentence quoted
+    # first, has its own tests in test_trust_screens.py)
+    return LitlabApp(Services(load_settings(answer_line=False).settings,
+                              client=client or FakeClient(), arxiv=arxiv))
 
 
 async def ask(pilot, question: str = QUESTION) -> MessageView:

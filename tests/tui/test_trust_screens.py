@@ -1,7 +1,8 @@
-"""Evidence in the app: under an answer each sentence shows its verdict and the source's
-words; ctrl+o lists the sentences and shows the evidence of the selected one; an answer with
-nothing supported abstains with the model's words folded away; the Check screen verifies a
-pasted draft. The model is fake (these are about the screens)."""
+"""Evidence in the app: an answer leads with the source's own best sentence, quoted; under it
+each sentence shows its verdict and the source's words; ctrl+o lists the sentences and shows
+the evidence of the selected one; an answer whose own words are all unsupported abstains with
+them folded away; the Check screen verifies a pasted draft. The model is fake (these are about
+the screens)."""
 
 from __future__ import annotations
 
@@ -52,14 +53,17 @@ async def test_each_sentence_shows_its_verdict_and_the_selected_one_its_evidence
     async with app.run_test(size=(140, 40)) as pilot:
         await app.workers.wait_for_complete()
         view = await ask(pilot)
+        # the answer line: the source's sentence that answers, quoted and cited, first
+        assert view.text.startswith("“Low-rank adaptation freezes the pretrained weights and "
+                                    "injects trainable rank decomposition")
         support = str(view.query_one(".support", Static).render())
         assert "✓ [1]" in support and "“Low-rank adaptation freezes the pretrained" in support
         assert "✗ contradicted" in support and "ten thousand" in support
         await pilot.press("ctrl+o")
         await pilot.pause()
         verdicts = app.screen.query_one(VerdictList)
-        assert [r.verdict for r in verdicts.rows] == ["supported", "contradicted"]
-        verdicts.query_one(ListView).index = 1
+        assert [r.verdict for r in verdicts.rows] == ["supported", "supported", "contradicted"]
+        verdicts.query_one(ListView).index = 2
         await pilot.pause()
         detail = str(verdicts.query_one("#verdict-evidence", Static).render())
         assert detail.startswith("Contradicted by [1] Efficient Adaptation of Generative Models")
@@ -73,8 +77,10 @@ async def test_an_answer_with_nothing_supported_abstains(home: Path) -> None:
     async with app.run_test(size=(140, 40)) as pilot:
         await app.workers.wait_for_complete()
         view = await ask(pilot)
-        assert view.text == ABSTAINED_MESSAGE and view.has_class("abstained")
+        assert view.text.endswith(ABSTAINED_MESSAGE) and view.has_class("abstained")
+        assert view.text.startswith("“Low-rank adaptation freezes")  # the source's words stay
         assert "telegraph clerks" in str(view.query_one(".model-text", Static).render())
+        assert "telegraph" not in view.text
 
 
 @pytest.mark.anyio

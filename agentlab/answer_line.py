@@ -1,0 +1,63 @@
+"""The answer line: the sentence of the sources that best answers the question, quoted and
+cited, before the model's own words.
+
+A 135M model often garbles what its sources say ("2 heads" where the passage says 8), while
+the retrieval in front of it finds the passage that answers (recall@5 0.96 on the dev papers).
+So an answer leads with that passage's best sentence, verbatim: a person reads the source's own
+words first, and the model's prose after them is verified sentence by sentence as before.
+
+The sentence is chosen without a model, in microseconds: the share of the question's terms it
+holds, each weighed by its rarity in the library, plus a number when the question asks for one
+("how many", "what F1": :func:`retrievers.search.proximity.asks_quantity`), plus a little for
+the passage's rank.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from litcore.text import keywords, stem, tokens
+
+_NUMBER = re.compile(r"\d")
+_MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
+MIN_SHARE = 0.34  # at least a third of the question's weight, or no answer line
+
+
+def best_sentence(question: str, sources: Sequence[Any], idf: Any = None
+                  ) -> tuple[int, str] | None:
+    """(source number, sentence) of the sentence that best answers ``question``, or None when
+    no sentence holds enough of it. ``idf``: the library's word rarity (a callable)."""
+    from agentlab.attribution import split_sentences
+    from retrievers.search.proximity import asks_quantity
+
+    terms = {stem(w): w for w in keywords(question)}
+    if not terms:
+        return None
+    weight = {s: max(float(idf(w)) if idf else 1.0, 0.1) for s, w in terms.items()}
+    total = sum(weight.values())
+    wants_number = asks_quantity(question)
+    best: tuple[float, int, str] | None = None
+    for rank, src in enumerate(sources):
+        if getattr(src, "figure_id", None) is not None:
+            continue  # a caption is no sentence of the paper's text
+        for sentence in split_sentences(src.text.replace("\n", " ")):
+            words = tokens(sentence)
+            if not 6 <= len(words) <= 60:
+                continue
+            held = {stem(w) for w in words}
+            share = sum(v for s, v in weight.items() if s in held) / total
+            if share < MIN_SHARE:
+                continue
+            score = share - 0.03 * rank
+            if wants_number and _NUMBER.search(_MARKERS.sub(" ", sentence)):
+                score += 0.25
+            if best is None or score > best[0]:
+                best = (score, src.n, " ".join(sentence.split()))
+    return (best[1], best[2]) if best else None
+
+
+def line(n: int, sentence: str) -> str:
+    """How the answer line reads: the source's words, quoted, and their source."""
+    return f"“{sentence.rstrip()}” [{n}]\n\n"
