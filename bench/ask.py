@@ -9,7 +9,8 @@ and, for reference, the wall time of the `litlab ask` command (a fresh process: 
 model loading included).
 
 Prints litlab's own share of a warm answer (everything except waiting for the model; target at
-most 10%) and the ratio a/b; writes bench/results/ask.json.
+most 10%) and the ratio a/b per completion token (litlab stops an answer that repeats itself,
+so whole answers can differ in length); writes bench/results/ask.json.
 
     .venv/bin/python bench/ask.py [--questions 8] [--tokens 64] [--smoke]
 
@@ -109,11 +110,14 @@ def main() -> None:
         cli_ms = 1000 * (time.perf_counter() - t)
 
     med = {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]}
-    ratio = med["total_ms"] / med["direct_ms"]
+    # per token: litlab stops an answer that repeats itself, the direct request runs on, so
+    # whole answers are not the same work
+    ratio = statistics.median((r["total_ms"] / max(1, r["tokens"])) /
+                              (r["direct_ms"] / max(1, r["direct_tokens"])) for r in rows)
     print(f"\nmedian: retrieve {med['retrieve_ms']} ms, prompt {med['prompt_ms']} ms, "
           f"first token {med['ttft_ms']} ms, total {med['total_ms']} ms")
     print(f"litlab's own share of a warm answer: {100 * med['own_share']:.1f}%  (target <= 10%)")
-    print(f"a/b (litlab ask / the model alone) = {ratio:.3f}")
+    print(f"a/b (litlab ask / the model alone, per token) = {ratio:.3f}")
     print(f"`litlab ask` as a fresh process: {cli_ms:.0f} ms (imports and model loading included)")
     write("ask", {"model": s.model, "questions": len(rows), "max_tokens": args.tokens,
                   "figure_k": s.figure_k, "median": med, "ratio_litlab_vs_direct": round(ratio, 3),

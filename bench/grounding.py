@@ -14,7 +14,8 @@ over. In one run:
 Prints recall@1/5/10 and MRR of each per question set, and the ratio of recall@5 (a/b).
 With --answers, the questions are also asked of the embedded model through an evaluation suite
 (the real vLLM server, `ask` as the CLI runs it, temperature 0), once with the model's own
-markers only (attribution off: before) and once with litlab's sentence attribution (after):
+markers only (attribution off: before), once with litlab's claim verification (after), and
+once more with the answer line (the sources' best sentence quoted first) as well:
 the share of answers whose every sentence a source supports, the share with at least one valid
 citation, and the share whose valid citations include one the model wrote itself.
 Writes bench/results/grounding.json. Goal (issue 12): recall@5 of at least 0.95.
@@ -70,8 +71,9 @@ def naive_index(pdfs: list[Path], embedder: Any) -> tuple[list[tuple[str, str]],
 
 SUITE = """description: grounded answers on the real dev papers (bench/grounding.py)
 targets:
-  - {name: before, kind: ask, temperature: 0, max_tokens: 96, attribution: false}
-  - {name: after, kind: ask, temperature: 0, max_tokens: 96, attribution: true}
+  - {name: before, kind: ask, temperature: 0, max_tokens: 96, attribution: false, answer_line: false}
+  - {name: after, kind: ask, temperature: 0, max_tokens: 96, attribution: true, answer_line: false}
+  - {name: answer-line, kind: ask, temperature: 0, max_tokens: 96, attribution: true, answer_line: true}
 prompts: [rag]
 assert:
   - {type: supported}
@@ -106,7 +108,7 @@ def answers(lib: Any, questions: list[dict[str, Any]], jobs: int) -> dict[str, A
         store.close()
     out: dict[str, Any] = {"model": s.model, "answers": len(questions),
                            "seconds": round(summary.seconds, 1)}
-    for target in ("before", "after"):
+    for target in ("before", "after", "answer-line"):
         rs = [r for r in summary.results if r.target == target]
         share = {label: round(sum(bool(r.scores[label]["passed"]) for r in rs) / len(rs), 3)
                  for label in ("supported", "citations", "model_cites")}
