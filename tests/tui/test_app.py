@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ from textual.widgets import DataTable, Input, Label, ListItem, ListView, Static
 
 from agentlab.chats import ChatStore
 from agentlab.settings import load_settings
-from retrievers.library import Library
 from tests.tui.fakes import FakeClient
 from tui.app import LitlabApp
 from tui.services import Services
@@ -20,13 +18,6 @@ from tui.widgets.message import MessageView
 QUESTION = "What does low-rank adaptation freeze?"
 
 
-@pytest.fixture
-def home(papers_dir: Path) -> Path:
-    home = Path(os.environ["LITLAB_HOME"])
-    lib = Library(home)
-    assert lib.index_files([papers_dir]).ok
-    lib.close()
-    return home
 
 
 def make_app(client: FakeClient | None = None, arxiv=None) -> LitlabApp:

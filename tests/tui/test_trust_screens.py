@@ -6,7 +6,6 @@ the screens)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from textual.widgets import Input, ListView, Static, TextArea
 
 from agentlab.citations import ABSTAINED_MESSAGE
 from agentlab.settings import load_settings
-from retrievers.library import Library
 from tests.tui.fakes import FakeClient
 from tui.app import LitlabApp
 from tui.services import Services
@@ -24,13 +22,6 @@ from tui.widgets.verdicts import VerdictList
 QUESTION = "What does low-rank adaptation freeze?"
 
 
-@pytest.fixture
-def home(papers_dir: Path) -> Path:
-    home = Path(os.environ["LITLAB_HOME"])
-    lib = Library(home)
-    assert lib.index_files([papers_dir]).ok
-    lib.close()
-    return home
 
 
 def make_app(answer: str) -> LitlabApp:
