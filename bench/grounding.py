@@ -83,6 +83,14 @@ cases: [{file: cases.jsonl}]
 """
 
 
+def key_phrase(expect: list[str]) -> str:
+    """A regular expression for any of the phrases the answering passage holds, spaces and
+    line-end hyphens loose (the answer may quote it from text broken differently)."""
+    def loose(phrase: str) -> str:
+        return r"\s*-?\s*".join(re.escape(w).replace(r"\-", r"-?\s*") for w in phrase.split())
+    return "(?i)" + "|".join(loose(e) for e in expect)
+
+
 def answers(lib: Any, questions: list[dict[str, Any]], jobs: int) -> dict[str, Any]:
     """The share of answers every sentence of which is supported, and the shares with a valid
     citation (any, and the model's own), before and after attribution."""
@@ -97,7 +105,9 @@ def answers(lib: Any, questions: list[dict[str, Any]], jobs: int) -> dict[str, A
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "cases.jsonl").write_text("".join(
-            json.dumps({"id": f"q{i}", "question": q["q"], "papers": [q["paper"]]}) + "\n"
+            json.dumps({"id": f"q{i}", "question": q["q"], "papers": [q["paper"]],
+                        "assert": [{"type": "regex", "value": key_phrase(q["expect"]),
+                                    "name": "key"}]}) + "\n"
             for i, q in enumerate(questions)))
         (folder / "suite.yaml").write_text(SUITE)
         store = RunStore(folder / "home")
@@ -110,14 +120,29 @@ def answers(lib: Any, questions: list[dict[str, Any]], jobs: int) -> dict[str, A
                            "seconds": round(summary.seconds, 1)}
     for target in ("before", "after", "answer-line"):
         rs = [r for r in summary.results if r.target == target]
-        share = {label: round(sum(bool(r.scores[label]["passed"]) for r in rs) / len(rs), 3)
-                 for label in ("supported", "citations", "model_cites")}
-        out[target] = {"every_sentence_supported": share["supported"],
-                       "a_valid_citation": share["citations"],
-                       "a_verified_model_citation": share["model_cites"],
-                       "refused": round(sum(bool(r.output.get("not_in_library"))
-                                            for r in rs) / len(rs), 3)}
-        print(f"  {target:7s} {out[target]}")
+
+        def share(test: Any, rows: list[Any] = rs) -> float:
+            return round(sum(bool(test(r)) for r in rows) / max(1, len(rows)), 3)
+
+        def claims(r: Any) -> list[dict[str, Any]]:
+            return [x for x in r.output.get("sentences", []) if x.get("claim", True)]
+
+        answered = [r for r in rs if not r.output.get("abstained")
+                    and not r.output.get("not_in_library")]
+        out[target] = {
+            # of the answers litlab showed as answers (not abstained, not refused)
+            "every_sentence_supported": share(
+                lambda r: claims(r) and all(x.get("supported") for x in claims(r)), answered),
+            "sentences_supported": round(
+                sum(bool(x.get("supported")) for r in answered for x in claims(r))
+                / max(1, sum(len(claims(r)) for r in answered)), 3),
+            "a_valid_citation": share(lambda r: r.scores["citations"]["passed"]),
+            "a_verified_model_citation": share(lambda r: r.scores["model_cites"]["passed"]),
+            "abstained": share(lambda r: r.output.get("abstained")),
+            "refused": share(lambda r: r.output.get("not_in_library")),
+            "key_phrase_in_answer": share(lambda r: r.scores["key"]["passed"]),
+        }
+        print(f"  {target:11s} {out[target]}")
     return out
 
 
