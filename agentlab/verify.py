@@ -85,6 +85,7 @@ _RELATIONS = {stem(w) for w in ["contain", "consist", "include", "comprise", "ha
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.,\-+/]*[A-Za-z0-9%]|[A-Za-z0-9%~§#]|n't")
 _NUMBER = re.compile(r"(?i)^(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:e([-+]?\d+))?(k|m|b|t|x|%)?$")
 _COMPOUND = re.compile(r"^(\d+(?:\.\d+)?|[a-z]+)-([a-z]{3,})$")
+_SENTENCE_GAP = re.compile(r"[.!?:\n]")
 _RANGE = re.compile(r"^(\d[\d.,]*)[-/\u2013](\d[\d.,]*)$")  # "10-20", "3/4"
 _MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
 _CITATION = re.compile(r"\((?:[^()]*?\bet al\.?|[A-Z][A-Za-z\-]+(?: (?:and|&) [A-Z][A-Za-z\-]+)?)"
@@ -174,10 +175,10 @@ def read(text: str) -> Reading:
     clean = _clean(text)
     found = list(_TOKEN.finditer(clean))
     raw = [m.group(0) for m in found]
-    # a token starts a sentence when only spaces, quotes or brackets stand between it and the
-    # text's start or a sentence's end
+    # a token starts a sentence at the text's start, or after a sentence's end or a new line
+    # in the gap before it
     starts = {i for i, m in enumerate(found)
-              if re.search(r"(^|[.!?:]\s*|\n\s*)[\"'(\[]*$", clean[:m.start()]) is not None}
+              if i == 0 or _SENTENCE_GAP.search(clean[found[i - 1].end():m.start()])}
     r = Reading(text, [t.lower() for t in raw], raw)
     i = 0
     while i < len(raw):
