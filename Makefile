@@ -60,6 +60,7 @@ bench: setup
 	$(BIN)/python bench/training.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/figures.py
+	$(BIN)/python bench/claims.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -61,3 +61,13 @@ def best_sentence(question: str, sources: Sequence[Any], idf: Any = None
 def line(n: int, sentence: str) -> str:
     """How the answer line reads: the source's words, quoted, and their source."""
     return f"“{sentence.rstrip()}” [{n}]\n\n"
+
+
+_LINE = re.compile(r"“[^”]*” \[\d+\]\n\n")
+
+
+def model_words(text: str) -> str:
+    """``text`` without its answer line: what the model wrote (training data is the model's
+    words; the line is litlab's and is added again at answer time)."""
+    m = _LINE.match(text)
+    return text[m.end():] if m else text

@@ -267,14 +267,16 @@ FAITHFULNESS_SCHEMA = {
     "type": "object",
     "properties": {"statements": {"type": "array", "maxItems": 8, "items": {
         "type": "object",
-        "properties": {"statement": {"type": "string"}, "supported": {"type": "boolean"}},
+        "properties": {"statement": {"type": "string", "maxLength": 300},
+                       "supported": {"type": "boolean"}},
         "required": ["statement", "supported"]}}},
     "required": ["statements"],
 }
 VERDICT_SCHEMA = {
     "type": "object",
     "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5},
-                   "reason": {"type": "string"}},
+                   # bounded: a small judge can loop inside a string until max_tokens
+                   "reason": {"type": "string", "maxLength": 300}},
     "required": ["score", "reason"],
 }
 

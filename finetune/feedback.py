@@ -7,7 +7,9 @@
 The prompt is rebuilt as the model saw it: the template the answer was asked with (the RAG
 prompt for agent turns) and the sources retrieved for it, numbered as they were, read back from
 the library by chunk id. A turn whose sources have since left the library is skipped and
-counted, never trained on with the wrong passages.
+counted, never trained on with the wrong passages. Answers are trained on as the model wrote
+them: the answer line litlab put before the model's words (quoted from a source) is left out of
+both replies, since litlab adds it again at answer time.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from agentlab.answer_line import model_words
 from agentlab.chats import ChatStore, RatedTurn
 from agentlab.citations import NOT_IN_LIBRARY, Source, format_sources
 from agentlab.prompts import PromptError, load_template
@@ -87,7 +90,7 @@ def build(chats: ChatStore, library: Any, home: Any = None) -> FromFeedback:
             prompts[t.message_id] = p
 
     def reply(text: str) -> list[dict[str, str]]:
-        return [{"role": "assistant", "content": text}]
+        return [{"role": "assistant", "content": model_words(text)}]
 
     by_question: dict[str, list[RatedTurn]] = defaultdict(list)
     for t in turns:
@@ -99,7 +102,7 @@ def build(chats: ChatStore, library: Any, home: Any = None) -> FromFeedback:
         if good:
             out.sft.append({"prompt": prompts[t.message_id], "completion": reply(good),
                             "meta": meta})
-        if t.preferred and t.preferred.strip() != t.answer.strip():
+        if t.preferred and model_words(t.preferred).strip() != model_words(t.answer).strip():
             out.dpo.append({"prompt": prompts[t.message_id], "chosen": reply(t.preferred),
                             "rejected": reply(t.answer), "meta": {**meta, "pair": "edit"}})
     for group in by_question.values():
@@ -107,7 +110,7 @@ def build(chats: ChatStore, library: Any, home: Any = None) -> FromFeedback:
         downs = [t for t in group if t.rating == -1]
         for up in ups:
             for down in downs:
-                if up.answer.strip() == down.answer.strip():
+                if model_words(up.answer).strip() == model_words(down.answer).strip():
                     skipped["thumbs up and down on the same answer"] += 1
                     continue
                 out.dpo.append({"prompt": prompts[down.message_id],
