@@ -102,7 +102,8 @@ class Assistant:
                  max_tokens: int | None = None, temperature: float | None = None, k: int = 5,
                  min_relevance: float = 0.3, attribution: bool = True,
                  attribution_threshold: float = 0.55, citation_grammar: bool = False,
-                 figure_k: int = 0, answer_line: bool = False) -> None:
+                 figure_k: int = 0, answer_line: bool = False,
+                 repetition_penalty: float = 1.0) -> None:
         self.client, self.model, self.library, self.home = client, model, library, home
         self.max_tokens, self.temperature = max_tokens, temperature
         self.k, self.min_relevance = k, min_relevance
@@ -111,6 +112,7 @@ class Assistant:
         self.citation_grammar = citation_grammar
         self.figure_k = figure_k
         self.answer_line = answer_line
+        self.repetition_penalty = repetition_penalty
 
     @classmethod
     def from_settings(cls, s: Any, client: Any, library: Any,
@@ -121,7 +123,7 @@ class Assistant:
                    min_relevance=s.min_relevance, attribution=s.attribution,
                    attribution_threshold=s.attribution_threshold,
                    citation_grammar=s.citation_grammar, figure_k=s.figure_k,
-                   answer_line=s.answer_line)
+                   answer_line=s.answer_line, repetition_penalty=s.repetition_penalty)
 
     def retrieve(self, query: str) -> list[Source]:
         """The relevant chunks for ``query``, numbered from 1 (with the figures they hold)."""
@@ -226,14 +228,17 @@ class Assistant:
                          Vocabulary.of(self.library))
 
     def _decoding(self, sources: Sequence[Source]) -> dict[str, Any]:
-        """Request fields that hold the citation format by decoding (``citation_grammar``):
-        vLLM's structured outputs with :func:`citation_regex` over the sources' numbers."""
-        if not (self.citation_grammar and sources):
-            return {}
-        from agentlab.citations import citation_regex
+        """vLLM's own request fields: the repetition penalty, and the citation format held by
+        decoding (``citation_grammar``: structured outputs with :func:`citation_regex` over the
+        sources' numbers)."""
+        body: dict[str, Any] = {}
+        if self.repetition_penalty != 1.0:
+            body["repetition_penalty"] = self.repetition_penalty
+        if self.citation_grammar and sources:
+            from agentlab.citations import citation_regex
 
-        regex = citation_regex([s.n for s in sources])
-        return {"extra_body": {"structured_outputs": {"regex": regex}}}
+            body["structured_outputs"] = {"regex": citation_regex([s.n for s in sources])}
+        return {"extra_body": body} if body else {}
 
     def _generate(self, messages: list[dict[str, str]], on_token: OnToken | None,
                   extra: dict[str, Any]) -> Any:

@@ -68,3 +68,14 @@ class RepetitionGuard:
     def answer(self) -> str:
         """The text without the loop."""
         return (self.text if self.cut is None else self.text[:self.cut]).rstrip()
+
+
+def unlooped(text: str) -> str | None:
+    """``text`` as the stream would have kept it: cut where it began to loop, or None when it
+    does not loop (for a reply that was not streamed, such as a suite's, so that it reads as
+    ``ask`` would have shown it)."""
+    guard = RepetitionGuard()
+    for piece in re.findall(r"\S+\s*|\s+", text):
+        if guard.feed(piece):
+            return guard.answer
+    return None

@@ -139,6 +139,11 @@ class Settings(BaseModel):
         2, ge=0, description="Retries of a request that could not connect (never of a slow one)."
     )
     max_tokens: int = Field(512, ge=1, description="Default cap on tokens in one answer.")
+    repetition_penalty: float = Field(
+        1.0, ge=1.0, le=2.0,
+        description="vLLM's repetition penalty on answers (1: none). Answers that loop are "
+                    "stopped on the stream whatever this is.",
+    )
     top_k: int = Field(5, ge=1, le=50, description="Chunks retrieved as sources for an answer.")
     min_relevance: float = Field(
         0.3, ge=-1, le=1,

@@ -41,13 +41,15 @@ class Output:
     latency_s: float = 0.0
     completion_tokens: int = 0
     error: str | None = None  # the target failed (server down...): every check fails
+    finish_reason: str | None = None  # stop, length (max_tokens), repetition (cut: it looped)
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "model": self.model, "citations": self.citations,
                 "dropped": self.dropped, "not_in_library": self.not_in_library,
                 "abstained": self.abstained, "sources": self.sources, "tools": self.tools, "sentences": self.sentences,
                 "latency_s": self.latency_s,
-                "completion_tokens": self.completion_tokens, "error": self.error}
+                "completion_tokens": self.completion_tokens, "error": self.error,
+                "finish_reason": self.finish_reason}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Output:

@@ -211,7 +211,9 @@ class Runner:
                         citation_grammar=self.settings.citation_grammar
                         if t.citation_grammar is None else t.citation_grammar,
                         answer_line=self.settings.answer_line if t.answer_line is None
-                        else t.answer_line)
+                        else t.answer_line,
+                        repetition_penalty=self.settings.repetition_penalty
+                        if t.repetition_penalty is None else t.repetition_penalty)
         bot.retrieval_lock = self.retrieval_lock  # one library, searched by one thread at a time
         generate = self._generator(t, u.repeat)
         if t.kind == "prompt":
@@ -229,7 +231,8 @@ class Runner:
             return Output(text=result.text, model=result.model,
                           not_in_library=checked.not_in_library,
                           latency_s=time.perf_counter() - started,
-                          completion_tokens=result.completion_tokens)
+                          completion_tokens=result.completion_tokens,
+                          finish_reason=result.finish_reason)
         answer = bot.answer(u.case.question, prompt=u.prompt, generate=generate)
         r = answer.result
         sentences = answer.sentences
@@ -246,7 +249,8 @@ class Runner:
                       sources=[s.to_dict() for s in answer.sources],
                       sentences=[s.to_dict() for s in sentences],
                       latency_s=time.perf_counter() - started,
-                      completion_tokens=r.completion_tokens if r else 0)
+                      completion_tokens=r.completion_tokens if r else 0,
+                      finish_reason=r.finish_reason if r else None)
 
     def _search(self, u: Unit, started: float) -> Output:
         """Retrieval alone, ranked as `litlab search` ranks (no relevance gate, no model)."""
@@ -288,14 +292,14 @@ class Runner:
             hit = self.store.cached(key) if self.use_cache else None
             if hit is not None:
                 self._counted(hit=True)
-                return ChatResult(**hit)
+                return _unlooped(ChatResult(**hit))
             result = self.client.chat(messages, model=self.model(t), max_tokens=t.max_tokens,
                                       temperature=t.temperature, **extra)
             self._counted(hit=False)
             self.store.cache(key, {k: getattr(result, k) for k in (
                 "text", "model", "prompt_tokens", "completion_tokens", "finish_reason",
                 "ttft_s", "total_s")})
-            return result
+            return _unlooped(result)
 
         return generate
 
@@ -332,6 +336,16 @@ class Runner:
                 self.cache_hits += 1
             else:
                 self.requests += 1
+
+
+def _unlooped(result: Any) -> Any:
+    """A reply cut where it began to repeat itself, as ``ask``'s stream cuts it."""
+    from agentlab.repetition import unlooped
+
+    cut = unlooped(result.text or "")
+    if cut is not None:
+        result.text, result.finish_reason = cut, "repetition"
+    return result
 
 
 def _unique(scores: dict[str, Any], a: Assertion) -> str:

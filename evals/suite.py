@@ -90,6 +90,9 @@ class Target(_Strict):
                                                              "(ask; default: the settings').")
     answer_line: bool | None = Field(None, description="Lead with the sources' best sentence, "
                                                         "quoted (ask; default: the settings').")
+    repetition_penalty: float | None = Field(
+        None, ge=1.0, le=2.0, description="vLLM's repetition penalty (ask; default: the "
+                                          "settings').")
 
 
 class InlinePrompt(_Strict):

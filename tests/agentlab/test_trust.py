@@ -151,3 +151,37 @@ def test_the_answer_leads_with_the_sources_sentence_that_answers(library: Librar
                         min_relevance=0.05, answer_line=True).answer(
         "By how many times does low-rank adaptation reduce the trainable parameters?")
     assert refusal.not_in_library and "“" not in refusal.text
+
+
+def test_a_suite_reads_a_looping_reply_as_ask_shows_it(papers_dir: Path, tmp_path: Path) -> None:
+    """A suite's replies are not streamed; each is still cut where it began to loop, so a
+    suite scores what `ask` would have shown, and the penalty reaches the server."""
+    from agentlab.settings import load_settings
+    from evals.runner import run_suite
+    from evals.suite import load_suite
+
+    suite_file = tmp_path / "loop.yaml"
+    suite_file.write_text(f"""\
+library: [{papers_dir}]
+targets:
+  - {{name: base, kind: ask, temperature: 0, max_tokens: 200, answer_line: false,
+     repetition_penalty: 1.2}}
+prompts: [rag]
+cases:
+  - id: lora
+    question: What does low-rank adaptation freeze?
+    assert: [{{type: not_contains, value: "It injects trainable matrices. It injects"}}]
+""")
+    sent: list[dict] = []
+
+    class Recording(FakeClient):
+        def chat(self, messages: list[dict], **kw: object) -> object:
+            sent.append(kw)
+            return super().chat(messages, **kw)
+
+    client = Recording(answer=LOOP)
+    run = run_suite(load_suite(suite_file), load_settings().settings, client, jobs=1)
+    (result,) = run.results
+    assert result.passed, result.output["text"]
+    assert result.output["text"].count("It injects trainable matrices.") == 1
+    assert sent[0]["extra_body"]["repetition_penalty"] == 1.2
