@@ -62,6 +62,8 @@ def config_show(state: State, as_json: bool) -> None:
 
     loaded = state.loaded()
     values = loaded.settings.model_dump(mode="json")
+    if values.get("access_token"):
+        values["access_token"] = "(set)"  # a secret: never printed
     if as_json:
         click.echo(json.dumps(
             {k: {"value": v, "source": loaded.origins[k]} for k, v in values.items()}, indent=2))
@@ -339,10 +341,12 @@ def _print_trace(steps: list[Any]) -> None:
 @click.option("--temperature", type=float, help="Sampling temperature (0 is greedy).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object: answer, citations, reasoning, trace, timings.")
+@click.option("--bib", is_flag=True,
+              help="Also print BibTeX entries of the cited papers (--json: a 'bibtex' field).")
 @pass_state
 def ask(state: State, question: str, prompt_name: str, use_agent: bool, rewrite: bool,
         k: int | None, trace: bool, model: str | None, max_tokens: int | None,
-        temperature: float | None, as_json: bool) -> None:
+        temperature: float | None, as_json: bool, bib: bool) -> None:
     """Answer a question from the library, citing paper, section and page as [n].
 
     When the library has nothing relevant, says so instead of guessing. The turn and its trace
@@ -381,14 +385,27 @@ def ask(state: State, question: str, prompt_name: str, use_agent: bool, rewrite:
         if not as_json:
             click.echo("\n" if streamed else answer.text)
     _, message_id = ChatStore(s.home_dir / "chats.sqlite").save_answer(None, answer)
+    entries = _cited_bibtex(library, answer) if bib else None
     if as_json:
-        click.echo(json.dumps({**answer.to_dict(), "message_id": message_id}))
+        click.echo(json.dumps({**answer.to_dict(), "message_id": message_id,
+                               **({"bibtex": entries} if bib else {})}))
         return
     _print_citations(answer)
     if trace:
         _print_trace(answer.steps)
     if answer.result is not None:
         _footer(answer.result)
+    if bib:
+        click.echo("\n" + entries if entries else "% nothing cited: no entries")
+
+
+def _cited_bibtex(library: Any, answer: Any) -> str:
+    """BibTeX entries of the papers an answer cites, in citation order."""
+    from agentlab.check import bibtex
+
+    keys = list(dict.fromkeys(c.paper for c in answer.citations))
+    by_key = {(p.arxiv_id or p.key): p for p in library.catalog.papers("indexed")}
+    return bibtex([by_key[k] for k in keys if k in by_key])
 
 
 def _run_agent(s: Settings, client: Any, library: Any, question: str) -> Any:
@@ -602,5 +619,51 @@ def check(state: State, draft: str, k: int, as_json: bool, bib: bool, show_all: 
         sys.exit(1)
 
 
+# -- the library for other tools (MCP) ------------------------------------------------------
+@click.command()
+@click.option("--http", "use_http", is_flag=True,
+              help="Serve streamable HTTP instead of stdio (desktop clients start litlab mcp "
+                   "themselves and speak over stdio).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (--http). Beyond this machine needs access_token.")
+@click.option("--port", type=int, default=8767, show_default=True, help="Port (--http).")
+@click.option("--allow-write", is_flag=True,
+              help="Also offer index_arxiv, the tool that adds papers (off: nothing a client "
+                   "calls can change the library).")
+@pass_state
+def mcp(state: State, use_http: bool, host: str, port: int, allow_write: bool) -> None:
+    """Serve the library to MCP clients: search, read, search_figures, list_papers, paper,
+    ask (cited, verified answers) and check (claims against the library).
+
+    \b
+    Claude Desktop and other clients, in their config:
+      {"mcpServers": {"litlab": {"command": "litlab", "args": ["mcp"]}}}
+    Over HTTP:  litlab mcp --http   (then http://127.0.0.1:8767/mcp)
+    """
+    from agentlab.mcp_server import build_server, http_app, listening
+
+    s = state.settings()
+    server = build_server(s, allow_write=allow_write)
+    if not use_http:
+        server.run("stdio")
+        return
+    listening(host, s.access_token)
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise UserError(f"cannot listen on {host}:{port} ({e.strerror})",
+                            "pick another port with --port") from None
+    import uvicorn
+
+    app = http_app(server, host=host, token=s.access_token)
+    click.echo(f"litlab MCP server on http://{host}:{port}/mcp "
+               f"({'read and write' if allow_write else 'read-only'}"
+               f"{', token required' if s.access_token else ''}); Ctrl-C stops it", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 # The commands of this package, mounted by the `litlab` root (litlab.cli).
-COMMANDS = [config, models, serve, ask, chat, check, prompts]
+COMMANDS = [config, models, serve, ask, chat, check, prompts, mcp]

@@ -52,6 +52,10 @@ class Settings(BaseModel):
         "http://gpu-box:8000/v1. When set, litlab starts no local server.",
     )
     api_key: str = Field("EMPTY", description="API key sent to the server (vLLM --api-key).")
+    access_token: str | None = Field(
+        None, description="Token other programs send (Authorization: Bearer TOKEN) to litlab's "
+                          "own MCP server over HTTP; needed to listen beyond this machine.",
+    )
     host: str = Field("127.0.0.1", description="Interface the managed local server listens on.")
     port: int = Field(
         8765, ge=1, le=65535, description="Preferred port of the managed local server."

@@ -67,8 +67,12 @@ def test_answer_over_the_library_retrieves_the_right_passage(env: dict[str, str]
 
 def test_every_marker_resolves_to_its_chunk_and_a_marker_to_nothing_is_removed(
         env: dict[str, str]) -> None:
-    answer = ask(env, "--prompt", "echo_cite", "How does Mamba scale with sequence length?")
+    answer = ask(env, "--prompt", "echo_cite", "--bib",
+                 "How does Mamba scale with sequence length?")
     assert "[1]" in answer["answer"] and "[7]" not in answer["answer"]
+    # --bib: the cited paper's entry, ready for a .bib file
+    assert answer["bibtex"].startswith("@article{") and \
+        "title = {{Efficient Adaptation of Generative Models}}" in answer["bibtex"]
     assert answer["dropped_citations"] == [7]
     (cited,) = answer["citations"]
     assert cited["n"] == 1
