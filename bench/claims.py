@@ -1,7 +1,8 @@
 """Claim verification: is a claim shown as supported only when a source says it?
 
-Each labelled claim is searched and verified exactly as `ask` attributes a sentence: the top 5
-passages of the library for the claim, then verification against them. In one run:
+Each labelled claim is searched and verified exactly as `litlab check` verifies a sentence: the
+top 5 passages of the library for the claim (--k), then verification against them (the same
+verification `ask` applies to each sentence of an answer). In one run:
   (a) litlab's verification (agentlab.verify: numbers bound to what they count, names, content
       words, polarity; supported / contradicted / not found);
   (b) the attribution litlab had before it (kept here as the baseline: the best sentence
@@ -22,7 +23,7 @@ cost per claim. Sets:
 Goal (issue 24): precision of "supported" at least 0.95 with recall at least 0.85, and no
 claim with a changed number certified. Writes bench/results/claims.json.
 
-    .venv/bin/python bench/claims.py [--shared ../shared] [--smoke]
+    .venv/bin/python bench/claims.py [--shared ../shared] [--k 5] [--smoke]
 """
 
 from __future__ import annotations
@@ -153,7 +154,8 @@ def rates(predicted: list[bool], truth: list[bool]) -> dict[str, float]:
             "recall": round(tp / max(1, sum(truth)), 3), "predicted": sum(predicted)}
 
 
-def measure(lib: Any, claims: list[dict[str, Any]], names: dict[int, str]) -> dict[str, Any]:
+def measure(lib: Any, claims: list[dict[str, Any]], names: dict[int, str],
+            k: int = 5) -> dict[str, Any]:
     from agentlab.attribution import attribute
     from agentlab.citations import Source
     from agentlab.verify import Vocabulary
@@ -161,7 +163,7 @@ def measure(lib: Any, claims: list[dict[str, Any]], names: dict[int, str]) -> di
     embed = lib.embedder.embed_few
     ours, contradicted, base, cost, misses = [], [], [], [], []
     for c in claims:
-        hits = lib.search(c["claim"], 5)
+        hits = lib.search(c["claim"], k)
         sources = [Source.from_hit(n, h) for n, h in enumerate(hits, start=1)]
         t = time.perf_counter()
         judged = attribute(c["claim"], sources, embed, vocabulary=Vocabulary.of(lib))
@@ -202,6 +204,8 @@ def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--shared", type=Path,
                         default=Path(__file__).resolve().parent.parent.parent / "shared")
+    parser.add_argument("--k", type=int, default=5,
+                        help="passages searched for each claim (litlab check's --k; default 5)")
     args = parser.parse_args()
     results: dict[str, Any] = {"sets": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -230,7 +234,8 @@ def main() -> None:
             lib = built[key]
             names = {int(p.id or 0): Path(p.source).name for p in lib.catalog.papers()}
             print(f"{name} ({len(claims)} claims)")
-            results["sets"][name] = measure(lib, claims, names)
+            results["sets"][name] = measure(lib, claims, names, args.k)
+    results["k"] = args.k
     results["goal"] = {"supported_precision": ">= 0.95", "supported_recall": ">= 0.85",
                        "changed_numbers_certified": 0}
     write("claims", results, args.smoke)

@@ -118,14 +118,19 @@ def index_in_fresh_process(papers: Path, home: Path) -> dict[str, float]:
 
 
 def bare_encode(home: Path) -> float:
-    """SentenceTransformer.encode of the chunks litlab made, as their text (a person's own
-    script would embed them)."""
-    from retrievers.index.catalog import Catalog
+    """SentenceTransformer.encode of exactly the strings litlab embedded for its chunks (with
+    their paper's title and section in front, `chunk_context`): the same work, without
+    parsing, chunking, the catalog or the vector store."""
+    from agentlab.settings import load_settings
     from retrievers.index.st_embedder import SentenceTransformerEmbedder
+    from retrievers.library import Library
 
-    catalog = Catalog(home / "library.sqlite")
-    texts = [c.text for batch in catalog.iter_chunks(catalog.all_chunk_ids(), 4096)
-             for c in batch]
+    lib = Library.from_settings(load_settings(home=home).settings)
+    catalog = lib.catalog
+    texts = []
+    for batch in catalog.iter_chunks(catalog.all_chunk_ids(), 4096):
+        papers = catalog.papers_by_id({int(c.paper_id or 0) for c in batch})
+        texts += [lib.vectors.passage(c, papers.get(int(c.paper_id or 0))) for c in batch]
     embedder = SentenceTransformerEmbedder()
     embedder.embed(texts[:64])  # warm-up
     t = time.perf_counter()
