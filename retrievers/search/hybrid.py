@@ -138,16 +138,25 @@ def _lookup(catalog: Catalog, order: list[int], k: int, fused: dict[int, float],
 
 def _fill_relevance(vectors: ChunkVectors, query: str, query_vector: np.ndarray | None,
                     hits: list[Hit]) -> None:
-    """Give hits that only keyword search found their cosine similarity too (embedding the
-    few such chunks costs milliseconds; the vectors are normalised, so a dot product)."""
+    """Give hits that only keyword search found their cosine similarity too: the vector store
+    scores their stored vectors against the query (a search restricted to them), and only a
+    chunk it cannot reach (an IVF list not probed) is embedded again. Embedding them all cost
+    about 100 ms a 256-token passage on one thread: 175 ms of a 100k-chunk search's p50."""
     missing = [h for h in hits if h.dense_score is None]
     if not missing:
         return
     if query_vector is None:
         query_vector = vectors.embedder.embed_query(query)
-    # a few short texts on one thread: beside a local vLLM server a two-thread encode
-    # competes with its spinning workers (see TextEmbedder.embed_query)
-    embedded = vectors.embedder.embed_few([vectors.passage(h.chunk, h.paper) for h in missing])
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    stored = dict(vectors.store.search(q, len(missing),
+                                       within={int(h.chunk.id or 0) for h in missing}))
+    for h in missing:
+        h.dense_score = stored.get(int(h.chunk.id or 0))
+    missing = [h for h in missing if h.dense_score is None]
+    if not missing:
+        return
+    # a few texts on one thread: beside a local vLLM server a two-thread encode competes with
+    # its spinning workers (see TextEmbedder.embed_query)
+    embedded = vectors.embedder.embed_few([vectors.passage(h.chunk, h.paper) for h in missing])
     for h, v in zip(missing, np.asarray(embedded, dtype=np.float32), strict=True):
         h.dense_score = float(v @ q)

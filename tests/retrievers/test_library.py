@@ -57,6 +57,22 @@ def test_search_finds_the_right_paper_section_and_page(library: Library, papers_
         assert text[h.chunk.char_start:h.chunk.char_end] == h.chunk.text
 
 
+def test_every_hit_carries_its_cosine_to_the_query_however_it_was_found(
+        library: Library, papers_dir: Path) -> None:
+    """The relevance a hit shows (and the relevance bar `ask` holds sources to) is the cosine
+    of the query and the passage as embedded, also for a chunk only keyword search found."""
+    import numpy as np
+
+    assert library.index_files([papers_dir]).ok
+    query = "reward model preferences"
+    hits = library.search(query, k=3, mode="keyword")  # none of them found by dense search
+    assert hits
+    q = library.embedder.embed_query(query)
+    passages = library.embedder.embed([library.vectors.passage(h.chunk, h.paper) for h in hits])
+    for h, v in zip(hits, np.asarray(passages), strict=True):
+        assert h.dense_score == pytest.approx(float(v @ q), abs=1e-3)
+
+
 def test_two_column_page_reads_left_column_first(tmp_path: Path) -> None:
     from retrievers.parsing.pdf import parse_pdf
 
