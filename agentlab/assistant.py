@@ -20,6 +20,7 @@ from agentlab.citations import (
     ABSTAINED_MESSAGE,
     NOT_IN_LIBRARY,
     NOT_IN_LIBRARY_MESSAGE,
+    WITHHELD_MESSAGE,
     Numbering,
     Source,
     format_sources,
@@ -54,12 +55,19 @@ class Answer:
     # stand in for an answer; the model's own words are kept in ``model_text``
     abstained: bool = False
     model_text: str = ""
+    # the same, after an answer line: the source's sentence is the answer, the model's
+    # words are withheld (kept in ``model_text``); not a refusal
+    withheld: bool = False
 
     def abstain(self, lead: str = "") -> None:
-        """Replace an answer none of whose (model-written) claims a source supports; the
-        answer line, the source's own words, stays."""
-        self.abstained, self.model_text = True, self.text[len(lead):]
-        self.text = lead + ABSTAINED_MESSAGE
+        """Take out an answer none of whose (model-written) claims a source supports. After an
+        answer line (the source's own words, quoted) the line stands as the answer and the
+        model's words are withheld; without one, litlab abstains."""
+        self.model_text = self.text[len(lead):]
+        if lead.strip():
+            self.withheld, self.text = True, lead + WITHHELD_MESSAGE
+        else:
+            self.abstained, self.text = True, ABSTAINED_MESSAGE
         self.citations = [c for c in self.citations if lead and f"[{c.n}]" in lead]
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,7 +82,8 @@ class Answer:
             "ttft_s": r.ttft_s if r else None, "total_s": r.total_s if r else 0.0,
             "sentences": [s.to_dict() for s in self.sentences],
             "unverified_citations": self.unverified,
-            "abstained": self.abstained, "model_text": self.model_text,
+            "abstained": self.abstained, "withheld": self.withheld,
+            "model_text": self.model_text,
             "closest": [s.to_dict() for s in self.sources[:3]] if self.abstained else [],
             "trace": [s.to_dict() for s in self.steps],
         }
@@ -216,6 +225,7 @@ class Assistant:
                 answer.abstain(lead)
         clock.step("cite", cited=[c.n for c in answer.citations], dropped=answer.dropped,
                    unverified=answer.unverified, abstained=answer.abstained,
+                   withheld=answer.withheld,
                    supported=sum(s.supported for s in answer.sentences),
                    claims=sum(s.claim for s in answer.sentences))
         return answer

@@ -23,6 +23,10 @@ ABSTAINED_MESSAGE = (
     "The library does not support an answer to this: no sentence the model wrote is backed by "
     "the passages found. The closest passages are listed below."
 )
+WITHHELD_MESSAGE = (
+    "(The model's own words are not shown: no sentence of them is backed by the sources. The "
+    "quoted sentence above is the source's own.)"
+)
 _MARKER = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 

@@ -280,6 +280,8 @@ def _print_citations(answer: Any) -> None:
         click.secho(f"\nSupport: {supported} of {len(claims)} sentences", bold=True)
         for s in claims:
             _print_verdict(s)
+    if getattr(answer, "withheld", False):  # the answer line stands; the model's words do not
+        click.secho("\n" + answer.text, fg="yellow", bold=True)
     if getattr(answer, "abstained", False):
         click.secho("\n" + answer.text, fg="yellow", bold=True)
         click.secho("Closest passages:", bold=True)

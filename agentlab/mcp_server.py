@@ -184,7 +184,7 @@ def build_server(settings: Settings, *, allow_write: bool = False, client: Any =
         answer = bot.answer(question)
         d = answer.to_dict()
         return {"answer": d["answer"], "not_in_library": d["not_in_library"],
-                "abstained": d["abstained"], "model": d["model"],
+                "abstained": d["abstained"], "withheld": d["withheld"], "model": d["model"],
                 "citations": [{k: c[k] for k in ("n", "paper", "title", "section", "pages",
                                                  "text") if k in c} for c in d["citations"]],
                 "sentences": [{"text": s["text"], "verdict": s["verdict"],

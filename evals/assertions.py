@@ -33,6 +33,7 @@ class Output:
     dropped: list[int] = field(default_factory=list)
     not_in_library: bool = False
     abstained: bool = False  # attribution found no claim supported: litlab refused for it
+    withheld: bool = False  # the same after an answer line, which stands as the answer
     sources: list[dict[str, Any]] = field(default_factory=list)  # retrieved, in rank order
     tools: list[str] = field(default_factory=list)  # the agent's tool calls
     # Each sentence of an ask answer as attribution judged it (text, claim, supported,
@@ -46,7 +47,8 @@ class Output:
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "model": self.model, "citations": self.citations,
                 "dropped": self.dropped, "not_in_library": self.not_in_library,
-                "abstained": self.abstained, "sources": self.sources, "tools": self.tools, "sentences": self.sentences,
+                "abstained": self.abstained, "withheld": self.withheld,
+                "sources": self.sources, "tools": self.tools, "sentences": self.sentences,
                 "latency_s": self.latency_s,
                 "completion_tokens": self.completion_tokens, "error": self.error,
                 "finish_reason": self.finish_reason}

@@ -246,6 +246,7 @@ class Runner:
         return Output(text=answer.text, model=answer.model,
                       citations=[c.to_dict() for c in answer.citations], dropped=answer.dropped,
                       not_in_library=answer.not_in_library, abstained=answer.abstained,
+                      withheld=answer.withheld,
                       sources=[s.to_dict() for s in answer.sources],
                       sentences=[s.to_dict() for s in sentences],
                       latency_s=time.perf_counter() - started,

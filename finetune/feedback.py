@@ -21,7 +21,13 @@ from typing import Any
 
 from agentlab.answer_line import model_words
 from agentlab.chats import ChatStore, RatedTurn
-from agentlab.citations import NOT_IN_LIBRARY, Source, format_sources
+from agentlab.citations import (
+    ABSTAINED_MESSAGE,
+    NOT_IN_LIBRARY,
+    WITHHELD_MESSAGE,
+    Source,
+    format_sources,
+)
 from agentlab.prompts import PromptError, load_template
 
 
@@ -33,6 +39,12 @@ class FromFeedback:
 
 
 NO_MODEL = "answered without the model (nothing relevant in the library)"
+NOT_KEPT = "the model's words were not shown (no sentence of them was supported)"
+
+
+def _shown_without_the_model(answer: str) -> bool:
+    """litlab abstained or withheld the model's words: what was shown is not the model's."""
+    return answer.rstrip().endswith((ABSTAINED_MESSAGE, WITHHELD_MESSAGE))
 SOURCES_GONE = "its sources are no longer in the library"
 
 
@@ -98,16 +110,22 @@ def build(chats: ChatStore, library: Any, home: Any = None) -> FromFeedback:
             continue
         by_question[t.question.strip().lower()].append(t)
         meta = {"message_id": t.message_id, "question": t.question, "kind": "feedback"}
-        good = t.preferred or (t.answer if t.rating == 1 else None)
+        not_the_model = _shown_without_the_model(t.answer)
+        good = t.preferred or (t.answer if t.rating == 1 and not not_the_model else None)
         if good:
             out.sft.append({"prompt": prompts[t.message_id], "completion": reply(good),
                             "meta": meta})
-        if t.preferred and model_words(t.preferred).strip() != model_words(t.answer).strip():
+        elif not_the_model:
+            skipped[NOT_KEPT] += 1
+        if t.preferred and not_the_model:
+            pass  # the correction is an SFT example; there is no model reply to reject
+        elif t.preferred and model_words(t.preferred).strip() != model_words(t.answer).strip():
             out.dpo.append({"prompt": prompts[t.message_id], "chosen": reply(t.preferred),
                             "rejected": reply(t.answer), "meta": {**meta, "pair": "edit"}})
     for group in by_question.values():
-        ups = [t for t in group if t.rating == 1]
-        downs = [t for t in group if t.rating == -1]
+        ups = [t for t in group if t.rating == 1 and
+               (t.preferred or not _shown_without_the_model(t.answer))]
+        downs = [t for t in group if t.rating == -1 and not _shown_without_the_model(t.answer)]
         for up in ups:
             for down in downs:
                 if model_words(up.answer).strip() == model_words(down.answer).strip():

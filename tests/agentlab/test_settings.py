@@ -30,7 +30,7 @@ def test_each_layer_overrides_the_one_below(tmp_path: Path, monkeypatch: pytest.
     assert s.temperature == 0.1 and loaded.origins["temperature"] == "command line"
     assert s.port == 9002 and loaded.origins["port"] == "env LITLAB_PORT"
     assert s.model == "gemma-3-270m" and loaded.origins["model"] == str(home / "litlab.toml")
-    assert s.max_tokens == 512 and loaded.origins["max_tokens"] == "default"
+    assert s.max_tokens == 256 and loaded.origins["max_tokens"] == "default"
 
 
 def test_environment_strings_become_typed_values(monkeypatch: pytest.MonkeyPatch) -> None:

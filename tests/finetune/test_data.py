@@ -202,3 +202,32 @@ def test_feedback_on_a_turn_whose_template_broke_is_skipped_with_the_reason(
     assert built.sft == [] and built.dpo == []
     (reason, count), = built.skipped.items()
     assert count == 1 and "template" in reason and "mine" in reason
+
+
+def test_feedback_trains_on_the_models_words_never_on_litlabs(tmp_path: Path) -> None:
+    """The answer line litlab put before the model's words is not the model's, nor is the note
+    that stands in for words litlab withheld: a correction of such an answer is an SFT example
+    with no rejected reply, and a thumbs-up on it teaches nothing."""
+    from agentlab.answer_line import line
+    from agentlab.chats import ChatStore
+    from agentlab.citations import WITHHELD_MESSAGE
+    from finetune.feedback import NOT_KEPT, build
+
+    home = tmp_path / "home"
+    (home / "prompts").mkdir(parents=True)
+    (home / "prompts" / "mine.toml").write_text(
+        'description = "Terse."\nvariables = ["question"]\nsystem = "One line."\n'
+        'user = "{{ question }}"\n')
+    chats = ChatStore(home / "chats.sqlite")
+    lead = line(1, "Low-rank adaptation freezes the pretrained weights.")
+    kept = chats.add_turn(chats.new_conversation("q"), "What does LoRA freeze?",
+                          lead + "It freezes the weights [1].", prompt="mine")
+    chats.set_feedback(kept, rating=-1, preferred="The pretrained weights [1].")
+    withheld = chats.add_turn(chats.new_conversation("q"), "What does LoRA train?",
+                              lead + WITHHELD_MESSAGE, prompt="mine")
+    chats.set_feedback(withheld, rating=1)
+    built = build(chats, None, home)
+    (pair,) = built.dpo
+    assert pair["rejected"][0]["content"] == "It freezes the weights [1]."  # no answer line
+    assert [r["completion"][0]["content"] for r in built.sft] == ["The pretrained weights [1]."]
+    assert built.skipped == {NOT_KEPT: 1}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, ListView, Static, TextArea
 
-from agentlab.citations import ABSTAINED_MESSAGE
+from agentlab.citations import WITHHELD_MESSAGE
 from agentlab.settings import load_settings
 from tests.tui.fakes import FakeClient
 from tui.app import LitlabApp
@@ -63,12 +63,15 @@ async def test_each_sentence_shows_its_verdict_and_the_selected_one_its_evidence
 
 
 @pytest.mark.anyio
-async def test_an_answer_with_nothing_supported_abstains(home: Path) -> None:
+async def test_an_answer_with_nothing_supported_keeps_only_the_sources_line(
+        home: Path) -> None:
     app = make_app("Low-rank adaptation was invented in 1850 by telegraph clerks.")
     async with app.run_test(size=(140, 40)) as pilot:
         await app.workers.wait_for_complete()
         view = await ask(pilot)
-        assert view.text.endswith(ABSTAINED_MESSAGE) and view.has_class("abstained")
+        # the answer line stands as the answer; the model's words are withheld, behind a fold
+        assert view.text.endswith(WITHHELD_MESSAGE) and view.has_class("withheld")
+        assert not view.has_class("abstained")
         assert view.text.startswith("“Low-rank adaptation freezes")  # the source's words stay
         assert "telegraph clerks" in str(view.query_one(".model-text", Static).render())
         assert "telegraph" not in view.text

@@ -365,8 +365,8 @@ class ChatScreen(Screen[None]):
         view.set_text(result.text)
         view.set_reasoning(result.reasoning)
         view.set_support(result.sentences)
-        if getattr(result, "abstained", False):
-            view.set_abstained(result.model_text)
+        if getattr(result, "abstained", False) or getattr(result, "withheld", False):
+            view.set_abstained(result.model_text, withheld=getattr(result, "withheld", False))
         meta = [result.model]
         if result.result is not None:
             meta.append(f"{result.result.completion_tokens} tokens")

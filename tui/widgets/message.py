@@ -19,7 +19,9 @@ class MessageView(Vertical):
     MessageView.has-support .support { display: block; }
     MessageView Collapsible { display: none; }
     MessageView.has-reasoning #reasoning-fold { display: block; }
-    MessageView.abstained #model-text-fold { display: block; }
+    MessageView.abstained #model-text-fold, MessageView.withheld #model-text-fold {
+        display: block;
+    }
     MessageView.abstained Markdown { color: $warning; }
     """
 
@@ -72,10 +74,11 @@ class MessageView(Vertical):
         self.query_one(".support", Static).update("\n".join(lines))
         self.add_class("has-support")
 
-    def set_abstained(self, model_text: str) -> None:
-        """The answer was replaced by an abstention; the model's words stay behind a fold."""
+    def set_abstained(self, model_text: str, withheld: bool = False) -> None:
+        """The model's words were taken out (an abstention, or ``withheld`` after the answer
+        line, which stands as the answer); they stay behind a fold."""
         self.query_one(".model-text", Static).update(model_text)
-        self.add_class("abstained")
+        self.add_class("withheld" if withheld else "abstained")
 
     def set_meta(self, meta: str) -> None:
         self.query_one(".meta", Static).update(meta)
