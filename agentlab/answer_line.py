@@ -7,9 +7,10 @@ So an answer leads with that passage's best sentence, verbatim: a person reads t
 words first, and the model's prose after them is verified sentence by sentence as before.
 
 The sentence is chosen without a model, in microseconds: the share of the question's terms it
-holds, each weighed by its rarity in the library, plus a number when the question asks for one
-("how many", "what F1": :func:`retrievers.search.proximity.asks_quantity`), plus a little for
-the passage's rank.
+holds, each weighed by its rarity in the library, plus, when the question asks for a number
+("how many", "what F1": :func:`retrievers.search.proximity.asks_quantity`), a number beside the
+question's terms (a number about something else counts for little), plus a little for the
+passage's rank.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def best_sentence(question: str, sources: Sequence[Any], idf: Any = None
             if share < MIN_SHARE:
                 continue
             score = share - 0.03 * rank
-            if wants_number and _NUMBER.search(_MARKERS.sub(" ", sentence)):
-                score += 0.25
+            if wants_number:
+                score += _number_bonus(_MARKERS.sub(" ", sentence), weight, total)
             if best is None or score > best[0]:
                 best = (score, src.n, " ".join(sentence.split()))
     return (best[1], best[2]) if best else None
@@ -71,3 +72,24 @@ def model_words(text: str) -> str:
     words; the line is litlab's and is added again at answer time)."""
     m = _LINE.match(text)
     return text[m.end():] if m else text
+
+
+NUMBER_NEAR = 4  # tokens between a number and a question term for the number to answer it
+
+
+def _number_bonus(sentence: str, weight: dict[str, float], total: float) -> float:
+    """For a question that asks for a number: how well a number of ``sentence`` answers it.
+    A number beside the question's terms ("9,280 expert-authored summaries" for "how many
+    expert-authored summaries") counts for the weight of the terms around it; a number about
+    something else in the sentence ("over 75,000 words") counts for little."""
+    words = [w.strip(".,;:()[]") for w in sentence.split()]
+    numbers = [i for i, w in enumerate(words) if _NUMBER.search(w)]
+    if not numbers:
+        return 0.0
+    stems = [stem(w.lower()) for w in words]
+    best = 0.0
+    for i in numbers:
+        near = {stems[j] for j in range(max(0, i - NUMBER_NEAR),
+                                         min(len(words), i + NUMBER_NEAR + 1))}
+        best = max(best, sum(v for s_, v in weight.items() if s_ in near) / total)
+    return 0.05 + 0.4 * best

@@ -185,3 +185,16 @@ cases:
     assert result.passed, result.output["text"]
     assert result.output["text"].count("It injects trainable matrices.") == 1
     assert sent[0]["extra_body"]["repetition_penalty"] == 1.2
+
+
+def test_for_a_number_question_the_line_is_the_sentence_whose_number_counts_the_thing_asked() -> None:
+    from agentlab.answer_line import best_sentence
+    from agentlab.citations import Source
+
+    text = ("The corpus has documents of over 75,000 words on average and expert-authored "
+            "summaries written for the public. Lawyers wrote 9,280 expert-authored summaries "
+            "for the corpus.")
+    sources = [Source(n=1, chunk_id=1, paper="p", title="T", section="1", pages="1", text=text)]
+    n, sentence = best_sentence("How many expert-authored summaries does the corpus hold?",
+                                sources) or (0, "")
+    assert n == 1 and "9,280" in sentence
