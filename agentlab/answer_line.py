@@ -31,6 +31,7 @@ def best_sentence(question: str, sources: Sequence[Any], idf: Any = None
     """(source number, sentence) of the sentence that best answers ``question``, or None when
     no sentence holds enough of it. ``idf``: the library's word rarity (a callable)."""
     from agentlab.attribution import split_sentences
+    from agentlab.verify import missing_names
     from retrievers.search.proximity import asks_quantity
 
     terms = {stem(w): w for w in keywords(question)}
@@ -43,6 +44,8 @@ def best_sentence(question: str, sources: Sequence[Any], idf: Any = None
     for rank, src in enumerate(sources):
         if getattr(src, "figure_id", None) is not None:
             continue  # a caption is no sentence of the paper's text
+        if missing_names(question, src.text, f"{src.title} {src.section}"):
+            continue  # about something else: "GPT-4" asked, a passage about SciBERT found
         for sentence in split_sentences(src.text.replace("\n", " ")):
             words = tokens(sentence)
             if not 6 <= len(words) <= 60:

@@ -306,6 +306,18 @@ def _name_in(name: str, reading: Reading, context: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(bare)}s?(?![\w-])", low.replace("-", "")) is not None
 
 
+def missing_names(text: str, source: str, context: str = "") -> list[str]:
+    """The names ``text`` uses (systems, datasets, models: "GPT-4", "S2ORC") that neither
+    ``source`` nor ``context`` holds (a possessive "'s" aside)."""
+    held = read(source)
+    out = []
+    for name in read(text).names:
+        bare = re.sub(r"['’]s$", "", name)
+        if not _name_in(bare, held, context.lower()):
+            out.append(bare)
+    return out
+
+
 def check(claim: Reading, window: Reading, context: str = "",
           vocabulary: Vocabulary | None = None, *, coverage_needed: float = 0.6) -> Check:
     """Whether ``window`` (a sentence or two of a source) supports ``claim``, contradicts it, or

@@ -198,3 +198,16 @@ def test_for_a_number_question_the_line_is_the_sentence_whose_number_counts_the_
     n, sentence = best_sentence("How many expert-authored summaries does the corpus hold?",
                                 sources) or (0, "")
     assert n == 1 and "9,280" in sentence
+
+
+def test_no_answer_line_from_a_passage_about_something_the_question_does_not_name() -> None:
+    from agentlab.answer_line import best_sentence
+    from agentlab.citations import Source
+
+    text = ("SciBERT is fine-tuned with a learning rate of 2e-5 and a linear learning rate "
+            "decay with warm-up.")
+    sources = [Source(n=1, chunk_id=1, paper="p", title="S2ORC", section="5", pages="6",
+                      text=text)]
+    assert best_sentence("What learning rate was GPT-4 pre-trained with?", sources) is None
+    line = best_sentence("What learning rate was SciBERT fine-tuned with?", sources)
+    assert line is not None and "2e-5" in line[1]
