@@ -37,6 +37,7 @@ class VectorStore(Protocol):
 # against exact search (>= 0.95 with NPROBE lists probed).
 APPROX_MIN_VECTORS = 50_000
 NPROBE = 48
+EXACT_WITHIN = 5_000  # a restricted search over at most this many ids probes every list
 
 
 class FaissStore:
@@ -107,7 +108,11 @@ class FaissStore:
             selector = faiss.IDSelectorBatch(np.fromiter(within, dtype="int64"))
             # (faiss's stubs lag its SWIG classes, which take these keywords)
             if self.approximate:
-                params = faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)  # type: ignore[call-arg]
+                # A few ids (a paper's chunks, the hits to score) may lie in lists far from
+                # the query: probe every list, which costs an id check per vector (about a
+                # millisecond at 100k), so the search over them is exact.
+                nprobe = self.index.nlist if len(within) <= EXACT_WITHIN else self.index.nprobe
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)  # type: ignore[call-arg]
             else:
                 params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         scores, ids = self.index.search(vector.reshape(1, -1), min(k, self.index.ntotal),

@@ -308,6 +308,13 @@ def test_large_faiss_index_turns_approximate_and_keeps_recall(tmp_path: Path) ->
     found = [len({i for i, _ in reopened.search(q.astype("float32"), 10)}
                  & {i for i, _ in exact.search(q.astype("float32"), 10)}) for q in queries]
     assert sum(found) / (10 * len(queries)) >= 0.95
+    # a search restricted to a few ids (one paper's chunks, the hits to score) finds them with
+    # their exact cosine, however far from the query their lists are
+    q = queries[0].astype("float32")
+    far = [i for i, _ in exact.search(q, 30_000)[-3:]]  # the three least like the query
+    restricted = dict(reopened.search(q, 3, within=set(far)))
+    assert set(restricted) == set(far)
+    assert all(abs(restricted[i] - s) < 1e-4 for i, s in exact.search(q, 30_000)[-3:])
 
     reopened.remove([10, 11])
     reopened.add([99_999], vectors[:1])
