@@ -216,7 +216,7 @@ class Assistant:
                         not_in_library=checked.not_in_library, sources=sources, steps=steps,
                         raw=result.text, result=result)
         if self.attribution and sources and not checked.not_in_library:
-            self.attribute(answer)
+            self.attribute(answer, lead)
             from agentlab.attribution import split_sentences
 
             written = answer.sentences[len(split_sentences(lead)):]  # the model's, not the line
@@ -230,12 +230,12 @@ class Assistant:
                    claims=sum(s.claim for s in answer.sentences))
         return answer
 
-    def attribute(self, answer: Answer) -> None:
-        from agentlab.attribution import attribute_answer
+    def attribute(self, answer: Answer, lead: str = "") -> None:
+        from agentlab.attribution import attribute_answer, split_sentences
         from agentlab.verify import Vocabulary
 
         attribute_answer(answer, self.library.embedder.embed_few, self.attribution_threshold,
-                         Vocabulary.of(self.library))
+                         Vocabulary.of(self.library), lead=len(split_sentences(lead)))
 
     def _decoding(self, sources: Sequence[Source]) -> dict[str, Any]:
         """vLLM's own request fields: the repetition penalty, and the citation format held by

@@ -41,7 +41,8 @@ class Sentence:
     text: str
     sources: list[int] = field(default_factory=list)  # supporting source numbers, best first
     scores: dict[int, float] = field(default_factory=dict)  # source number -> support
-    origin: str | None = None  # "model" (a verified marker) or "litlab" (attributed)
+    # "model" (a verified marker), "litlab" (attributed) or "answer_line" (the quoted line)
+    origin: str | None = None
     unverified: list[int] = field(default_factory=list)  # markers that do not support it
     claim: bool = True  # False: too short to claim anything ("See also."); not judged
     # the source sentences behind the verdict: what supports it, or what contradicts it, or
@@ -137,13 +138,18 @@ def claims(sentences: Sequence[Sentence]) -> list[Sentence]:
 
 
 def attribute_answer(answer: Any, embed: Embed, threshold: float = 0.55,
-                     vocabulary: Vocabulary | None = None) -> None:
+                     vocabulary: Vocabulary | None = None, lead: int = 0) -> None:
     """Attribute an :class:`~agentlab.assistant.Answer`'s sentences; its citations become the
     verified markers and the attributed sources, each saying which it is, and its
-    ``unverified`` the markers whose source supports nothing they are attached to."""
+    ``unverified`` the markers whose source supports nothing they are attached to. The first
+    ``lead`` sentences are the answer line: their marker is litlab's ("answer_line"), not the
+    model's."""
     from dataclasses import replace
 
     answer.sentences = attribute(answer.text, answer.sources, embed, threshold, vocabulary)
+    for sentence in answer.sentences[:lead]:
+        if sentence.sources:
+            sentence.origin = "answer_line"
     by_n = {s.n: s for s in answer.sources}
     origin: dict[int, str] = {}
     for sentence in answer.sentences:

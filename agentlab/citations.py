@@ -42,7 +42,8 @@ class Source:
     pages: str
     text: str
     figures: list[str] = field(default_factory=list)  # "Figure 2: caption" held by the chunk
-    origin: str | None = None  # as a citation: "model" (its marker, verified) or "litlab"
+    # as a citation: "model" (its marker, verified), "litlab" (attributed) or "answer_line"
+    origin: str | None = None
     # a figure as a source: its caption is the text; the citation resolves to the figure
     figure_id: int | None = None
     figure: str | None = None  # "Figure 2"

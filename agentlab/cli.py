@@ -309,7 +309,8 @@ def _print_verdict(s: Any) -> None:
     quote = s.evidence[0] if s.evidence else None
     if s.supported:
         cited = ", ".join(f"[{n}]" for n in s.sources)
-        how = "cited" if s.origin == "model" else "attributed by litlab"
+        how = {"model": "cited", "answer_line": "the source's words"}.get(
+            s.origin or "", "attributed by litlab")
         click.echo(f"  ✓ {cited} ({how})  {text}")
         for e in s.evidence:
             click.secho(f"        [{e.n}] “{_short(e.quote, 150)}”", dim=True)

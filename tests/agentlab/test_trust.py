@@ -147,6 +147,9 @@ def test_the_answer_leads_with_the_sources_sentence_that_answers(library: Librar
                                   "parameters by ten thousand times.” [1]")
     assert streamed[0].startswith("“Low-rank")  # on screen before the model's words
     assert answer.sentences[0].supported and answer.citations
+    # its marker is litlab's, never counted as one the model wrote
+    assert answer.sentences[0].origin == "answer_line"
+    assert all(c.origin != "model" for c in answer.citations)
     refusal = Assistant(client=FakeClient(answer="NOT_IN_LIBRARY"), model="m", library=library,
                         min_relevance=0.05, answer_line=True).answer(
         "By how many times does low-rank adaptation reduce the trainable parameters?")

@@ -61,7 +61,8 @@ class MessageView(Vertical):
                 continue
             quote = s.evidence[0] if getattr(s, "evidence", None) else None
             if s.supported:
-                how = "" if s.origin == "model" else " (attributed)"
+                how = {"model": "", "answer_line": " (the source's words)"}.get(
+                    s.origin or "", " (attributed)")
                 lines.append("✓ " + ", ".join(f"[{n}]" for n in s.sources) + how + "  "
                              + _short(s.text))
                 if quote is not None:
