@@ -312,7 +312,7 @@ def _print_verdict(s: Any) -> None:
         how = {"model": "cited", "answer_line": "the source's words"}.get(
             s.origin or "", "attributed by litlab")
         click.echo(f"  ✓ {cited} ({how})  {text}")
-        for e in s.evidence:
+        for e in s.evidence if s.origin != "answer_line" else []:  # the line is its own quote
             click.secho(f"        [{e.n}] “{_short(e.quote, 150)}”", dim=True)
     elif s.contradicted and quote is not None:
         click.secho(f"  ✗ contradicted  {text}", fg="red")
