@@ -139,6 +139,8 @@ def answers(lib: Any, questions: list[dict[str, Any]], jobs: int) -> dict[str, A
             "a_valid_citation": share(lambda r: r.scores["citations"]["passed"]),
             "a_verified_model_citation": share(lambda r: r.scores["model_cites"]["passed"]),
             "abstained": share(lambda r: r.output.get("abstained")),
+            # the answer line stood and the model's words were withheld (none supported)
+            "withheld": share(lambda r: r.output.get("withheld")),
             "refused": share(lambda r: r.output.get("not_in_library")),
             "key_phrase_in_answer": share(lambda r: r.scores["key"]["passed"]),
         }
