@@ -127,6 +127,10 @@ class _StreamAccumulator:
 
     def finish(self) -> ChatResult:
         self.result.text = "".join(self._parts)
+        if not self.result.completion_tokens:
+            # stopped before the server's usage chunk (a loop cut, Ctrl-C): vLLM streams a
+            # token a chunk, so the chunks received are the tokens generated
+            self.result.completion_tokens = len(self._parts)
         self.result.tool_calls = [self._calls[i] for i in sorted(self._calls)]
         self.result.total_s = time.perf_counter() - self.started
         return self.result

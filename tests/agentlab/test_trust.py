@@ -214,3 +214,19 @@ def test_no_answer_line_from_a_passage_about_something_the_question_does_not_nam
     assert best_sentence("What learning rate was GPT-4 pre-trained with?", sources) is None
     line = best_sentence("What learning rate was SciBERT fine-tuned with?", sources)
     assert line is not None and "2e-5" in line[1]
+
+
+def test_an_answer_stopped_early_still_counts_the_tokens_it_got() -> None:
+    """A loop cut on the stream closes it before vLLM's usage chunk; the app's status line
+    said '0 tokens'. Each streamed chunk is a token."""
+    import time
+    from types import SimpleNamespace
+
+    from agentlab.client import _StreamAccumulator
+
+    acc = _StreamAccumulator("m", time.perf_counter())
+    for piece in ["It", " injects", " trainable", " matrices", "."]:
+        acc.add(SimpleNamespace(usage=None, model="m", choices=[SimpleNamespace(
+            finish_reason=None, delta=SimpleNamespace(content=piece, tool_calls=None))]))
+    result = acc.finish()
+    assert result.text == "It injects trainable matrices." and result.completion_tokens == 5

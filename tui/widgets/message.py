@@ -65,7 +65,7 @@ class MessageView(Vertical):
                     s.origin or "", " (attributed)")
                 lines.append("✓ " + ", ".join(f"[{n}]" for n in s.sources) + how + "  "
                              + _short(s.text))
-                if quote is not None:
+                if quote is not None and s.origin != "answer_line":  # the line is its quote
                     lines.append(f"    “{_short(quote.quote, 110)}”")
             elif getattr(s, "contradicted", False) and quote is not None:
                 lines.append(f"✗ contradicted by [{quote.n}]: " + _short(s.text))
