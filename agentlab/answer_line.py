@@ -31,7 +31,7 @@ def best_sentence(question: str, sources: Sequence[Any], idf: Any = None
     """(source number, sentence) of the sentence that best answers ``question``, or None when
     no sentence holds enough of it. ``idf``: the library's word rarity (a callable)."""
     from agentlab.attribution import split_sentences
-    from agentlab.verify import missing_names
+    from agentlab.verify import missing_names, read
     from retrievers.search.proximity import asks_quantity
 
     terms = {stem(w): w for w in keywords(question)}
@@ -40,11 +40,12 @@ def best_sentence(question: str, sources: Sequence[Any], idf: Any = None
     weight = {s: max(float(idf(w)) if idf else 1.0, 0.1) for s, w in terms.items()}
     total = sum(weight.values())
     wants_number = asks_quantity(question)
+    asked = read(question)  # its names, read once for every source
     best: tuple[float, int, str] | None = None
     for rank, src in enumerate(sources):
         if getattr(src, "figure_id", None) is not None:
             continue  # a caption is no sentence of the paper's text
-        if missing_names(question, src.text, f"{src.title} {src.section}"):
+        if missing_names(asked, src.text, f"{src.title} {src.section}"):
             continue  # about something else: "GPT-4" asked, a passage about SciBERT found
         for sentence in split_sentences(src.text.replace("\n", " ")):
             words = tokens(sentence)

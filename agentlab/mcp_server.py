@@ -40,7 +40,7 @@ class Backend:
     def __init__(self, settings: Settings, client: Any = None) -> None:
         self.settings, self._client = settings, client
         self._library: Any = None
-        self._lock = threading.Lock()  # one library, used by one tool call at a time
+        self.lock = threading.Lock()  # one library, used by one tool call at a time
 
     @property
     def library(self) -> Any:
@@ -95,7 +95,7 @@ def build_server(settings: Settings, *, allow_write: bool = False, client: Any =
 
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
-            with backend._lock:
+            with backend.lock:
                 try:
                     return fn(*args, **kwargs)
                 except UserError as e:
@@ -223,13 +223,13 @@ def build_server(settings: Settings, *, allow_write: bool = False, client: Any =
     @server.resource("litlab://papers", mime_type="application/json")
     def papers_resource() -> str:
         """The papers in the library."""
-        with backend._lock:
+        with backend.lock:
             return json.dumps([_paper(p) for p in backend.papers()])
 
     @server.resource("litlab://papers/{key}", mime_type="application/json")
     def paper_resource(key: str) -> str:
         """One paper's metadata and text, section by section."""
-        with backend._lock:
+        with backend.lock:
             p = backend.find(key)
             body: dict[str, list[str]] = {}
             for c in backend.library.catalog.chunks_of(p.id):

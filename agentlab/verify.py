@@ -306,12 +306,16 @@ def _name_in(name: str, reading: Reading, context: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(bare)}s?(?![\w-])", low.replace("-", "")) is not None
 
 
-def missing_names(text: str, source: str, context: str = "") -> list[str]:
+def missing_names(text: str | Reading, source: str, context: str = "") -> list[str]:
     """The names ``text`` uses (systems, datasets, models: "GPT-4", "S2ORC") that neither
-    ``source`` nor ``context`` holds (a possessive "'s" aside)."""
+    ``source`` nor ``context`` holds (a possessive "'s" aside). ``text`` may be read already
+    (one question against several sources)."""
+    claim = text if isinstance(text, Reading) else read(text)
+    if not claim.names:
+        return []
     held = read(source)
     out = []
-    for name in read(text).names:
+    for name in claim.names:
         bare = re.sub(r"['’]s$", "", name)
         if not _name_in(bare, held, context.lower()):
             out.append(bare)

@@ -117,9 +117,9 @@ def build(chats: ChatStore, library: Any, home: Any = None) -> FromFeedback:
                             "meta": meta})
         elif not_the_model:
             skipped[NOT_KEPT] += 1
-        if t.preferred and not_the_model:
-            pass  # the correction is an SFT example; there is no model reply to reject
-        elif t.preferred and model_words(t.preferred).strip() != model_words(t.answer).strip():
+        # a correction is a preference pair only when what it corrects was the model's reply
+        if t.preferred and not not_the_model and \
+                model_words(t.preferred).strip() != model_words(t.answer).strip():
             out.dpo.append({"prompt": prompts[t.message_id], "chosen": reply(t.preferred),
                             "rejected": reply(t.answer), "meta": {**meta, "pair": "edit"}})
     for group in by_question.values():
