@@ -204,15 +204,30 @@ def _prepare_embedder(s: Settings, force: bool) -> None:
 @click.option("--stop", is_flag=True, help="Stop litlab's background server.")
 @click.option("--status", is_flag=True, help="Say whether litlab's server is up, and where.")
 @click.option("--background", is_flag=True, help="Start the server in the background and return.")
-@click.option("--port", type=int, help="Port to listen on (default from settings).")
+@click.option("--port", type=int, help="Port to listen on (default from settings; --api: 8768).")
+@click.option("--api", "api", is_flag=True,
+              help="Serve litlab's cited answers as an OpenAI-compatible API instead "
+                   "(/v1/models, /v1/chat/completions, streamed or not).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="With --api: interface to listen on; beyond this machine needs access_token.")
 @pass_state
-def serve(state: State, stop: bool, status: bool, background: bool, port: int | None) -> None:
+def serve(state: State, stop: bool, status: bool, background: bool, port: int | None,
+          api: bool, host: str) -> None:
     """Serve the model through vLLM's OpenAI-compatible API, with LoRA adapters enabled.
 
     In the foreground by default (Ctrl-C stops it). Other commands start a background server
     on demand and reuse a running one; it stops itself after keep_alive seconds without work
     (default 300; an open app counts as work), and `--stop` ends it at once.
+
+    \b
+    With --api, litlab's own answers for any OpenAI client or chat UI: retrieval from the
+    library, the model, every sentence verified, citations as [n] with a Sources list and in
+    a structured `citations` field:
+      litlab serve --api            (then base_url http://127.0.0.1:8768/v1, model "litlab")
     """
+    if api:
+        _serve_api(state, host, port or 8768)
+        return
     from agentlab.server import LocalServer
 
     s = state.settings(port=port)
@@ -249,6 +264,22 @@ def serve(state: State, stop: bool, status: bool, background: bool, port: int | 
         click.echo(f"serving {server.base} at {url}")
         return
     server.serve_foreground(lambda msg: click.echo(msg, err=True))
+
+
+def _serve_api(state: State, host: str, port: int) -> None:
+    from agentlab.api_server import Answerer, build_app, listen
+    from agentlab.mcp_server import listening
+
+    s = state.settings()
+    listening(host, s.access_token)
+    listen(host, port)
+    answerer = Answerer(s, client=_client(s))  # the model server is up before the first ask
+    import uvicorn
+
+    click.echo(f"litlab API on http://{host}:{port}/v1 (model \"litlab\""
+               f"{', token required' if s.access_token else ''}); Ctrl-C stops it", err=True)
+    uvicorn.run(build_app(answerer, token=s.access_token), host=host, port=port,
+                log_level="warning")
 
 
 # -- ask and chat ----------------------------------------------------------------------------
