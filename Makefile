@@ -61,6 +61,7 @@ bench: setup
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/figures.py
 	$(BIN)/python bench/claims.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

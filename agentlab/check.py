@@ -155,14 +155,15 @@ def check_draft(text: str, kind: str, library: Any, *, k: int = 5,
 
 
 def bibtex(papers: list[Any]) -> str:
-    """BibTeX entries of ``papers`` (catalog records), keys from the first author and year."""
+    """BibTeX entries of ``papers`` (catalog records): the citation key a reference manager
+    gave the paper, else one made of the first author, the year and a title word."""
     entries = []
     for p in papers:
         author = p.authors[0].split()[-1].lower() if p.authors else "anon"
         year = p.year or ""
         first_word = next((w for w in re.findall(r"[A-Za-z]+", p.title.lower())
                            if len(w) > 3), "paper")
-        key = re.sub(r"[^a-z0-9]", "", f"{author}{year}{first_word}")
+        key = p.cite_key or re.sub(r"[^a-z0-9]", "", f"{author}{year}{first_word}")
         fields = {"title": f"{{{p.title}}}", "author": " and ".join(p.authors) or None,
                   "year": str(year) if year else None}
         if p.arxiv_id:

@@ -69,7 +69,8 @@ class Backend:
 
 def _paper(p: Any) -> dict[str, Any]:
     return {"key": p.arxiv_id or p.key, "title": p.title, "authors": p.authors, "year": p.year,
-            "arxiv_id": p.arxiv_id, "categories": p.categories, "source": p.source}
+            "arxiv_id": p.arxiv_id, "categories": p.categories, "source": p.source,
+            "cite_key": p.cite_key, "tags": p.tags}
 
 
 def _bounded(k: int, most: int) -> int:

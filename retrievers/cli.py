@@ -11,6 +11,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,7 +28,14 @@ def _library(ctx: click.Context, store: str | None = None) -> Library:
     return Library.from_settings(s)
 
 
-def _report(report: IndexReport) -> None:
+def _report(report: IndexReport, as_json: bool = False) -> None:
+    if as_json:
+        import dataclasses
+
+        click.echo(json.dumps(dataclasses.asdict(report), indent=2))
+        if report.failed:
+            sys.exit(2)
+        return
     click.echo(f"added {len(report.added)}, replaced {len(report.replaced)}, "
                f"unchanged {len(report.unchanged)}, failed {len(report.failed)}; "
                f"vectors +{report.vectors_added} -{report.vectors_removed}")
@@ -86,6 +94,67 @@ def index_arxiv(ctx: click.Context, ids: tuple[str, ...], query: str | None, max
     _report(report)
 
 
+ARXIV_LOOKUP = click.option(
+    "--arxiv/--no-arxiv", "arxiv", default=True, show_default=True,
+    help="Fetch entries with an arXiv id and no file from arXiv (politely, as `index arxiv`), "
+         "and look up arXiv's metadata for attached PDFs that carry an id.")
+
+
+@index.command("bib")
+@click.argument("bibfile", type=click.Path(path_type=Path))
+@STORE
+@ARXIV_LOOKUP
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def index_bib(ctx: click.Context, bibfile: Path, store: str | None, arxiv: bool,
+              as_json: bool) -> None:
+    """Index the papers of a BibTeX file: entries with an attached file (`file = {...}`, as
+    Zotero, JabRef and Mendeley export it) or an arXiv id (eprint, url, doi).
+
+    Citation keys are kept (`ask --bib` prints them, `--paper KEY` finds them). Entries with
+    neither, and blocks with syntax errors (by line), are listed; the rest is indexed.
+    Running it again indexes only what changed.
+    """
+    from retrievers.sources.references import read_bib
+
+    refs, problems = read_bib(bibfile)
+    _import(ctx, refs, problems, store, arxiv, as_json, f"{bibfile.name}: {len(refs)} entries")
+
+
+@index.command("zotero")
+@click.argument("folder", required=False, type=click.Path(path_type=Path))
+@STORE
+@ARXIV_LOOKUP
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def index_zotero(ctx: click.Context, folder: Path | None, store: str | None, arxiv: bool,
+                 as_json: bool) -> None:
+    """Index a Zotero library: FOLDER is Zotero's data directory (default ~/Zotero), holding
+    zotero.sqlite and storage/.
+
+    Items with PDF attachments are indexed from them (items with none, from arXiv when they
+    carry an id); collections become tags (`search --tag NAME`), citation keys are kept.
+    The database is read from a copy, so Zotero may stay open. Running it again indexes only
+    what changed.
+    """
+    from retrievers.sources.references import default_zotero_dir, read_zotero
+
+    folder = folder or default_zotero_dir()
+    refs, problems = read_zotero(folder)
+    _import(ctx, refs, problems, store, arxiv, as_json, f"Zotero ({folder}): {len(refs)} items")
+
+
+def _import(ctx: click.Context, refs: list[Any], problems: list[tuple[str, str]],
+            store: str | None, arxiv: bool, as_json: bool, what: str) -> None:
+    lib = _library(ctx, store)
+    if not as_json:
+        click.echo(what, err=True)
+    with progress_line() as progress:
+        report = lib.index_references(refs, progress, None if arxiv else False)
+    report.failed[:0] = problems
+    _report(report, as_json)
+
+
 @click.group()
 def library() -> None:
     """Inspect and maintain the library."""
@@ -101,14 +170,17 @@ def library_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([{"id": p.id, "key": p.key, "arxiv_id": p.arxiv_id,
                                 "title": p.title, "state": p.state, "error": p.error,
-                                "indexed_from": p.indexed_from, "source_note": p.source_note}
+                                "indexed_from": p.indexed_from, "source_note": p.source_note,
+                                "cite_key": p.cite_key, "tags": p.tags}
                                for p in papers], indent=2))
         return
     if not papers:
         click.echo("the library is empty (add papers with `litlab index files PATH`)")
     for p in papers:
         mark = "" if p.state == "indexed" else f"  [failed: {p.error}]"
-        click.echo(f"{p.id:>4}  {p.arxiv_id or p.key[:60]:<40} {p.title[:70]}{mark}")
+        tags = f"  #{' #'.join(p.tags)}" if p.tags else ""
+        click.echo(f"{p.id:>4}  {p.cite_key or p.arxiv_id or p.key[:60]:<40} {p.title[:70]}"
+                   f"{tags}{mark}")
 
 
 @library.command("show")
@@ -123,6 +195,9 @@ def library_show(ctx: click.Context, paper: str) -> None:
     if p is None or p.id is None:
         raise LibraryError(f"no paper '{paper}' in the library", "see `litlab library list`")
     click.echo(f"{p.title}\n{p.key}  ({p.state})")
+    if p.cite_key or p.tags:
+        click.echo(f"citation key: {p.cite_key or '-'}" +
+                   (f"; tags: {', '.join(p.tags)}" if p.tags else ""))
     if p.indexed_from:
         click.echo(f"indexed from: {p.indexed_from}" + (f" ({p.source_note})" if p.source_note
                                                         else ""))
@@ -180,9 +255,10 @@ def library_rebuild(ctx: click.Context, store: str | None, figures: bool) -> Non
 @click.argument("query", required=False)
 @click.option("--k", "k", default=5, show_default=True, help="How many chunks (or figures).")
 @STORE
-@click.option("--paper", help="Only this paper (arXiv id, key or catalog id).")
+@click.option("--paper", help="Only this paper (arXiv id, key, citation key or catalog id).")
 @click.option("--year", type=int, help="Only papers published in this year.")
 @click.option("--category", help="Only papers in this arXiv category, e.g. cs.LG.")
+@click.option("--tag", help="Only papers with this tag (a Zotero collection).")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid",
               show_default=True)
 @click.option("--figures", is_flag=True,
@@ -194,8 +270,8 @@ def library_rebuild(ctx: click.Context, store: str | None, figures: bool) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print the ranked hits as JSON.")
 @click.pass_context
 def search(ctx: click.Context, query: str | None, k: int, store: str | None, paper: str | None,
-           year: int | None, category: str | None, mode: str, figures: bool, like: int | None,
-           show: bool, as_json: bool) -> None:
+           year: int | None, category: str | None, tag: str | None, mode: str, figures: bool,
+           like: int | None, show: bool, as_json: bool) -> None:
     """Search the library by meaning and by words; with --figures, its figures.
 
     \b
@@ -211,7 +287,7 @@ def search(ctx: click.Context, query: str | None, k: int, store: str | None, pap
     if not query:
         raise LibraryError("no query", 'say what to search for, e.g. litlab search "LoRA rank"')
     hits = _library(ctx, store).search(query, k, paper=paper, year=year, category=category,
-                                       mode=mode)
+                                       tag=tag, mode=mode)
     if as_json:
         click.echo(json.dumps([h.to_dict() for h in hits], indent=2))
         return

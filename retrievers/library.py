@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from retrievers.index.figures import FigureIndex
     from retrievers.index.stores import VectorStore
     from retrievers.search.figures import FigureHit
+    from retrievers.sources.references import Reference
 
 __all__ = ["Hit", "IndexReport", "Library"]
 
@@ -115,6 +116,16 @@ class Library:
             return indexing.index_arxiv(self.catalog, self.vectors, self.figures, self.home,
                                         refs, query, max_results, client, progress)
 
+    def index_references(self, refs: Sequence[Reference], progress: Progress = quiet,
+                         arxiv: Any = None) -> IndexReport:
+        """Index a reference manager's entries (a .bib file's, a Zotero library's): attached
+        files, or arXiv papers by id; citation keys and tags kept."""
+        from retrievers.index import indexing
+
+        with self.locked():
+            return indexing.index_references(self.catalog, self.vectors, self.figures,
+                                             self.home, refs, progress, arxiv)
+
     def remove(self, ref: str) -> Paper:
         """Remove a paper (key, arXiv id or catalog id) with its chunks, figures and vectors."""
         from retrievers.index import indexing
@@ -142,13 +153,13 @@ class Library:
 
     def search(self, query: str, k: int = 5, *, paper: str | None = None,
                year: int | None = None, category: str | None = None,
-               mode: str = "hybrid") -> list[Hit]:
+               tag: str | None = None, mode: str = "hybrid") -> list[Hit]:
         """Hybrid search: BM25 and dense rankings fused by reciprocal rank; every hit carries
         its cosine relevance to the query."""
         from retrievers.search.hybrid import hybrid_search
 
         return hybrid_search(self.catalog, self.vectors, query, k, paper=paper, year=year,
-                             category=category, mode=mode)
+                             category=category, tag=tag, mode=mode)
 
     def search_figures(self, query: str | None = None, k: int = 5, *,
                        like: int | None = None, paper: str | None = None,

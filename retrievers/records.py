@@ -29,6 +29,8 @@ class Paper:
     indexed_from: str | None = None  # latex | pdf | markdown | text
     source_note: str | None = None  # why an arXiv paper was not indexed from its LaTeX
     retry_source: bool = False  # the LaTeX failed for a transient reason: try it next run
+    cite_key: str | None = None  # the key a reference manager (Zotero, a .bib) gave it
+    tags: list[str] = field(default_factory=list)  # its collections there
     id: int | None = None
 
     @property

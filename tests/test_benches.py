@@ -16,7 +16,7 @@ from tests.conftest import RunningServer, home_with_models
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 OFFLINE = ["indexing", "retrieval", "app", "figures", "startup", "grounding", "claims"]
-WITH_SERVER = {"serving": [], "ask": [], "suites": [], "grounding": ["--answers"]}
+WITH_SERVER = {"serving": [], "ask": [], "suites": [], "grounding": ["--answers"], "api": []}
 
 
 def _run(script: str, env: dict[str, str], *args: str) -> str:

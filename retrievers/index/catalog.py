@@ -115,6 +115,13 @@ MIGRATIONS: list[str] = [
         SELECT f.id, f.caption, coalesce(f.label, ''), p.title
         FROM figures f JOIN papers p ON p.id = f.paper_id;
     """,
+    # 4: papers imported from a reference manager keep its citation key, and their
+    # collections as tags
+    """
+    ALTER TABLE papers ADD COLUMN cite_key TEXT;
+    ALTER TABLE papers ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';  -- JSON list
+    CREATE INDEX papers_cite_key ON papers(cite_key);
+    """,
 ]
 
 
@@ -124,6 +131,7 @@ def _paper_from_row(row: sqlite3.Row) -> Paper:
         d.pop(k, None)
     d["authors"] = json.loads(d["authors"])
     d["categories"] = json.loads(d["categories"])
+    d["tags"] = json.loads(d.get("tags") or "[]")
     d["retry_source"] = bool(d.get("retry_source"))
     return Paper(**d)
 
@@ -168,8 +176,9 @@ class Catalog:
         return [_paper_from_row(r) for r in self.db.execute(sql + " ORDER BY id", args)]
 
     def find(self, text: str, titles: bool = False) -> Paper | None:
-        """A paper by key, arXiv id (any pasted form) or catalog id; with ``titles``, also the
-        first whose title contains ``text`` (not for anything that deletes)."""
+        """A paper by key, arXiv id (any pasted form), catalog id or citation key; with
+        ``titles``, also the first whose title contains ``text`` (not for anything that
+        deletes)."""
         from retrievers.sources.arxiv_ids import BadArxivId, parse_arxiv_id
 
         try:
@@ -180,9 +189,10 @@ class Catalog:
             ("SELECT * FROM papers WHERE key = ?", text),
             ("SELECT * FROM papers WHERE arxiv_id = ?", arxiv_id),
             ("SELECT * FROM papers WHERE id = ?", text if text.isdigit() else -1),
+            ("SELECT * FROM papers WHERE cite_key = ? ORDER BY id", text),
             ("SELECT * FROM papers WHERE title LIKE ? ESCAPE '\\' ORDER BY id",
              "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"),
-        )[: 4 if titles else 3]:
+        )[: 5 if titles else 4]:
             row = self.db.execute(sql, (arg,)).fetchone()
             if row:
                 return _paper_from_row(row)
@@ -201,20 +211,25 @@ class Catalog:
         transaction. Returns the paper's catalog id."""
         now = time.time()
         with self.transaction() as db:
-            old = db.execute("SELECT id FROM papers WHERE key = ?", (paper.key,)).fetchone()
+            old = db.execute("SELECT id, cite_key, tags FROM papers WHERE key = ?",
+                             (paper.key,)).fetchone()
             if old:
                 self._delete_rows(old["id"])
+                # a new version of a paper a reference manager named keeps its key and tags
+                paper.cite_key = paper.cite_key or old["cite_key"]
+                paper.tags = paper.tags or json.loads(old["tags"] or "[]")
             cur = db.execute(
                 """INSERT INTO papers (key, arxiv_id, version, title, authors, abstract,
                    categories, published, updated, license, source, content_hash, state, error,
-                   indexed_from, source_note, retry_source, added_at, indexed_at)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   indexed_from, source_note, retry_source, added_at, indexed_at, cite_key, tags)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (paper.key, paper.arxiv_id, paper.version, paper.title,
                  json.dumps(paper.authors), paper.abstract, json.dumps(paper.categories),
                  paper.published, paper.updated, paper.license, paper.source,
                  paper.content_hash, paper.state, paper.error, paper.indexed_from,
                  paper.source_note, int(paper.retry_source), now,
-                 now if paper.state == "indexed" else None),
+                 now if paper.state == "indexed" else None, paper.cite_key,
+                 json.dumps(paper.tags)),
             )
             pid = int(cur.lastrowid or 0)
             if text is not None:
@@ -263,6 +278,28 @@ class Catalog:
                        "(SELECT id FROM chunks WHERE paper_id = ?)", (title, paper_id))
             db.execute("UPDATE figures_fts SET title = ? WHERE rowid IN "
                        "(SELECT id FROM figures WHERE paper_id = ?)", (title, paper_id))
+        self._forget_counts()
+
+    def set_reference(self, paper_id: int, *, cite_key: str, tags: Sequence[str],
+                      title: str = "", authors: Sequence[str] = (),
+                      published: str | None = None) -> None:
+        """What a reference manager says of a paper: its citation key and tags, and (when it
+        has them) its title, authors and date, which win over the first page's guesses."""
+        with self.transaction() as db:
+            db.execute("UPDATE papers SET cite_key = ?, tags = ? WHERE id = ?",
+                       (cite_key, json.dumps(list(tags)), paper_id))
+            if title:
+                db.execute("UPDATE papers SET title = ? WHERE id = ?", (title, paper_id))
+                db.execute("UPDATE chunks_fts SET title = ? WHERE rowid IN "
+                           "(SELECT id FROM chunks WHERE paper_id = ?)", (title, paper_id))
+                db.execute("UPDATE figures_fts SET title = ? WHERE rowid IN "
+                           "(SELECT id FROM figures WHERE paper_id = ?)", (title, paper_id))
+            if authors:
+                db.execute("UPDATE papers SET authors = ? WHERE id = ?",
+                           (json.dumps(list(authors)), paper_id))
+            if published:
+                db.execute("UPDATE papers SET published = coalesce(published, ?) WHERE id = ?",
+                           (published, paper_id))
         self._forget_counts()
 
     def forget_arxiv_id(self, paper_id: int) -> None:
@@ -320,20 +357,25 @@ class Catalog:
         return out
 
     def chunk_ids_where(self, paper: str | None = None, year: int | None = None,
-                        category: str | None = None) -> set[int]:
-        """The chunks of the papers that pass the filters: ``paper`` (key, arXiv id or
-        catalog id), the ``year`` published, an arXiv ``category``."""
+                        category: str | None = None, tag: str | None = None) -> set[int]:
+        """The chunks of the papers that pass the filters: ``paper`` (key, arXiv id, catalog
+        id or citation key), the ``year`` published, an arXiv ``category``, a ``tag`` (a
+        Zotero collection)."""
         sql = "SELECT c.id FROM chunks c JOIN papers p ON p.id = c.paper_id WHERE 1"
         args: list[Any] = []
         if paper:
-            sql += " AND (p.key = ? OR p.arxiv_id = ? OR CAST(p.id AS TEXT) = ?)"
-            args += [paper, paper, paper]
+            sql += (" AND (p.key = ? OR p.arxiv_id = ? OR CAST(p.id AS TEXT) = ?"
+                    " OR p.cite_key = ?)")
+            args += [paper, paper, paper, paper]
         if year:
             sql += " AND substr(p.published, 1, 4) = ?"
             args.append(f"{year:04d}")
         if category:
             sql += " AND EXISTS (SELECT 1 FROM json_each(p.categories) WHERE value = ?)"
             args.append(category)
+        if tag:
+            sql += " AND EXISTS (SELECT 1 FROM json_each(p.tags) WHERE value = ?)"
+            args.append(tag)
         return {int(r[0]) for r in self.db.execute(sql, args)}
 
     def is_empty(self) -> bool:

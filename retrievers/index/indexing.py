@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrievers.parsing.document import Document, ParseError
-from retrievers.parsing.files import expand, parse_file, sha256_file
+from retrievers.parsing.files import SUFFIXES, expand, parse_file, sha256_file
 from retrievers.parsing.latex import parse_latex
 from retrievers.parsing.pdf import parse_pdf
 from retrievers.records import FileRecord, Paper
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from retrievers.index.catalog import Catalog
     from retrievers.index.figures import FigureIndex
     from retrievers.index.vectors import ChunkVectors
+    from retrievers.sources.references import Reference
 
 Progress = Callable[[str], None]
 
@@ -144,8 +145,7 @@ def index_arxiv(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, h
                 refs: Sequence[str] = (), query: str | None = None, max_results: int = 10,
                 client: Any = None, progress: Progress = quiet) -> IndexReport:
     """Index arXiv papers by id (any pasted form) or by an arXiv search query."""
-    from retrievers.sources.arxiv import ArxivClient, ArxivError
-    from retrievers.sources.arxiv_ids import BadArxivId, parse_arxiv_id
+    from retrievers.sources.arxiv import ArxivClient
 
     report = IndexReport()
     own = client is None
@@ -155,32 +155,109 @@ def index_arxiv(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, h
         if query:
             progress(f"searching arXiv for {query!r}")
             entries = client.search(query, max_results)
-        ids = []
-        for ref in refs:
-            try:
-                ids.append(parse_arxiv_id(ref))
-            except BadArxivId as e:
-                report.failed.append((ref, str(e)))
-        if ids:
-            progress(f"asking arXiv about {len(ids)} paper(s)")
-            found = client.fetch(ids)
-            for aid in ids:
-                if aid.id in found:
-                    entries.append(found[aid.id])
-                else:
-                    reason = f"arXiv has no paper {aid}"
-                    catalog.record_failure(f"arxiv:{aid.id}", str(aid), reason)
-                    report.failed.append((str(aid), reason))
-        for entry in entries:
-            try:
-                _index_arxiv_entry(catalog, figures, home, entry, client, report, progress)
-            except (ArxivError, ParseError) as e:
-                catalog.record_failure(f"arxiv:{entry.id}", entry.id, str(e))
-                report.failed.append((entry.id, str(e)))
+        _index_arxiv_ids(catalog, figures, home, refs, entries, client, report, progress)
         sync(catalog, vectors, figures, report, progress)
     finally:
         if own:
             client.close()
+    return report
+
+
+def _index_arxiv_ids(catalog: Catalog, figures: FigureIndex, home: Path, refs: Sequence[str],
+                     entries: list[Any], client: Any, report: IndexReport,
+                     progress: Progress) -> None:
+    """Index the papers ``refs`` name (any pasted form of an id) and the arXiv ``entries``
+    already found, into the catalog (vectors follow at the next sync)."""
+    from retrievers.sources.arxiv import ArxivError
+    from retrievers.sources.arxiv_ids import BadArxivId, parse_arxiv_id
+
+    ids = []
+    for ref in refs:
+        try:
+            ids.append(parse_arxiv_id(ref))
+        except BadArxivId as e:
+            report.failed.append((ref, str(e)))
+    if ids:
+        progress(f"asking arXiv about {len(ids)} paper(s)")
+        found = client.fetch(ids)
+        for aid in ids:
+            if aid.id in found:
+                entries.append(found[aid.id])
+            else:
+                reason = f"arXiv has no paper {aid}"
+                catalog.record_failure(f"arxiv:{aid.id}", str(aid), reason)
+                report.failed.append((str(aid), reason))
+    for entry in entries:
+        try:
+            _index_arxiv_entry(catalog, figures, home, entry, client, report, progress)
+        except (ArxivError, ParseError) as e:
+            catalog.record_failure(f"arxiv:{entry.id}", entry.id, str(e))
+            report.failed.append((entry.id, str(e)))
+
+
+def index_references(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex,
+                     home: Path, refs: Sequence[Reference], progress: Progress = quiet,
+                     arxiv: Any = None) -> IndexReport:
+    """Index what a reference manager holds: each entry's attached file (a PDF first), or,
+    with none on disk, its arXiv paper; its citation key and tags kept, and its title,
+    authors and year preferred to the first page's. An entry with neither is listed in the
+    report's notes; an attachment missing on disk is a failure unless arXiv stood in.
+    ``arxiv``: the arXiv client (None: a default one; False: no arXiv at all)."""
+    from retrievers.sources.arxiv import ArxivClient, ArxivError
+
+    report = IndexReport()
+    placed: list[tuple[str, Reference]] = []
+    from_arxiv: list[Reference] = []
+    for i, ref in enumerate(refs, start=1):
+        progress(f"{ref.cite_key} ({i}/{len(refs)})")
+        readable = [f for f in ref.files if f.suffix.lower() in SUFFIXES]
+        for f in ref.files:
+            if f not in readable:
+                report.notes.append((ref.where, f"{f.name} is not a format litlab reads (PDF, "
+                                                 "LaTeX, Markdown, text): skipped"))
+        if readable:
+            for name in ref.missing:
+                report.notes.append((ref.where, f"attachment not on disk: {name}"))
+            file = min(readable, key=lambda f: f.suffix.lower() != ".pdf")
+            if key := _index_file(catalog, figures, home, file.resolve(), report, progress):
+                placed.append((key, ref))
+        elif ref.arxiv_id and arxiv is not False:
+            from_arxiv.append(ref)
+            for name in ref.missing:
+                report.notes.append((ref.where, f"attachment not on disk: {name}; "
+                                                f"arXiv {ref.arxiv_id} indexed instead"))
+        elif ref.missing:
+            for name in ref.missing:
+                report.failed.append((ref.where, f"attachment not on disk: {name}"))
+        else:
+            report.notes.append((ref.where, "not indexed: no file attached and no arXiv id"
+                                 + (" (arXiv is off)" if ref.arxiv_id else "")))
+    if arxiv is not False:
+        arxiv_metadata(catalog, [k for k, _ in placed], arxiv, report, progress)
+    if from_arxiv:
+        own = arxiv is None
+        client = ArxivClient() if own else arxiv
+        try:
+            _index_arxiv_ids(catalog, figures, home, [str(r.arxiv_id) for r in from_arxiv],
+                             [], client, report, progress)
+            placed += [(f"arxiv:{r.arxiv_id}", r) for r in from_arxiv]
+        except ArxivError as e:
+            for r in from_arxiv:
+                report.failed.append((r.where, f"arXiv {r.arxiv_id} not fetched ({e.message});"
+                                               " run this again when online"))
+        finally:
+            if own:
+                client.close()
+    for key, ref in placed:
+        paper = catalog.get(key)
+        if paper is None or paper.id is None or paper.state != "indexed":
+            continue
+        ours = key.startswith("file:")  # arXiv's own metadata beats a reference's
+        catalog.set_reference(paper.id, cite_key=ref.cite_key, tags=ref.tags,
+                              title=ref.title if ours else "",
+                              authors=ref.authors if ours else (),
+                              published=ref.published)
+    sync(catalog, vectors, figures, report, progress)
     return report
 
 

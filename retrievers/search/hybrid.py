@@ -59,16 +59,17 @@ def location(section: str, pages: str) -> str:
 
 def hybrid_search(catalog: Catalog, vectors: ChunkVectors, query: str, k: int = 5, *,
                   paper: str | None = None, year: int | None = None,
-                  category: str | None = None, mode: str = "hybrid") -> list[Hit]:
+                  category: str | None = None, tag: str | None = None,
+                  mode: str = "hybrid") -> list[Hit]:
     """The ``k`` best chunks for ``query`` under the filters, each with its cosine relevance.
 
-    A filter (``paper``, ``year``, ``category``) restricts every ranking before fusion, so a
+    A filter (``paper``, ``year``, ``category``, ``tag``) restricts every ranking before fusion, so a
     paper that holds relevant chunks gives ``k`` of them however many other papers outrank
     it."""
     if not query.strip():
         raise LibraryError("empty query", "say what to search for")
-    within = catalog.chunk_ids_where(paper, year, category) if paper or year or category \
-        else None
+    within = catalog.chunk_ids_where(paper, year, category, tag) \
+        if paper or year or category or tag else None
     # the same candidates for any k up to 10, so `ask` (k 5) ranks as the benchmark (k 10)
     pool = max(k * 8, 80)
     query_vector: np.ndarray | None = None

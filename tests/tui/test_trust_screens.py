@@ -60,6 +60,10 @@ async def test_each_sentence_shows_its_verdict_and_the_selected_one_its_evidence
         assert detail.startswith("Contradicted by [1] Efficient Adaptation of Generative Models")
         assert "the source gives ten thousand" in detail
         await pilot.press("escape")
+        await pilot.press("ctrl+b")  # the cited paper, as BibTeX for a .bib
+        await pilot.pause()
+        assert app.clipboard.startswith("@article{") and \
+            "title = {{Efficient Adaptation of Generative Models}}" in app.clipboard
 
 
 @pytest.mark.anyio

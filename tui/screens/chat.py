@@ -43,6 +43,7 @@ class ChatScreen(Screen[None]):
         Binding("f4", "thumb(-1)", "👎"),
         Binding("f5", "edit_answer", "Edit answer"),
         Binding("f6", "copy_answer", "Copy"),
+        Binding("ctrl+b", "copy_bibtex", "Copy BibTeX", show=False),  # in the help (F1)
         Binding("f7", "toggle_agent", "Agent mode"),
         Binding("ctrl+o", "evidence", "Evidence", show=False),  # in the help (F1)
         Binding("ctrl+t", "app.switch_mode('check')", "Check a draft", show=False),
@@ -444,6 +445,26 @@ class ChatScreen(Screen[None]):
         if view is not None:
             self.app.copy_to_clipboard(view.text)
             self.notify("answer copied")
+
+    def action_copy_bibtex(self) -> None:
+        """BibTeX entries of the papers the last answer cites, to paste into a .bib."""
+        view = self._last_answer()
+        if view is None:
+            return
+        from agentlab.check import bibtex
+
+        keys = list(dict.fromkeys(str(c.get("paper")) for c in view.citations))
+        if not keys:
+            self.notify("this answer cites no paper", severity="warning")
+            return
+        by_key = {(p.arxiv_id or p.key): p
+                  for p in self.services.library.catalog.papers("indexed")}
+        papers = [by_key[k] for k in keys if k in by_key]
+        if not papers:
+            self.notify("the cited papers are no longer in the library", severity="warning")
+            return
+        self.app.copy_to_clipboard(bibtex(papers))
+        self.notify(f"BibTeX of {len(papers)} cited paper(s) copied")
 
     def action_toggle_agent(self) -> None:
         self.agent_mode = not self.agent_mode

@@ -26,6 +26,7 @@ litlab says so instead of guessing.
 | F3 / F4 | thumbs up / down on the last answer |
 | F5 | edit the last answer (kept as the preferred answer for fine-tuning) |
 | F6 | copy the last answer |
+| ctrl+b | copy the BibTeX entries of the papers the last answer cites |
 | F7 | answer mode / agent mode (the agent uses tools) |
 | F8 / F9 | rename / export the conversation (Markdown, under LITLAB_HOME/exports) |
 | ctrl+o | the evidence of the last answer: each sentence, and the source's words behind it |
