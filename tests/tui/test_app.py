@@ -266,6 +266,19 @@ async def test_library_screen_adds_local_files_and_cancels_arxiv(home: Path, tmp
         titles = [p.title for p in app.services.library.catalog.papers() if p.state == "indexed"]
         assert "Direct Preference from Human Feedback" in titles
 
+        (tmp_path / "refs.bib").write_text(  # a .bib: its entries, with their citation keys
+            "@misc{dpo2023, title = {DPO notes}, file = {dpo.md}}\n"
+            "@misc{nothing2020, title = {No file}}\n")
+        await pilot.press("a")
+        app.screen.query_one("#add", Input).value = str(tmp_path / "refs.bib")
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = str(app.screen.query_one("#index-status").render())
+        assert "unchanged 1" in status and "nothing2020" in status and "no file" in status
+        paper = app.services.library.catalog.find("dpo2023")
+        assert paper is not None and paper.title == "DPO notes"
+
         await pilot.press("a")
         app.screen.query_one("#add", Input).value = "2106.09685"
         await pilot.press("enter")

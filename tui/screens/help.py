@@ -35,7 +35,7 @@ litlab says so instead of guessing.
 
 | key | library (F2) |
 |---|---|
-| a | add papers: arXiv ids, `?` and a search query, or a file or folder path |
+| a | add papers: arXiv ids, `?` and a search query, a file or folder path, a `.bib` file or a Zotero data directory (citation keys and collections kept) |
 | / | filter the papers |
 | Enter | paper details |
 | f, then Enter | the paper's figures: open one full-size (Esc closes) |

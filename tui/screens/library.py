@@ -224,8 +224,11 @@ class LibraryScreen(Screen[None]):
         report = IndexReport()
         try:
             runs = []
-            if paths:
-                runs.append(library.index_files(paths, progress=progress))
+            managed = [p for p in paths if _reference_manager(p)]
+            for source in managed:  # a .bib file, a Zotero data directory
+                runs.append(self._import(library, source, progress))
+            if files := [p for p in paths if p not in managed]:
+                runs.append(library.index_files(files, progress=progress))
             if refs or query:
                 runs.append(library.index_arxiv(refs, query=query, max_results=10,
                                                 client=arxiv() if arxiv else None,
@@ -255,6 +258,16 @@ class LibraryScreen(Screen[None]):
             summary += "; note: " + "; ".join(f"{r}: {why}" for r, why in report.notes)
         call(self._indexed, summary, "error" if report.failed else "information")
 
+    def _import(self, library: Any, source: Path, progress: Any) -> Any:
+        from retrievers.sources.references import read_bib, read_zotero
+
+        refs, problems = read_bib(source) if source.suffix.lower() == ".bib" \
+            else read_zotero(source)
+        arxiv = self.services.arxiv
+        run = library.index_references(refs, progress, arxiv() if arxiv else None)
+        run.failed[:0] = problems
+        return run
+
     def _progress(self, message: str) -> None:
         self.query_one("#index-status", Label).update(message)
         counted = re.match(r"embedded (\d+)/(\d+)", message)  # chunks, captions, images
@@ -279,3 +292,8 @@ class LibraryScreen(Screen[None]):
 def _is_path(ref: str) -> bool:
     """A local file or folder (what exists, or what is written as a path), not an arXiv id."""
     return ref.startswith(("/", "~", "./", "../")) or Path(ref).expanduser().exists()
+
+
+def _reference_manager(path: Path) -> bool:
+    """A .bib file or a Zotero data directory: imported with its citation keys and tags."""
+    return path.suffix.lower() == ".bib" or (path / "zotero.sqlite").is_file()
