@@ -73,7 +73,8 @@ class ResearchAgent:
                  time_limit: float = 300, arxiv: Callable[[], Any] | None = None,
                  on_error: Callable[[Exception], Exception] | None = None,
                  search_first: bool = True, attribution: bool = True,
-                 attribution_threshold: float = 0.55) -> None:
+                 attribution_threshold: float = 0.55,
+                 fallback: Callable[[str, list[Any]], Answer] | None = None) -> None:
         if protocol not in ("react", "tools"):
             raise UserError(f"unknown agent protocol '{protocol}'", "use react or tools")
         self.chat_model, self.model, self.library, self.home = chat_model, model, library, home
@@ -84,6 +85,9 @@ class ResearchAgent:
         # it the protocol once.
         self.search_first = search_first
         self.attribution, self.attribution_threshold = attribution, attribution_threshold
+        # When the model loops or runs out of steps or time: the assistant's cited answer over
+        # the evidence the tools gathered (question, sources -> Answer), never no answer.
+        self.fallback = fallback
 
     @classmethod
     def from_settings(cls, s: Any, client: Any, library: Any, model: str | None = None,
@@ -95,12 +99,16 @@ class ResearchAgent:
             ("tools" if s.tool_parser else "react")
         if arxiv is None:
             from retrievers.sources.arxiv import ArxivClient as arxiv
+        from agentlab.assistant import Assistant
+
+        assistant = Assistant.from_settings(s, client, library, model=model)
         return cls(chat_model=client.langchain(model, max_tokens=s.max_tokens,
                                                temperature=s.temperature),
                    model=model, library=library, home=s.home_dir, protocol=protocol,
                    max_steps=s.agent_max_steps, time_limit=s.agent_time_limit, arxiv=arxiv,
                    on_error=lambda e: client.convert_error(e, model),
-                   attribution=s.attribution, attribution_threshold=s.attribution_threshold)
+                   attribution=s.attribution, attribution_threshold=s.attribution_threshold,
+                   fallback=lambda q, found: assistant.answer(q, evidence=found[:s.top_k]))
 
     def run(self, question: str, stop: threading.Event | None = None) -> Answer:
         """One turn. Setting ``stop`` ends it within a token or a tool call: raises
@@ -209,13 +217,16 @@ class ResearchAgent:
                                {"recursion_limit": 3 * self.max_steps + 5})
             final = state.get("final") or ""
         except GraphRecursionError:
+            turn.steps.append(Step("stop", 0, {"reason": f"after {self.max_steps} steps"}))
             final = f"I stopped (after {self.max_steps} steps) without a final answer."
+        gave_up = bool(turn.steps) and turn.steps[-1].kind == "stop"  # litlab's own listing
+        if gave_up and self.fallback is not None and turn.sources:
+            return self._answer_anyway(question, turn)
         checked = resolve(final, turn.sources)
         answer = Answer(question, checked.text, self.model, "agent",
                         citations=checked.citations, dropped=checked.dropped,
                         not_in_library=checked.not_in_library, sources=turn.sources,
                         steps=turn.steps, raw=final)
-        gave_up = bool(turn.steps) and turn.steps[-1].kind == "stop"  # litlab's own listing
         if self.attribution and turn.sources and not checked.not_in_library \
                 and self.library is not None and not gave_up:
             from agentlab.attribution import attribute_answer
@@ -223,6 +234,21 @@ class ResearchAgent:
 
             attribute_answer(answer, self.library.embedder.embed_few, self.attribution_threshold,
                              Vocabulary.of(self.library))
+        return answer
+
+
+    def _answer_anyway(self, question: str, turn: Turn) -> Answer:
+        """The model looped or ran out of steps or time: the assistant answers from what the
+        tools found (cited and verified as any answer); the trace says the turn ended so."""
+        assert self.fallback is not None
+        reason = turn.steps[-1].data.get("reason", "")
+        t = time.perf_counter()
+        answer = self.fallback(question, list(turn.sources))
+        answer.prompt = "agent"
+        answer.steps = [*turn.steps, *answer.steps,
+                        Step("end", 1000 * (time.perf_counter() - t),
+                             {"ended": "the assistant's answer over the evidence found",
+                              "reason": reason, "sources": len(turn.sources)})]
         return answer
 
 

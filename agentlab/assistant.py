@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -160,9 +160,12 @@ class Assistant:
 
     def answer(self, question: str, *, prompt: str = "rag", rewrite: bool = False,
                history: Sequence[dict[str, str]] = (), on_token: OnToken | None = None,
-               generate: Generate | None = None) -> Answer:
+               generate: Generate | None = None,
+               evidence: Sequence[Source] | None = None) -> Answer:
         """Answer ``question``. ``generate`` (messages → ChatResult) replaces the streamed call
-        to the model, e.g. for an evaluation runner's cache."""
+        to the model, e.g. for an evaluation runner's cache; ``evidence``, when given, is the
+        sources instead of a retrieval (the agent's, gathered by its tools)."""
+        given = evidence
         template = load_template(prompt, self.home)
         steps: list[Step] = []
         clock = _Clock(steps)
@@ -170,10 +173,11 @@ class Assistant:
         sources: list[Source] = []
         if "sources" in template.inputs:
             query = question
-            if rewrite:
+            if rewrite and given is None:
                 query = self._rewrite(question) or question
                 clock.step("rewrite", query=query)
-            sources = self.retrieve(query)
+            sources = self.retrieve(query) if given is None else \
+                [replace(s, n=i) for i, s in enumerate(given, start=1)]
             clock.step("retrieve", query=query,
                        sources=[{"n": s.n, "chunk_id": s.chunk_id, "paper": s.paper,
                                  "section": s.section, "pages": s.pages,

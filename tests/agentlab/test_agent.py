@@ -127,6 +127,27 @@ def test_a_model_repeating_itself_is_stopped_early(library: Library) -> None:
     assert answer.steps[-1].data == {"reason": "the model repeated its last reply"}
 
 
+def test_a_turn_that_loops_still_ends_with_a_cited_answer(library: Library) -> None:
+    from agentlab.assistant import Assistant
+    from tests.tui.fakes import FakeClient
+
+    client = FakeClient(answer="The policy is optimised with PPO against the reward model [1].")
+    assistant = Assistant(client=client, model="scripted", library=library)
+    bot, model = agent(library, ["Thought: [1] says PPO."], repeat_last=True, max_steps=6,
+                       fallback=lambda q, found: assistant.answer(q, evidence=found))
+    answer = bot.run("How is the policy optimised?")
+    assert len(model.prompts) == 2  # the loop is still cut early ...
+    assert "without a final answer" not in answer.text  # ... but the turn ends with an answer
+    assert answer.citations[0].section == "Policy Optimisation"
+    assert any(s.supported for s in answer.sentences)  # verified as any answer
+    kinds = [s.kind for s in answer.steps]
+    assert kinds[0] == "tool" and "stop" in kinds and kinds[-1] == "end"
+    assert answer.steps[-1].data["reason"] == "the model repeated its last reply"
+    # the assistant answered from the passages the agent's search found, not a new search
+    prompt = client.requests[0][-1]["content"]
+    assert "policy" in prompt.lower() and answer.prompt == "agent"
+
+
 def test_instructions_inside_a_paper_cannot_make_the_agent_index(library: Library) -> None:
     papers_before = [p.key for p in library.catalog.papers()]
     called = []
