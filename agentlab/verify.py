@@ -90,6 +90,7 @@ _RANGE = re.compile(r"^(\d[\d.,]*)[-/\u2013](\d[\d.,]*)$")  # "10-20", "3/4"
 _MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
 _CITATION = re.compile(r"\((?:[^()]*?\bet al\.?|[A-Z][A-Za-z\-]+(?: (?:and|&) [A-Z][A-Za-z\-]+)?)"
                        r",? \d{4}[a-z]?(?:[;,] [^()]*?)?\)|\bet al\.?,? \(?\d{4}[a-z]?\)?")
+_RATE = re.compile(r"(?<=\d)/(?=[A-Za-z])")
 _ARXIV = re.compile(r"(?i)arxiv:\s*\S+|\b\d{4}\.\d{4,5}(?:v\d+)?\b")
 _HEADING = re.compile(r"(?m)^\s*\d+(?:\.\d+)*\.?\s+(?=[A-Z])")
 
@@ -138,6 +139,7 @@ def _clean(text: str) -> str:
     """The text without what is no evidence: reference markers, citations, arXiv ids,
     heading numbers at the start of a line."""
     text = _MARKERS.sub(" ", text)
+    text = _RATE.sub(" per ", text)  # "$15/hour": 15 per hour
     text = _CITATION.sub(" ", text)
     text = _ARXIV.sub(" ", text)
     return _HEADING.sub("", text)
@@ -280,6 +282,20 @@ def abbreviates(short: str, reading: Reading) -> bool:
     return False
 
 
+_CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def _kin(a: str, b: str) -> bool:
+    """Two names of one kind: CamelCase names sharing a part of four letters or more
+    ("WordPredictor", "SentencePredictor")."""
+    if "-" in a or "-" in b:
+        return False
+    pa, pb = [p.lower() for p in _CAMEL.findall(a)], [p.lower() for p in _CAMEL.findall(b)]
+    if len(pa) < 2 or len(pb) < 2 or a.lower() == b.lower():
+        return False
+    return any(len(p) >= 4 and p in pb for p in pa)
+
+
 def _same_word(a: str, b: str) -> bool:
     return a == b or (min(len(a), len(b)) >= 5 and (a.startswith(b) or b.startswith(a)))
 
@@ -365,6 +381,9 @@ def check(claim: Reading, window: Reading, context: str = "",
         # the same value, about the same thing
         if any(_same(number, m, loose) and (not near or same_thing(m, 1))
                for m in window.numbers):
+            given = _swapped_value(claim, number, window, loose)
+            if given is not None:  # but the source gives it to another term of a list
+                conflicts.append(given.text)
             continue
         # another value for the same thing
         others = [m for m in window.numbers if not _same(number, m, loose) and near
@@ -392,6 +411,15 @@ def check(claim: Reading, window: Reading, context: str = "",
                      if missing_numbers else "")
     if missing_names:
         return Check(NOT_FOUND, coverage, f"the source does not name {missing_names[0]}")
+    for n, at in claim.names.items():  # named in the passage, but another of its kind here
+        if _name_in(n, window, ""):
+            continue
+        kin = [m for m in window.names
+               if m != n and _kin(claim.raw[at], window.raw[window.names[m]])]
+        if kin:
+            other = window.raw[window.names[kin[0]]]
+            return Check(CONTRADICTED, coverage, f"the source says {other} here, not "
+                         f"{claim.raw[at]}", other)
     if _polarity_differs(claim, window):
         return Check(NOT_FOUND, coverage, "the source says the opposite")
     if unheard:
@@ -405,7 +433,42 @@ def check(claim: Reading, window: Reading, context: str = "",
         missing = [w for w in claim.words if not _has(window, w)]
         return Check(NOT_FOUND, coverage, "the source does not say this (not in it: "
                      + ", ".join(_as_written(claim, w) for w in missing[:4]) + ")")
+    roles = exchanged(claim, window)
+    if roles:
+        a, b = (_as_written(claim, t) if t in claim.words else claim.raw[claim.names[t]]
+                for t in roles)
+        return Check(CONTRADICTED, coverage, f"the source has {a} and {b} the other way round",
+                     f"{b} … {a}")
     return Check(SUPPORTED, coverage)
+
+
+def _leading(r: Reading, pos: int) -> set[str]:
+    """The terms in the four tokens before a number: what a list gives it to ("tiny (25
+    words)", "tiny summaries have 25 words")."""
+    return {w for w, at in r.words.items() if w not in _RELATIONS
+            and any(0 < pos - p <= 4 for p in at)} | \
+        {n for n, at in r.names.items() if 0 < pos - at <= 4}
+
+
+def _swapped_value(claim: Reading, number: Number, window: Reading,
+                   loose: bool) -> Number | None:
+    """Another of the source's values, when the source gives the claim's value to one term
+    and another value to the claim's term: "tiny (25 words), short (130 words)" against
+    "tiny summaries have 130 words". Only where the claim gives two numbers or more (a list
+    read back with its values exchanged)."""
+    if len(claim.numbers) < 2:
+        return None
+    same = [m for m in window.numbers if _same(number, m, loose)]
+    for terms in (lambda r, n: _leading(r, n.pos), lambda r, n: r.unit(n)):
+        mine = terms(claim, number) - set().union(  # what sets it apart from the others
+            *(terms(claim, n) for n in claim.numbers if n is not number))
+        if not mine or any(mine & terms(window, m) for m in same):
+            continue
+        other = next((m for m in window.numbers if not _same(number, m, loose)
+                      and m.percent == number.percent and mine & terms(window, m)), None)
+        if other is not None:
+            return other
+    return None
 
 
 def _as_written(r: Reading, stem_: str) -> str:
@@ -438,6 +501,13 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
         pos = at[0]
         before = [a for a in anchors if a[0] < pos]
         after = [a for a in anchors if a[0] > pos]
+        if not before and after and after[0][0] == pos + 1:
+            # the word right before a term both hold: the term's modifier ("*tiny* summaries"
+            # against "*Long* summaries")
+            modifier = [sw for sw, sps in sentence.words.items() if after[0][1] - 1 in sps
+                        and sw not in _RELATIONS and not _has(claim, sw)]
+            if modifier:
+                return _as_written(claim, w), _as_written(sentence, modifier[0])
         if not before or not after:
             continue  # a word at either end: nothing holds its place (a paraphrase may end
             # otherwise: "baseline comparison" and "baseline evaluation" alike)
@@ -448,6 +518,49 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
         replacing = [sw for sw in words if sw not in _RELATIONS and not _has(claim, sw)]
         if replacing:
             return _as_written(claim, w), _as_written(sentence, replacing[0])
+    return None
+
+
+_ROLE_WORDS = frozenset(["from", "to", "into", "than", "by", "over", "against", "with",
+                         "without", "for", "of", "between", "through", "across", "within",
+                         "before", "after", "onto", "versus", "vs"])
+
+
+def _roles(r: Reading) -> dict[str, set[str]]:
+    """For each term (content word or name), the role words that mark it: the nearest of
+    "from", "to", "than", "by", "through", "across", ... within the three tokens before it
+    ("from a visual selection to text": selection <- from, text <- to)."""
+    out: dict[str, set[str]] = {}
+    terms = [(w, p) for w, at in r.words.items() if w not in _RELATIONS for p in at]
+    terms += [(t.rstrip(".-"), p) for p, t in enumerate(r.tokens) if t.rstrip(".-") in r.names]
+    for term, p in terms:
+        for back in range(p - 1, max(-1, p - 4), -1):
+            if r.tokens[back] in _ROLE_WORDS:
+                out.setdefault(term, set()).add(r.tokens[back])
+                break
+    return out
+
+
+def exchanged(claim: Reading, window: Reading) -> tuple[str, str] | None:
+    """Two terms of the claim that the source holds in each other's roles: "converts ... from
+    text to a visual selection" against "from a visual selection to text", "iterate through
+    Layers ... across Entities" against "through Entities ... across Layers"."""
+    mine, theirs = _roles(claim), _roles(window)
+    terms = set(claim.words) | set(claim.names)
+    held = [t for t in terms if _has(window, t) or t in window.names]
+    mine = {t: mine.get(t, set()) for t in held}
+    theirs = {t: theirs.get(t, set()) for t in held}
+    for a in held:
+        for b in held:
+            if a == b:
+                continue
+            a_took = (mine[a] & theirs[b]) - theirs[a]  # a's role in the claim is b's there
+            b_took = (mine[b] & theirs[a]) - theirs[b]
+            if a_took and (b_took - a_took or not (mine[b] or theirs[a])):
+                # both traded roles, or b has none in the claim and a none in the source:
+                # "preserve paragraph breaks rather than line breaks" against "line breaks
+                # rather than paragraph breaks"
+                return a, b
     return None
 
 
@@ -479,6 +592,17 @@ class Evidence:
                 "score": round(self.score, 3), "reason": self.reason, "value": self.value}
 
 
+_REFERRING = frozenset(["it", "its", "they", "their", "them", "this", "these", "those",
+                        "such", "he", "she", "his", "her", "we", "our", "both", "each",
+                        "here", "there", "thus", "hence", "therefore", "then", "also"])
+
+
+def _refers_back(sentence: str) -> bool:
+    """The sentence opens by referring to the one before ("It ...", "These ...", "We ...")."""
+    first = re.match(r"\W*([A-Za-z]+)", sentence)
+    return bool(first) and first.group(1).lower() in _REFERRING  # type: ignore[union-attr]
+
+
 def windows(count: int) -> list[tuple[int, int]]:
     """(first, last) indices of ``count`` sentences: every sentence, and every two adjacent
     ones."""
@@ -507,6 +631,15 @@ def judge(claim: str, pieces: Sequence[tuple[int, str]], similarity: Sequence[fl
             quote = " ".join(pieces[idx[k]][1] for k in range(a, b + 1))
             window = readings[idx[a]] if a == b else read(quote)
             result = check(mine, window, contexts.get(n, ""), vocabulary)
+            if a != b and result.verdict == SUPPORTED and not _refers_back(pieces[idx[b]][1]):
+                # two sentences support one claim only when the second goes on about the
+                # first ("It consists of ..."); else each says its own thing, and a claim
+                # that takes its subject from one and its predicate from the other is
+                # neither's ("citations are linked to bibliography entries. Figure
+                # references are linked to their captions" does not link captions to
+                # bibliography entries)
+                result = Check(NOT_FOUND, result.coverage, "no one sentence of the source "
+                               "says this")
             score = 0.6 * meaning + 0.4 * result.coverage
             if meaning < min_meaning and result.verdict != NOT_FOUND:
                 result = Check(NOT_FOUND, result.coverage, "the source is about something else")

@@ -17,7 +17,17 @@ cost per claim. Sets:
     random, seed 24, before the rules were tuned; its first measurement led to four fixes, so
     it is design data now);
   - bench/data/claims_heldout.json (20 claims on 10 other random chunks, seed 31, written
-    after the rules were designed and never used to change them: the held-out check);
+    after the rules were designed and never used to change them: the held-out check of
+    2026-12-02; its misses were read then, so it informs what came after);
+  - bench/data/claims_heldout2.json (22 claims on 11 more random chunks, seed 47, written on
+    2026-12-03 before the role-swap rule was built; its misses then shaped three more rules,
+    so it is design data now);
+  - bench/data/claims_heldout3.json (20 claims on 10 more random chunks, seed 59, written
+    after those rules were designed, before they were measured on it; its misses then shaped
+    three more rules (one-sided role swaps, a modifier replaced, two sentences only when the
+    second refers back), so it is design data now);
+  - bench/data/claims_heldout4.json (20 claims on 10 more random chunks, seed 71, written
+    before those three rules: the held-out check for them);
   - fixtures: claims on the small papers the tests make (no ../shared needed; --smoke runs it
     alone).
 Goal (issue 24): precision of "supported" at least 0.95 with recall at least 0.85, and no
@@ -221,7 +231,8 @@ def main() -> None:
                                  "DIR, or --smoke for the fixtures alone")
             sets.append(("dev_claims", dev, json.loads(labelled.read_text())))
             data = Path(__file__).resolve().parent / "data"
-            for name in ("claims_sampled", "claims_heldout"):
+            for name in ("claims_sampled", "claims_heldout", "claims_heldout2",
+                         "claims_heldout3", "claims_heldout4"):
                 sets.append((name, dev, json.loads((data / f"{name}.json").read_text())))
         built: dict[tuple[str, ...], Any] = {}
         for name, papers, claims in sets:

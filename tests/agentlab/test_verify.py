@@ -32,6 +32,18 @@ def test_a_number_must_be_the_sources_value_for_the_same_thing() -> None:
                    "Writing a summary typically takes one to two hours.") != SUPPORTED
 
 
+def test_values_exchanged_between_the_terms_of_a_list_are_contradicted() -> None:
+    lengths = "Summaries come at three levels: tiny (25 words, on average), short (130 words)."
+    result = check(read("Tiny summaries have 130 words and short summaries 25 words."),
+                   read(lengths))
+    assert result.verdict == CONTRADICTED and result.value == "25"
+    assert verdict("Tiny summaries have 25 words and short summaries 130 words.", lengths) \
+        == SUPPORTED
+    mix = "The corpus consists of 82% biomedical and 18% computer science papers."
+    assert verdict("The corpus consists of 18% biomedical and 82% computer science papers.",
+                   mix) == CONTRADICTED
+
+
 def test_labels_markers_and_pages_are_not_evidence_for_a_number() -> None:
     claim = "The model uses 3 encoder layers."
     for source in ("Section 3 describes the encoder layers of the model.",
@@ -75,6 +87,72 @@ def test_a_reversed_relation_is_not_supported() -> None:
         != SUPPORTED
     assert verdict("Generative models never fabricate information.",
                    "Generative models might fabricate incorrect information.") != SUPPORTED
+
+
+def test_terms_in_each_others_roles_are_contradicted() -> None:
+    source = ("First, she converts a user's highlighted passage from a visual selection to "
+              "text, then runs the model on it.")
+    result = check(read("She converts a user's highlighted passage from text to a visual "
+                        "selection."), read(source))
+    assert result.verdict == CONTRADICTED and "the other way round" in result.reason
+    assert verdict("She converts a user's highlighted passage from a visual selection to text.",
+                   source) == SUPPORTED
+    layers = ("Adding Layers grants users the ability to iterate through Entities and "
+              "cross-reference intersecting Entities across Layers.")
+    assert verdict("Users iterate through Layers and cross-reference Layers across Entities.",
+                   layers) == CONTRADICTED
+    assert verdict("Users iterate through Entities and cross-reference Entities across Layers.",
+                   layers) == SUPPORTED
+
+
+def test_one_term_moved_into_the_others_role_is_contradicted() -> None:
+    source = "LaTeX source files preserve line breaks rather than paragraph breaks."
+    assert verdict("LaTeX source files preserve paragraph breaks rather than line breaks.",
+                   source) == CONTRADICTED
+    assert verdict("LaTeX source files preserve line breaks rather than paragraph breaks.",
+                   source) == SUPPORTED
+    more = "S2ORC contains three times more full text papers than PubMed Central (OA)."
+    assert verdict("PubMed Central contains three times more full text papers than S2ORC.",
+                   more) == CONTRADICTED
+
+
+def test_a_modifier_replaced_before_the_same_term_is_contradicted() -> None:
+    source = "Long summaries typically cover the case background and the parties involved."
+    result = check(read("Tiny summaries cover the case background and the parties involved."),
+                   read(source))
+    assert result.verdict == CONTRADICTED and result.value.lower() == "long"
+    assert verdict("Long summaries cover the case background and the parties involved.",
+                   source) == SUPPORTED
+
+
+def test_two_sentences_support_together_only_when_the_second_refers_back(embed) -> None:
+    def judged(text: str, claim: str) -> str:
+        (sentence,) = attribute(claim, [Source(1, 1, "s2orc", "S2ORC", "1 Intro", "1", text)],
+                                embed)
+        return sentence.verdict
+
+    claim = "The parser reads bibliography entries and resolves citation contexts with heuristics."
+    apart = ("The parser reads bibliography entries of each paper. Citation contexts are "
+             "resolved with heuristics over layout tokens.")
+    assert judged(apart, claim) != SUPPORTED  # each sentence says its own thing
+    together = ("The parser reads bibliography entries of each paper. It also resolves citation "
+                "contexts with heuristics over layout tokens.")
+    assert judged(together, claim) == SUPPORTED  # the second goes on about the first
+
+
+def test_another_name_of_the_same_kind_in_its_place_is_contradicted() -> None:
+    # the passage names SentencePredictor too, but this sentence says WordPredictor
+    source = "WordPredictor is a custom scikit-learn model to identify broken words."
+    result = check(read("SentencePredictor is a custom scikit-learn model to identify broken "
+                        "words."), read(source), "sentencepredictor wraps scispacy")
+    assert result.verdict == CONTRADICTED and result.value == "WordPredictor"
+
+
+def test_a_rate_is_its_number_per_its_unit() -> None:
+    source = ("Law students are paid $15/hour; some states require several dozen hours of "
+              "volunteer time.")
+    assert verdict("Law students are paid $15 per hour.", source) == SUPPORTED
+    assert verdict("Law students are paid $25 per hour.", source) == CONTRADICTED
 
 
 def test_an_acronym_stands_for_its_expansion() -> None:
