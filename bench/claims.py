@@ -144,18 +144,26 @@ def baseline_supported(claim: str, sources: Sequence[Any], embed: Callable[..., 
 
 # -- measuring --------------------------------------------------------------------------------
 def changed_number(claims: list[dict[str, Any]], i: int) -> bool:
-    """A false claim whose true pair (the claim next to it on the same paper) has other
-    numbers: the alteration is a number."""
+    """A false claim whose true pair (the neighbouring true claim on the same paper that
+    shares the most words with it) has other numbers: the alteration is a number."""
     if claims[i]["supported"]:
         return False
-    mine = set(re.findall(r"\d[\d.,]*", claims[i]["claim"]))
-    for j in (i - 1, i + 1):
-        if 0 <= j < len(claims) and claims[j]["supported"] \
-                and claims[j]["paper"] == claims[i]["paper"]:
-            theirs = set(re.findall(r"\d[\d.,]*", claims[j]["claim"]))
-            if mine != theirs and (mine or theirs):
-                return True
-    return False
+
+    def words(text: str) -> set[str]:
+        return set(re.findall(r"[a-z]+", text.lower()))
+
+    pairs = [j for j in (i - 1, i + 1) if 0 <= j < len(claims) and claims[j]["supported"]
+             and claims[j]["paper"] == claims[i]["paper"]]
+    if not pairs:
+        return False
+    mine = words(claims[i]["claim"])
+    j = max(pairs, key=lambda k: len(mine & words(claims[k]["claim"])))
+    spelled = r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|" \
+        r"\w+teen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|" \
+        r"million|billion)\b"
+    numbers = [set(re.findall(rf"(?<![A-Za-z])\d[\d.,]*|{spelled}", claims[k]["claim"].lower()))
+               for k in (i, j)]
+    return numbers[0] != numbers[1]
 
 
 def rates(predicted: list[bool], truth: list[bool]) -> dict[str, float]:
