@@ -208,11 +208,21 @@ class ResearchAgent:
         try:
             opening: list[AnyMessage] = [HumanMessage(question)]
             if self.search_first:  # the library first; the model decides what comes next
-                call = {"name": "search_library", "args": {"query": question},
-                        "id": "search-first", "type": "tool_call"}
+                from agentlab.plan import sub_questions
+
+                parts = sub_questions(question)  # a question of several parts: each searched
+                if parts:
+                    turn.steps.append(Step("plan", 0, {"sub_questions": parts}))
+                queries = [question, *parts]
+                calls = [{"name": "search_library", "args": {"query": q},
+                          "id": f"search-first-{i}", "type": "tool_call"}
+                         for i, q in enumerate(queries)]
+                # one Action shown (the protocol allows one a reply); every search is run
                 opening.append(AIMessage(
-                    "Thought: I will search the library first.\nAction: search_library\n"
-                    f"Action Input: {json.dumps({'query': question})}", tool_calls=[call]))
+                    "Thought: I will search the library first"
+                    + (f", and for each part: {'; '.join(parts)}" if parts else "") + ".\n"
+                    f"Action: search_library\nAction Input: {json.dumps({'query': question})}",
+                    tool_calls=calls))
             state = app.invoke({"messages": opening, "final": None, "model_calls": 0},
                                {"recursion_limit": 3 * self.max_steps + 5})
             final = state.get("final") or ""

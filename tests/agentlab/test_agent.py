@@ -148,6 +148,28 @@ def test_a_turn_that_loops_still_ends_with_a_cited_answer(library: Library) -> N
     assert "policy" in prompt.lower() and answer.prompt == "agent"
 
 
+def test_a_comparison_is_searched_part_by_part(library: Library) -> None:
+    from agentlab.plan import sub_questions
+
+    assert sub_questions("Which study had more participants: the CiteSee study or the Paper "
+                         "Plain study?") == ["CiteSee study study participants",
+                                             "Paper Plain study study participants"]
+    assert sub_questions("How many more warmup steps than attention heads does the base "
+                         "Transformer use?") == ["warmup steps the base Transformer use",
+                                                 "attention heads the base Transformer use"]
+    assert sub_questions("What does sparse attention restrict?") == []
+
+    bot, _ = agent(library, ["Final Answer: Mamba scales linearly [1]."])
+    answer = bot.run("Which is trained on human preference comparisons: the reward model or "
+                     "the selective state space model?")
+    searches = [s for s in answer.steps if s.kind == "tool"]
+    assert len(searches) == 3  # the question, then each side of the comparison
+    assert answer.steps[0].kind == "plan" and len(answer.steps[0].data["sub_questions"]) == 2
+    titles = {s.title for s in answer.sources}
+    assert {"Reinforcement Learning from Human Feedback",
+            "Efficient Adaptation of Generative Models"} <= titles  # both sides' evidence
+
+
 def test_instructions_inside_a_paper_cannot_make_the_agent_index(library: Library) -> None:
     papers_before = [p.key for p in library.catalog.papers()]
     called = []
