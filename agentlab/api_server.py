@@ -329,15 +329,3 @@ def _verdict_note(answer: Any) -> str:
     if answer.abstained:
         return f"litlab: {ABSTAINED_MESSAGE}"
     return f"litlab: {WITHHELD_MESSAGE.strip('()')}"
-
-
-def listen(host: str, port: int) -> None:
-    """Fail early, in one line, when the port is taken."""
-    import socket
-
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as e:
-            raise UserError(f"cannot listen on {host}:{port} ({e.strerror})",
-                            "pick another port with --port") from None

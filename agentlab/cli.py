@@ -267,12 +267,11 @@ def serve(state: State, stop: bool, status: bool, background: bool, port: int | 
 
 
 def _serve_api(state: State, host: str, port: int) -> None:
-    from agentlab.api_server import Answerer, build_app, listen
+    from agentlab.api_server import Answerer, build_app
     from agentlab.mcp_server import listening
 
     s = state.settings()
-    listening(host, s.access_token)
-    listen(host, port)
+    listening(host, port, s.access_token)
     answerer = Answerer(s, client=_client(s))  # the model server is up before the first ask
     import uvicorn
 
@@ -681,15 +680,7 @@ def mcp(state: State, use_http: bool, host: str, port: int, allow_write: bool) -
     if not use_http:
         server.run("stdio")
         return
-    listening(host, s.access_token)
-    import socket
-
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as e:
-            raise UserError(f"cannot listen on {host}:{port} ({e.strerror})",
-                            "pick another port with --port") from None
+    listening(host, port, s.access_token)
     import uvicorn
 
     app = http_app(server, host=host, token=s.access_token)

@@ -278,9 +278,18 @@ class BearerToken:
         await self.app(scope, receive, send)
 
 
-def listening(host: str, token: str | None) -> None:
-    """Refuse to listen beyond this machine without a token."""
+def listening(host: str, port: int, token: str | None) -> None:
+    """Refuse to listen beyond this machine without a token, and say at once (one line) when
+    the port is taken. Shared by the MCP server and the API (``serve --api``)."""
     if host not in LOCAL_HOSTS and not token:
         raise UserError(f"listening on {host} would let anyone on the network read the library",
                         "set a token first, `litlab config set access_token SECRET`; clients "
                         "send 'Authorization: Bearer SECRET'")
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise UserError(f"cannot listen on {host}:{port} ({e.strerror})",
+                            "pick another port with --port") from None

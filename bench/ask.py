@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import arguments, library, settings, write
+from common import question_arguments, settings, test_papers_library, write
 
 QUESTIONS = [
     "How does Mamba scale with sequence length?",
@@ -43,17 +43,11 @@ QUESTIONS = [
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--questions", type=int, default=8)
-    parser.add_argument("--tokens", type=int, default=64)
-    args = parser.parse_args()
-    if args.smoke:
-        args.questions, args.tokens = 2, 4
+    args = question_arguments(__doc__)
 
     from agentlab.assistant import Assistant
     from agentlab.client import ModelClient
     from agentlab.server import ensure_server
-    from tests.papers import MARKDOWN, make_latex_tarball, make_two_column_pdf
 
     s = settings()
     url = ensure_server(s, print)
@@ -63,14 +57,7 @@ def main() -> None:
     raw = openai.OpenAI(base_url=url, api_key=s.api_key or "EMPTY", max_retries=0)
     questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(args.questions)]
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        papers = Path(tmp) / "papers"
-        papers.mkdir()
-        make_two_column_pdf(papers / "adaptation.pdf")
-        make_latex_tarball(papers / "clip.tar.gz")
-        (papers / "rlhf.md").write_text(MARKDOWN)
-        lib = library(home)
-        assert lib.index_files([papers]).ok
+        home, lib = test_papers_library(Path(tmp))
         mine = s.model_copy(update={"home": home, "max_tokens": args.tokens, "temperature": 0})
         bot = Assistant.from_settings(mine, client, lib)
         bot.answer(questions[0])  # warm-up: the embedder and the server's caches

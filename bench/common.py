@@ -47,6 +47,33 @@ def library(home: Path, **flags: Any) -> Any:
     from retrievers.library import Library
 
     return Library.from_settings(settings(home=home, **flags))
+
+
+def question_arguments(doc: str | None) -> argparse.Namespace:
+    """The command line of a bench that asks the model questions: ``--questions`` and
+    ``--tokens`` (2 questions of 4 tokens with ``--smoke``)."""
+    parser = arguments(doc)
+    parser.add_argument("--questions", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=64)
+    args = parser.parse_args()
+    if args.smoke:
+        args.questions, args.tokens = 2, 4
+    return args
+
+
+def test_papers_library(folder: Path) -> tuple[Path, Any]:
+    """The tests' three small papers (a two-column PDF, a LaTeX tarball, Markdown) indexed into
+    a library under ``folder``: its home and the library."""
+    from tests.papers import MARKDOWN, make_latex_tarball, make_two_column_pdf
+
+    home, papers = folder / "home", folder / "papers"
+    papers.mkdir(parents=True)
+    make_two_column_pdf(papers / "adaptation.pdf")
+    make_latex_tarball(papers / "clip.tar.gz")
+    (papers / "rlhf.md").write_text(MARKDOWN)
+    lib = library(home)
+    assert lib.index_files([papers]).ok
+    return home, lib
 WORDS = (  # noqa: SIM905 - a paragraph reads better than 66 quoted words
     "attention transformer layer head query key value softmax gradient loss optimizer adam "
     "learning rate warmup diffusion noise denoising score sampler latent encoder decoder "

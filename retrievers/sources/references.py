@@ -185,7 +185,7 @@ def read_zotero(folder: Path) -> tuple[list[Reference], list[Problem]]:
             db = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
             try:
                 db.row_factory = sqlite3.Row
-                return _zotero_items(db, folder)
+                return _zotero_items(db, folder), []  # what it cannot use, it skips
             finally:
                 db.close()
         except sqlite3.DatabaseError as e:
@@ -194,7 +194,7 @@ def read_zotero(folder: Path) -> tuple[list[Reference], list[Problem]]:
                                "zotero.sqlite.bak") from None
 
 
-def _zotero_items(db: sqlite3.Connection, folder: Path) -> tuple[list[Reference], list[Problem]]:
+def _zotero_items(db: sqlite3.Connection, folder: Path) -> list[Reference]:
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     needed = {"items", "itemTypes", "itemData", "itemDataValues", "fields", "itemAttachments"}
     if not needed <= tables:
@@ -230,7 +230,6 @@ def _zotero_items(db: sqlite3.Connection, folder: Path) -> tuple[list[Reference]
         v = values.get(item_id, {})
         refs[item_id] = _zotero_reference(key, v, creators.get(item_id, []),
                                           tags.get(item_id, []))
-    problems: list[Problem] = []
     for r in db.execute("SELECT itemID, parentItemID, linkMode, contentType, path "
                         "FROM itemAttachments"):
         att_id, parent = r["itemID"], r["parentItemID"]
@@ -260,7 +259,7 @@ def _zotero_items(db: sqlite3.Connection, folder: Path) -> tuple[list[Reference]
             ref.missing.append(str(file) if not stored.startswith("attachments:")
                                else f"{stored} (relative to Zotero's linked-attachment base "
                                     "directory, which litlab cannot see)")
-    return list(refs.values()), problems
+    return list(refs.values())
 
 
 def _zotero_reference(key: str, v: dict[str, str], creators: list[str],
