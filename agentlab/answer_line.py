@@ -16,7 +16,7 @@ passage's rank.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from litcore.text import keywords, stem, tokens
@@ -26,15 +26,17 @@ _MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
 MIN_SHARE = 0.34  # at least a third of the question's weight, or no answer line
 
 
-def best_sentence(question: str, sources: Sequence[Any], idf: Any = None
-                  ) -> tuple[int, str] | None:
+def best_sentence(question: str, sources: Sequence[Any], idf: Any = None,
+                  accept: Callable[[str], bool] | None = None) -> tuple[int, str] | None:
     """(source number, sentence) of the sentence that best answers ``question``, or None when
-    no sentence holds enough of it. ``idf``: the library's word rarity (a callable)."""
+    no sentence holds enough of it. ``idf``: the library's word rarity (a callable);
+    ``accept``: a test every chosen sentence must also pass."""
     from agentlab.attribution import split_sentences
     from agentlab.verify import missing_names, read
-    from retrievers.search.proximity import asks_quantity
+    from retrievers.search.proximity import answer_form_words, asks_quantity
 
-    terms = {stem(w): w for w in keywords(question)}
+    form = answer_form_words(question)  # "how many": "many" is no term of the answer
+    terms = {stem(w): w for w in keywords(question) if w not in form}
     if not terms:
         return None
     weight = {s: max(float(idf(w)) if idf else 1.0, 0.1) for s, w in terms.items()}
@@ -48,7 +50,7 @@ def best_sentence(question: str, sources: Sequence[Any], idf: Any = None
         if missing_names(asked, src.text, f"{src.title} {src.section}"):
             continue  # about something else: "GPT-4" asked, a passage about SciBERT found
         for sentence in split_sentences(src.text.replace("\n", " ")):
-            words = tokens(sentence)
+            words = tokens(sentence.replace("_", " "))  # warmup_steps: warmup steps
             if not 6 <= len(words) <= 60:
                 continue
             held = {stem(w) for w in words}
@@ -56,11 +58,44 @@ def best_sentence(question: str, sources: Sequence[Any], idf: Any = None
             if share < MIN_SHARE:
                 continue
             score = share - 0.03 * rank
+            if accept is not None and not accept(sentence):
+                continue
             if wants_number:
                 score += _number_bonus(_MARKERS.sub(" ", sentence), weight, total)
             if best is None or score > best[0]:
                 best = (score, src.n, " ".join(sentence.split()))
     return (best[1], best[2]) if best else None
+
+
+def answering_number(question: str, sentence: str, idf: Any = None,
+                     counted: str = "") -> Any:
+    """The number of ``sentence`` that answers ``question`` (a :class:`agentlab.verify.Number`):
+    the one with most of the question's weight within a few tokens of it ("8" in "we employ
+    h = 8 parallel attention layers, or heads" for "how many attention heads"); with
+    ``counted`` (what is counted: "attention heads"), only a number with one of its words
+    close by. None when no number qualifies."""
+    from agentlab.verify import read
+
+    weight = {stem(w): max(float(idf(w)) if idf else 1.0, 0.1) for w in keywords(question)}
+    what = {stem(w) for w in keywords(counted)}
+    reading = read(_MARKERS.sub(" ", sentence))
+    best: tuple[float, Any] | None = None
+    for number in reading.numbers:
+        near = reading.stems_near(number.pos, NUMBER_NEAR)
+        near |= {stem(w) for w in near}
+        if what and not what & _counts(reading, number):
+            continue  # "0.94" of "coverage of 0.94" does not count summaries
+        score = sum(v for s, v in weight.items() if s in near)
+        if score > 0 and (best is None or score > best[0]):
+            best = (score, number)
+    return best[1] if best else None
+
+
+def _counts(reading: Any, number: Any) -> set[str]:
+    """What a number counts, stemmed: the words after it ("16.4B tokens", "8 parallel attention
+    layers") or a label just before it ("warmup_steps = 4000")."""
+    before = {reading.tokens[number.pos - 1]} if number.pos else set()
+    return {stem(w) for w in reading.unit(number) | before}
 
 
 def line(n: int, sentence: str) -> str:

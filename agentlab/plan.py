@@ -1,25 +1,58 @@
-"""Plans for questions with several parts, by rules for the common forms: a comparison ("Which
-study had more participants: the CiteSee study or the Paper Plain study?"), a difference ("How
-many more warmup steps than attention heads does the base Transformer use?") and a two-part
-question ("Which two agents make up PaSa, and which base model are they built on?"). Each part
-becomes a search of its own, so the evidence for both sides is in front of the model (a 135M
-model does not plan a second search by itself); a question of one part has no plan.
+"""Plans for questions with several parts, by rules for the common forms, and their combination.
+
+Three forms are split: a comparison ("Which study had more participants: the CiteSee study or
+the Paper Plain study?"), a difference ("How many more warmup steps than attention heads does
+the base Transformer use?") and a two-part question ("Which two agents make up PaSa, and which
+base model are they built on?"). Each part becomes a search of its own, so the evidence for
+both sides is in front of the model (a 135M model does not plan a second search by itself); a
+question of one part has no plan.
+
+Once each part has been searched, :func:`combine` answers from the parts' own passages without
+a model: each part's answering sentence (the answer line's choice, :mod:`agentlab.answer_line`)
+quoted with its source, and for a difference or a comparison of amounts the number beside the
+part's terms in each, subtracted with the calculator or compared. The numbers are the sources'
+own; when a part has no such sentence there is no combination and the model answers.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 _COMPARISON = re.compile(r"^(?P<head>.+?)\s*[:,]\s*(?:the\s+)?(?P<a>.+?)\s+or\s+(?:the\s+)?"
                          r"(?P<b>.+?)\s*\?*$", re.IGNORECASE)
+_AUX = r"(?P<aux>does|do|did|is|are|was|were|has|have|had)"
 _DIFFERENCE = re.compile(r"^how many (?:more|fewer|less)\s+(?P<x>.+?)\s+than\s+(?P<y>.+?)\s+"
-                         r"(?:does|do|did|is|are|was|were|has|have|had)\s+(?P<rest>.+?)\s*\?*$",
-                         re.IGNORECASE)
+                         + _AUX + r"\s+(?P<rest>.+?)\s*\?*$", re.IGNORECASE)
+# "how many more papers does S2ORC contain than papers with full text?"
+_DIFFERENCE_AFTER = re.compile(
+    r"^how many (?:more|fewer|less)\s+(?P<x>.+?)\s+" + _AUX
+    + r"\s+(?P<rest>.+?)\s+than\s+(?P<y>.+?)\s*\?*$", re.IGNORECASE)
 _TWO_PARTS = re.compile(r",\s*and\s+|;\s*", re.IGNORECASE)
 _ASKING = re.compile(r"\b(?:which|who|what|whose|had|has|have|more|fewer|less|larger|smaller|"
                      r"higher|lower|better|worse|most|least|does|did|do|is|was|are|were)\b",
                      re.IGNORECASE)
+_MORE = re.compile(r"\b(?:more|larger|bigger|higher|greater|longer|most|largest|highest)\b",
+                   re.IGNORECASE)
+_FEWER = re.compile(r"\b(?:fewer|less|smaller|lower|shorter|least|smallest|lowest)\b",
+                    re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][\w.-]*[A-Za-z0-9]\b")
+
+
+@dataclass
+class Plan:
+    """How a question of several parts is answered: ``kind`` is comparison, difference or
+    parts; ``parts`` the searches; a comparison's two ``sides`` as the question names them and
+    whether the larger amount wins (``larger``; None when the question compares no amount);
+    ``counted``: what each part's number counts ("warmup steps", "participants")."""
+
+    kind: str
+    parts: list[str]
+    sides: tuple[str, str] = ("", "")
+    larger: bool | None = None
+    counted: tuple[str, str] = ("", "")
 
 
 def _core(text: str) -> str:
@@ -27,19 +60,92 @@ def _core(text: str) -> str:
     return " ".join(_ASKING.sub(" ", text).split())
 
 
-def sub_questions(question: str) -> list[str]:
-    """The searches that answer ``question`` part by part (empty for a one-part question)."""
+def plan(question: str) -> Plan | None:
+    """The plan for ``question``, or None for a question of one part."""
     q = " ".join(question.split())
-    m = _DIFFERENCE.match(q)
+    m = _DIFFERENCE.match(q) or _DIFFERENCE_AFTER.match(q)
     if m:
-        rest = m.group("rest")
-        return [f"{m.group('x')} {rest}", f"{m.group('y')} {rest}"]
+        x, y, aux, rest = m.group("x"), m.group("y"), m.group("aux"), m.group("rest")
+        # each part asked as the amount it is ("How many warmup steps does the base
+        # Transformer use?"): searched and read as a question for a number
+        return Plan("difference", [f"How many {x} {aux} {rest}?", f"How many {y} {aux} {rest}?"],
+                    counted=(x, y))
     m = _COMPARISON.match(q)
     if m and len(m.group("a").split()) <= 8 and len(m.group("b").split()) <= 8:
-        core = _core(m.group("head"))
-        return [f"{m.group('a')} {core}".strip(), f"{m.group('b')} {core}".strip()]
+        head = m.group("head")
+        core = _core(head)
+        larger = True if _MORE.search(head) else False if _FEWER.search(head) else None
+        a, b = m.group("a").strip(), m.group("b").strip()
+        if larger is None or not core:
+            return Plan("comparison", [f"{a} {core}".strip(), f"{b} {core}".strip()], (a, b))
+        counted = core.split()[-1]  # "study participants": participants
+        return Plan("comparison", [f"How many {counted} in {a}?", f"How many {counted} in {b}?"],
+                    (a, b), larger, (counted, counted))
     parts = [p.strip(" ?") for p in _TWO_PARTS.split(q) if len(p.split()) >= 3]
     if len(parts) == 2:
         names = [n for n in _NAME.findall(parts[0])[1:] if n not in parts[1]]  # not its 1st word
-        return [parts[0], " ".join([parts[1], *names])]
-    return []
+        return Plan("parts", [parts[0], " ".join([parts[1], *names])])
+    return None
+
+
+def sub_questions(question: str) -> list[str]:
+    """The searches that answer ``question`` part by part (empty for a one-part question)."""
+    p = plan(question)
+    return p.parts if p else []
+
+
+@dataclass
+class Combined:
+    """A plan's answer from its parts' passages: the text (quotes cited as [n]) and, for a
+    difference, the calculator's expression."""
+
+    text: str
+    expression: str | None = None
+
+
+def combine(p: Plan, found: Sequence[Sequence[Any]], idf: Any = None,
+            calculate: Callable[[str], str] | None = None) -> Combined | None:
+    """Answer plan ``p`` from ``found`` (each part's passages, as numbered sources), or None
+    when a part has no answering sentence (or, for amounts, no number beside its terms).
+    ``calculate`` evaluates the difference (the agent's traced calculator tool)."""
+    from agentlab.answer_line import answering_number, best_sentence, line
+
+    quotes: list[tuple[int, str]] = []
+    numbers = []
+    amounts = p.kind == "difference" or p.larger is not None
+    for part, counted, sources in zip(p.parts, p.counted, found, strict=True):
+        def has_number(sentence: str, part: str = part, counted: str = counted) -> bool:
+            return answering_number(part, sentence, idf, counted) is not None
+
+        best = best_sentence(part, list(sources), idf, has_number if amounts else None)
+        if best is None:
+            return None
+        quotes.append(best)
+        numbers.append(answering_number(part, best[1], idf, counted))
+    if quotes[0] == quotes[1] and (not amounts or numbers[0] == numbers[1]):
+        return None  # one sentence (and number) for both parts does not tell them apart
+    cited = "".join(line(n, s) for n, s in dict.fromkeys(quotes)).strip()  # one a paragraph
+    if not amounts:
+        return Combined(cited)
+    a, b = numbers
+    if p.kind == "difference":
+        expression = f"{a.value:g} - {b.value:g}"
+        result = calculate(expression) if calculate else repr(a.value - b.value)
+        return Combined(f"{_number(result)} ({a.text} − {b.text}).\n\n{cited}", expression)
+    if a.value == b.value:
+        return Combined(f"Neither: both have {a.text}.\n\n{cited}")
+    first = (a.value > b.value) == p.larger
+    winner, won, lost = (p.sides[0], a, b) if first else (p.sides[1], b, a)
+    return Combined(f"{winner[:1].upper()}{winner[1:]}: {won.text} against {lost.text}.\n\n"
+                    f"{cited}")
+
+
+def _number(text: str) -> str:
+    """The calculator's result as a person writes it ("3992", not "3992.0")."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if value.is_integer() or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"

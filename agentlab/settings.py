@@ -192,10 +192,11 @@ class Settings(BaseModel):
     chat_template: str | None = Field(
         None, description="A chat template file for the server (some tool-calling models need one)."
     )
-    agent_protocol: Literal["auto", "tools", "react"] = Field(
+    agent_protocol: Literal["auto", "schema", "tools", "react"] = Field(
         "auto",
-        description="How the agent calls tools: vLLM tool calling, a ReAct text protocol, or auto "
-                    "(tool calling when tool_parser is set; the embedded models use ReAct).",
+        description="How the agent calls tools: steps held to a JSON schema by decoding, vLLM "
+                    "tool calling, a ReAct text protocol, or auto (tool calling when tool_parser "
+                    "is set, the schema otherwise).",
     )
     agent_max_steps: int = Field(6, ge=1, le=50, description="Model calls one agent turn may make.")
     agent_time_limit: float = Field(

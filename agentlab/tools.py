@@ -8,6 +8,8 @@ says. There is no shell or code tool; the calculator evaluates arithmetic only.
 from __future__ import annotations
 
 import functools
+import inspect
+import json
 import re
 import threading
 import time
@@ -21,6 +23,8 @@ from agentlab.chats import Step
 from agentlab.citations import Numbering, Source, format_sources
 
 _INDEX_VERBS = re.compile(r"\b(index|add|download|fetch|ingest|import)\b", re.I)
+_ARXIV_ASKED = re.compile(r"\barxiv\b|\b\d{4}\.\d{4,5}\b|\b[a-z-]+(?:\.[A-Z]{2})?/\d{7}\b"
+                          r"|\b(?:index|download|fetch|ingest)\b", re.I)
 
 
 class ToolRefused(Exception):
@@ -58,6 +62,7 @@ class Turn:
         self.numbering = Numbering(library.catalog.figures_of if library is not None
                                    else lambda _pid: [])
         self.steps: list[Step] = []
+        self.found: dict[str, list[Source]] = {}  # each search's query -> its passages
 
     @property
     def sources(self) -> list[Source]:
@@ -73,6 +78,7 @@ class Turn:
         if self.library is None or self.library.catalog.is_empty():
             return "The library is empty."
         sources = self.number(self.library.search(query, max(1, min(int(k), 10))))
+        self.found[query] = sources
         return format_sources(sources) if sources else "No passage matches."
 
     def search_figures(self, query: str, k: int = 3) -> str:
@@ -84,22 +90,44 @@ class Turn:
         sources = self.numbering.add_figures(hits)
         return format_sources(sources) if sources else "No figure matches."
 
-    def read_section(self, paper: str, section: str) -> str:
-        """Read a section of a paper in the library (paper: arXiv id or title words; section:
-        its heading or number)."""
+    def read(self, source: int = 0, paper: str = "", section: str = "") -> str:
+        """Read more of a paper: the passages around source [n] (source: its number), or a
+        section of a paper in the library (paper: arXiv id or title words; section: its
+        heading or number)."""
         from retrievers.library import Hit
 
         if self.library is None:
             raise ToolRefused("there is no library")
-        p = self.library.catalog.find(paper, titles=True)
+        if source:
+            return self._neighbours(int(source))
+        p = self.library.catalog.find(paper, titles=True) if paper else None
         if p is None or p.id is None:
-            raise ToolRefused(f"no paper '{paper}' in the library; use search_library")
+            raise ToolRefused(f"no paper '{paper}' in the library; use search_library, or "
+                              "give source: the number of a passage found")
         chunks = self.library.catalog.chunks_of(p.id)
         wanted = [c for c in chunks if section.lower() in c.section.lower()]
         if not wanted:
             names = sorted({c.section for c in chunks if c.section})
             raise ToolRefused(f"no section '{section}'; sections are: {', '.join(names)}")
         return format_sources(self.number([Hit(c, p, 0.0) for c in wanted[:4]]))
+
+    def _neighbours(self, n: int) -> str:
+        from retrievers.library import Hit
+
+        found = next((s for s in self.sources if s.n == n and s.figure_id is None), None)
+        if found is None:
+            raise ToolRefused(f"there is no passage [{n}]; the passages are "
+                              f"{', '.join(f'[{s.n}]' for s in self.sources) or 'none yet'}")
+        chunk = self.library.catalog.chunks_by_id([found.chunk_id]).get(found.chunk_id)
+        paper = self.library.catalog.find(found.paper) if chunk is not None else None
+        if chunk is None or paper is None or paper.id is None:
+            raise ToolRefused(f"passage [{n}] is no longer in the library")
+        chunks = self.library.catalog.chunks_of(paper.id)
+        at = next(i for i, c in enumerate(chunks) if c.id == chunk.id)
+        around = [c for c in chunks[max(0, at - 1):at + 2] if c.id != chunk.id]
+        if not around:
+            return f"Passage [{n}] is the whole paper."
+        return format_sources(self.number([Hit(c, paper, 0.0) for c in around]))
 
     def search_arxiv(self, query: str, max_results: int = 5) -> str:
         """Search arXiv for papers (not yet in the library); returns ids and titles."""
@@ -128,12 +156,39 @@ class Turn:
         return repr(calculate(expression))
 
     def tools(self) -> list[BaseTool]:
+        """The turn's tools. arXiv's (search, index) only when the person's message is about
+        arXiv or names a paper to add: a small model otherwise reaches for them unasked."""
         out: list[BaseTool] = []
-        for fn in (self.search_library, self.search_figures, self.read_section,
-                   self.search_arxiv, self.index_paper, self.calculator):
+        fns: list[Callable[..., str]] = [self.search_library, self.search_figures, self.read,
+                                         self.calculator]
+        if _ARXIV_ASKED.search(self.question):
+            fns[3:3] = [self.search_arxiv, self.index_paper]
+        for fn in fns:
             out.append(StructuredTool.from_function(self._traced(fn), name=fn.__name__,
                                                     description=(fn.__doc__ or "").strip()))
         return out
+
+    def made(self, name: str, args: dict[str, Any]) -> bool:
+        """Whether this call (defaults filled in; case and spaces aside) was made before in
+        the turn."""
+        key = self._key(name, args)
+        return any(self._key(str(s.data.get("tool")), s.data.get("args") or {}) == key
+                   for s in self.steps if s.kind == "tool")
+
+    def _key(self, name: str, args: dict[str, Any]) -> str:
+        try:
+            bound = inspect.signature(getattr(self, name)).bind(**args)
+            bound.apply_defaults()
+            args = dict(bound.arguments)
+        except (AttributeError, TypeError):
+            pass
+        return name + json.dumps({k: " ".join(str(v).lower().split())
+                                  for k, v in args.items()}, sort_keys=True)
+
+    def call(self, name: str, args: dict[str, Any]) -> str:
+        """Run a tool as the agent itself decided it (a plan's search, a replaced step, the
+        calculator of a combination), traced as the model's calls are."""
+        return str(self._traced(getattr(self, name))(**args))
 
     def _traced(self, fn: Callable[..., str]) -> Callable[..., str]:
         @functools.wraps(fn)  # the tool's schema comes from fn's signature and docstring

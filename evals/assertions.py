@@ -262,8 +262,14 @@ def max_tokens(out: Output, case: Case, a: Assertion, judge: Judge | None = None
 
 
 def tool(out: Output, case: Case, a: Assertion, judge: Judge | None = None) -> Score:
-    return _bool(_text(a) in out.tools, f"did not use {a.value} (used: "
-                                        f"{', '.join(out.tools) or 'no tool'})")
+    """The agent used a tool, or, for a list, these tools in this order (others may come
+    between): [search_library, search_library, calculator] needs two searches, then the
+    calculator."""
+    wanted = [str(v) for v in a.value] if isinstance(a.value, list) else [_text(a)]
+    used = iter(out.tools)
+    in_order = all(any(u == w for u in used) for w in wanted)  # consumes: a subsequence
+    return _bool(in_order, f"did not use {' then '.join(wanted)} (used: "
+                           f"{', '.join(out.tools) or 'no tool'})")
 
 
 # -- judged ----------------------------------------------------------------------------------
@@ -355,10 +361,13 @@ NEEDS_EXPECTED = {"cites_expected", "recall_at_k", "mrr", "ndcg"}
 NEEDS_REFERENCE = {"rouge_l", "token_f1"}
 
 
-def applies(case: Case, a: Assertion) -> bool:
+def applies(case: Case, a: Assertion, kind: str = "agent") -> bool:
     """Retrieval checks say nothing about a case with no expected paper or chunk, nor
-    reference checks about one without a reference (a question that should be refused): they
-    are left out of its score, not failed."""
+    reference checks about one without a reference (a question that should be refused), nor
+    tool checks about a target of ``kind`` other than an agent (plain `ask` beside it in a
+    suite): they are left out of its score, not failed."""
+    if a.type == "tool" and kind != "agent":
+        return False
     if a.type in NEEDS_EXPECTED:
         return bool(case.papers or case.chunks)
     if a.type in NEEDS_REFERENCE:

@@ -159,8 +159,13 @@ class Runner:
                                 "targets: " + ", ".join(t.name for t in self.suite.targets))
         cases = [c for c in self.suite.all_cases()
                  if not tags or set(tags) & set(c.tags)]
-        return [Unit(c, t, p, r) for t in chosen for p in self.suite.prompt_names()
+        return [Unit(c, t, p, r) for t in chosen for p in self._prompts(t)
                 for c in cases for r in range(repeat)]
+
+    def _prompts(self, t: Target) -> list[str]:
+        """The prompts a target runs with: an agent or a search target uses none of the
+        suite's templates (it would run once per prompt for nothing), so its label is '-'."""
+        return [NO_PROMPT] if t.kind in ("agent", "search") else self.suite.prompt_names()
 
     def run_unit(self, u: Unit) -> Result:
         try:
@@ -172,7 +177,7 @@ class Runner:
         judge = self.judge_for(u.target)
         scores: dict[str, dict[str, Any]] = {}
         for a in self.suite.assert_ + u.case.assert_:
-            if not applies(u.case, a):
+            if not applies(u.case, a, u.target.kind):
                 continue
             s = check(out, u.case, a, judge if a.type in JUDGED else None)
             entry = {"type": a.type, "passed": s.passed, "score": round(s.score, 4),
@@ -269,9 +274,14 @@ class Runner:
     def _agent(self, u: Unit, started: float) -> Output:
         from agentlab.agent import ResearchAgent
 
-        agent = ResearchAgent.from_settings(self.settings, self.client, self.library,
-                                            self.model(u.target))
+        t = u.target  # the target's sampling, as an ask target's
+        settings = self.settings.model_copy(update={"max_tokens": t.max_tokens,
+                                                    "temperature": t.temperature})
+        agent = ResearchAgent.from_settings(settings, self.client, self.library, self.model(t))
         answer = agent.run(u.case.question)
+        calls = sum(s.kind in ("model", "generate") for s in answer.steps)
+        with self._count:  # the agent's model calls are requests too (never cached)
+            self.requests += calls
         return Output(text=answer.text, model=answer.model,
                       citations=[c.to_dict() for c in answer.citations], dropped=answer.dropped,
                       not_in_library=answer.not_in_library,
@@ -337,6 +347,9 @@ class Runner:
                 self.cache_hits += 1
             else:
                 self.requests += 1
+
+
+NO_PROMPT = "-"
 
 
 def _unlooped(result: Any) -> Any:

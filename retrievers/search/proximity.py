@@ -29,6 +29,11 @@ _QUANTITY = re.compile(
     r"percentage|percent|number|count|size|ratio|rate)\b)")
 
 
+def answer_form_words(query: str) -> set[str]:
+    """The words that only say what kind of answer is wanted ("many" of "how many")."""
+    return {m.group(1).lower() for m in _HOW.finditer(query)}
+
+
 def asks_quantity(query: str) -> bool:
     """Whether the question's answer is a number ("how many ...", "what F1 ...")."""
     return bool(_QUANTITY.search(query))
@@ -42,7 +47,7 @@ def proximity_ranking(query: str, query_words: Sequence[str], chunks: dict[int, 
     query word) of the distinct question terms in it, plus one term of average weight for a
     number the question does not hold (reference markers left out), over the most a stretch
     could hold. Chunks with no question term score nothing and are left out."""
-    asked = {m.group(1).lower() for m in _HOW.finditer(query)}
+    asked = answer_form_words(query)
     weights: dict[str, float] = {}
     for word in query_words:  # single lower-case words (litcore.text.keywords)
         if word not in asked:

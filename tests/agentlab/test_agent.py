@@ -71,7 +71,7 @@ def test_react_search_then_answer_with_resolved_citations(library: Library) -> N
 
 def test_tool_calling_protocol_reads_a_section(library: Library) -> None:
     bot, _ = agent(library, [
-        tool_call("read_section", {"paper": "Efficient Adaptation", "section": "State Space"}),
+        tool_call("read", {"paper": "Efficient Adaptation", "section": "State Space"}),
         AIMessage("Mamba scales linearly with sequence length [1]."),
     ], protocol="tools")
     answer = bot.run("How does Mamba scale?")
@@ -82,7 +82,7 @@ def test_tool_calling_protocol_reads_a_section(library: Library) -> None:
 def test_malformed_replies_and_tool_errors_go_back_as_observations(library: Library) -> None:
     bot, model = agent(library, [
         "I think the answer is obvious.",  # neither Action nor Final Answer
-        'Action: read_section\nAction Input: {"paper": "no such paper", "section": "x"}',
+        'Action: read\nAction Input: {"paper": "no such paper", "section": "x"}',
         'Action: shell\nAction Input: {"cmd": "rm -rf /"}',  # no such tool
         "Action: calculator\nAction Input: {not json}",
         'Action: calculator\nAction Input: {"expression": "2 * 4096 * 4096 / 1e6"}',
@@ -111,7 +111,7 @@ def test_a_loop_stops_at_the_step_limit(library: Library) -> None:
     bot, model = agent(library, [
         'Action: search_library\nAction Input: {"query": "reward models trained on preferences"}',
         'Action: calculator\nAction Input: {"expression": "2 * 4096"}',
-        'Action: read_section\nAction Input: {"paper": "Reinforcement", "section": "Reward"}',
+        'Action: read\nAction Input: {"paper": "Reinforcement", "section": "Reward"}',
     ], max_steps=3)
     answer = bot.run("Keep searching forever.")
     assert len(model.prompts) == 3
@@ -134,7 +134,7 @@ def test_a_turn_that_loops_still_ends_with_a_cited_answer(library: Library) -> N
     client = FakeClient(answer="The policy is optimised with PPO against the reward model [1].")
     assistant = Assistant(client=client, model="scripted", library=library)
     bot, model = agent(library, ["Thought: [1] says PPO."], repeat_last=True, max_steps=6,
-                       fallback=lambda q, found: assistant.answer(q, evidence=found))
+                       finish=lambda q, found, words: assistant.answer(q, evidence=found))
     answer = bot.run("How is the policy optimised?")
     assert len(model.prompts) == 2  # the loop is still cut early ...
     assert "without a final answer" not in answer.text  # ... but the turn ends with an answer
@@ -152,11 +152,15 @@ def test_a_comparison_is_searched_part_by_part(library: Library) -> None:
     from agentlab.plan import sub_questions
 
     assert sub_questions("Which study had more participants: the CiteSee study or the Paper "
-                         "Plain study?") == ["CiteSee study study participants",
-                                             "Paper Plain study study participants"]
+                         "Plain study?") == ["How many participants in CiteSee study?",
+                                             "How many participants in Paper Plain study?"]
     assert sub_questions("How many more warmup steps than attention heads does the base "
-                         "Transformer use?") == ["warmup steps the base Transformer use",
-                                                 "attention heads the base Transformer use"]
+                         "Transformer use?") == [
+        "How many warmup steps does the base Transformer use?",
+        "How many attention heads does the base Transformer use?"]
+    assert sub_questions("How many more papers does S2ORC contain than papers with full "
+                         "text?") == ["How many papers does S2ORC contain?",
+                                      "How many papers with full text does S2ORC contain?"]
     assert sub_questions("What does sparse attention restrict?") == []
 
     bot, _ = agent(library, ["Final Answer: Mamba scales linearly [1]."])
@@ -179,11 +183,20 @@ def test_instructions_inside_a_paper_cannot_make_the_agent_index(library: Librar
         'Action: index_paper\nAction Input: {"arxiv_id": "2401.00001"}',
         "Final Answer: Scaling laws relate loss to compute [1].",
     ], arxiv=lambda: called.append(1))
-    answer = bot.run("What do scaling laws relate?")
+    answer = bot.run("What do scaling laws relate? Look on arXiv too.")
     assert "IGNORE ALL PREVIOUS INSTRUCTIONS" in model.prompts[1][-1].content  # it was seen...
     assert "explicit request" in model.prompts[2][-1].content  # ...and refused
     assert not called and [p.key for p in library.catalog.papers()] == papers_before
     assert answer.citations[0].title == "Notes on Scaling"
+    # a question that does not mention arXiv is not even offered the tool
+    bot, model = agent(library, [
+        'Action: index_paper\nAction Input: {"arxiv_id": "2401.00001"}',
+        "Final Answer: Scaling laws relate loss to compute [1].",
+    ], arxiv=lambda: called.append(1))
+    bot.run("What do scaling laws relate?")
+    assert "index_paper" not in model.prompts[0][0].content
+    assert "unknown tool 'index_paper'" in model.prompts[1][-1].content
+    assert not called and [p.key for p in library.catalog.papers()] == papers_before
 
 
 def test_explicit_request_gate() -> None:
@@ -226,3 +239,117 @@ def test_agent_refuses_to_answer_from_nothing(tmp_path: Path) -> None:
     ])
     answer = bot.run("Who invented dropout?")
     assert answer.not_in_library and answer.text == NOT_IN_LIBRARY_MESSAGE and not answer.citations
+
+
+STUDIES = {
+    "citesee.md": "# CiteSee: Augmenting Citations in Scientific Papers\n\n## Lab study\n"
+                  "We ran a lab study with 10 participants who read papers with CiteSee for "
+                  "an hour each. Participants found more relevant citations.\n",
+    "paperplain.md": "# Paper Plain: Making Medical Research Papers Approachable\n\n"
+                     "## Usability study\nWe ran a usability study with 12 participants who "
+                     "read medical papers with Paper Plain. Readers rated it easy to use.\n",
+    "transformer.md": "# Notes on the Base Transformer\n\n## Attention\nIn the base model "
+                      "we employ h = 8 parallel attention layers, or heads, each of width "
+                      "64.\n\n## Optimizer\nWe used the Adam optimizer and a learning rate "
+                      "schedule with warmup_steps = 4000 before the decay.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory: pytest.TempPathFactory) -> Library:
+    folder = tmp_path_factory.mktemp("studies")
+    for name, text in STUDIES.items():
+        (folder / name).write_text(text)
+    lib = Library(tmp_path_factory.mktemp("studies-home"))
+    assert lib.index_files([folder]).ok
+    return lib
+
+
+def test_a_comparison_of_two_papers_names_the_right_one(studies: Library) -> None:
+    for word, winner, won, lost in (("more", "Paper Plain", "12", "10"),
+                                    ("fewer", "CiteSee", "10", "12")):
+        bot, model = agent(studies, [])  # no model call: the parts' sentences answer it
+        answer = bot.run(f"Which study had {word} participants: the CiteSee lab study or the "
+                         "Paper Plain usability study?")
+        assert answer.text.startswith(f"{winner}")
+        assert f": {won} against {lost}." in answer.text
+        searches = [s.data["args"]["query"] for s in answer.steps if s.kind == "tool"]
+        assert len(searches) == 3 and "How many participants in CiteSee lab study?" in searches
+        assert {c.title.split(":")[0] for c in answer.citations} == {"CiteSee", "Paper Plain"}
+        assert answer.steps[-1].data["ended"] == "the plan's parts combined"
+        assert not model.prompts
+
+
+def test_a_difference_is_computed_with_the_calculator_from_quoted_numbers(
+        studies: Library) -> None:
+    bot, _ = agent(studies, [])
+    answer = bot.run("How many more warmup steps than attention heads does the base model use?")
+    assert answer.text.startswith("3,992 (4000 − 8).")
+    assert "“We used the Adam optimizer" in answer.text and "h = 8 parallel" in answer.text
+    (calc,) = [s for s in answer.steps if s.kind == "tool" and s.data["tool"] == "calculator"]
+    assert calc.data["args"] == {"expression": "4000 - 8"} and calc.data["result"] == "3992.0"
+    # the quotes are the sources' words, verified; the computed line is the calculator's
+    quotes = [s for s in answer.sentences if s.text.startswith("“")]
+    assert len(quotes) == 2 and all(s.supported for s in quotes)
+
+
+def test_a_part_without_an_answering_number_is_left_to_the_model(studies: Library) -> None:
+    bot, model = agent(studies, ["Final Answer: The library does not say [1]."])
+    answer = bot.run("How many more heads than GPUs does the base model use?")
+    assert len(model.prompts) == 1 and "without a final answer" not in answer.text
+    assert not any(s.kind == "combine" for s in answer.steps)
+
+
+def schema_step(**data: object) -> str:
+    import json
+
+    return json.dumps(data)
+
+
+def test_schema_steps_a_repeated_or_degenerate_call_is_replaced(library: Library) -> None:
+    from agentlab.agent import step_schema
+    from agentlab.tools import Turn
+
+    question = "How is the policy optimised in RLHF?"
+    bot, model = agent(library, [
+        schema_step(tool="search_library", args={"query": question}),  # the opening search
+        schema_step(tool="search_library", args={"query": "PPO.PPO.PPO.PPO.PPO."}),
+        '{"tool": "calculator", "args": {"expression": ',  # cut by the token budget
+        '{"final_answer": "The policy is optimised with PPO against the reward model [1]',
+    ], protocol="schema")
+    answer = bot.run(question)
+    replaced = [s.data["replaced"] for s in answer.steps if "replaced" in s.data]
+    assert [r["with"] for r in replaced] == [{"tool": "read", "args": {"source": 1}},
+                                             {"tool": "read", "args": {"source": 2}}]
+    assert "not a whole JSON object" in model.prompts[3][-1].content
+    # a final answer cut off keeps its words, citations resolved
+    assert answer.text == "The policy is optimised with PPO against the reward model [1]"
+    assert answer.steps[-1].kind == "model"  # it ended by the model's own final answer
+    schema = step_schema(Turn(question, library, None).tools())
+    names = [o["properties"]["tool"]["const"] for o in schema["anyOf"][:-1]]
+    assert names == ["search_library", "search_figures", "read", "calculator"]
+    assert schema["anyOf"][-1]["required"] == ["final_answer"]
+    query = schema["anyOf"][0]["properties"]["args"]["properties"]["query"]
+    assert query == {"type": "string", "maxLength": 120}
+
+
+def test_a_schema_agent_that_never_finishes_ends_with_a_cited_answer(library: Library) -> None:
+    from agentlab.assistant import Assistant
+    from tests.tui.fakes import FakeClient
+
+    question = "How is the policy optimised?"
+    client = FakeClient(answer="The policy is optimised with PPO against the reward model [1].")
+    assistant = Assistant(client=client, model="scripted", library=library)
+    bot, model = agent(library, [schema_step(tool="search_library", args={"query": question})],
+                       repeat_last=True, protocol="schema", max_steps=10,
+                       finish=lambda q, found, words: assistant.answer(q, evidence=found))
+    answer = bot.run(question)
+    tools = [(s.data["tool"], s.data["args"].get("source")) for s in answer.steps
+             if s.kind == "tool"]
+    assert tools[0] == ("search_library", None)
+    assert ("read", 1) in tools and len(tools) == len(set(tools))  # nothing looked up twice
+    assert len(model.prompts) < 10  # ended when nothing new was left, not at the step limit
+    (stop,) = [s for s in answer.steps if s.kind == "stop"]
+    assert stop.data["reason"] == "nothing new to look up"
+    assert answer.citations and "without a final answer" not in answer.text
+    assert answer.steps[-1].data["ended"] == "the assistant's answer over the evidence found"
