@@ -62,6 +62,7 @@ bench: setup
 	$(BIN)/python bench/figures.py
 	$(BIN)/python bench/claims.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/agent.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -228,16 +228,20 @@ class ResearchAgent:
                    attribution=s.attribution, attribution_threshold=s.attribution_threshold,
                    finish=finish, step_tokens=max(s.max_tokens, 256))
 
-    def run(self, question: str, stop: threading.Event | None = None) -> Answer:
+    def run(self, question: str, stop: threading.Event | None = None,
+            on_step: Callable[[Step], None] | None = None,
+            confirm: Callable[[str], bool] | None = None) -> Answer:
         """One turn. Setting ``stop`` ends it within a token or a tool call: raises
-        :class:`agentlab.tools.Stopped`."""
+        :class:`agentlab.tools.Stopped`. ``on_step`` hears of every step as it happens (the
+        hops a person watches: :func:`agentlab.tools.hop`); ``confirm`` is asked before a tool
+        changes the library (the app's yes/no; without it the explicit request is enough)."""
         from langgraph.errors import GraphRecursionError
         from langgraph.prebuilt import ToolNode
 
         from agentlab.plan import combine, plan
 
         stop = stop or threading.Event()
-        turn = Turn(question, self.library, self.arxiv, stop)
+        turn = Turn(question, self.library, self.arxiv, stop, on_step, confirm)
         tools = turn.tools()
         names = [t.name for t in tools]
         deadline = time.monotonic() + self.time_limit
@@ -400,8 +404,8 @@ class ResearchAgent:
             attribute_answer(answer, self.library.embedder.embed_few, self.attribution_threshold,
                              Vocabulary.of(self.library))
         if ended == "combined":
-            answer.steps.append(Step("end", 0, {"ended": "the plan's parts combined",
-                                                "sources": len(turn.sources)}))
+            turn.steps.append(Step("end", 0, {"ended": "the plan's parts combined",
+                                              "sources": len(turn.sources)}))
         return answer
 
     def _decide(self, reply: AIMessage, names: list[str]) -> _Decision:
@@ -439,9 +443,9 @@ class ResearchAgent:
         answer.prompt = "agent"
         how = "the model's final answer, verified" if words is not None else \
             "the assistant's answer over the evidence found"
-        answer.steps = [*turn.steps, *answer.steps,
-                        Step("end", 1000 * (time.perf_counter() - t),
-                             {"ended": how, "reason": ended, "sources": len(turn.sources)})]
+        turn.steps.append(Step("end", 1000 * (time.perf_counter() - t),
+                               {"ended": how, "reason": ended, "sources": len(turn.sources)}))
+        answer.steps = [*turn.steps[:-1], *answer.steps, turn.steps[-1]]
         return answer
 
 

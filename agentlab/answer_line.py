@@ -83,7 +83,7 @@ def answering_number(question: str, sentence: str, idf: Any = None,
     for number in reading.numbers:
         near = reading.stems_near(number.pos, NUMBER_NEAR)
         near |= {stem(w) for w in near}
-        if what and not what & _counts(reading, number):
+        if what and not (what & _counts(reading, number) and _a_count(reading, number)):
             continue  # "0.94" of "coverage of 0.94" does not count summaries
         score = sum(v for s, v in weight.items() if s in near)
         if score > 0 and (best is None or score > best[0]):
@@ -96,6 +96,13 @@ def _counts(reading: Any, number: Any) -> set[str]:
     layers") or a label just before it ("warmup_steps = 4000")."""
     before = {reading.tokens[number.pos - 1]} if number.pos else set()
     return {stem(w) for w in reading.unit(number) | before}
+
+
+def _a_count(reading: Any, number: Any) -> bool:
+    """Whether a number can be a count of things: not a share, a ratio ("three times"), a
+    fraction below one."""
+    after = reading.tokens[number.pos + 1] if number.pos + 1 < len(reading.tokens) else ""
+    return not number.percent and number.value >= 1 and after not in ("times", "fold", "x")
 
 
 def line(n: int, sentence: str) -> str:

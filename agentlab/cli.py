@@ -424,6 +424,8 @@ def ask(state: State, question: str, prompt_name: str, use_agent: bool, rewrite:
                                **({"bibtex": entries} if bib else {})}))
         return
     _print_citations(answer)
+    if use_agent and not trace:
+        _print_hops(answer.steps)
     if trace:
         _print_trace(answer.steps)
     if answer.result is not None:
@@ -442,12 +444,31 @@ def _cited_bibtex(library: Any, answer: Any) -> str:
 
 
 def _run_agent(s: Settings, client: Any, library: Any, question: str) -> Any:
+    """The agent's turn, each hop shown as it happens (on a pipe: a line each, on stderr)."""
     from agentlab.agent import ResearchAgent
+    from agentlab.tools import hop
 
     agent = ResearchAgent.from_settings(s, client, library)
     with progress_line() as progress:
-        progress("the agent is working (tools: library, arXiv, calculator) ...")
-        return agent.run(question)
+        progress("the agent is working (tools: library, calculator) ...")
+
+        def on_step(step: Any) -> None:
+            line = hop(step)
+            if line:
+                progress(f"agent: {line[:150]}")
+
+        return agent.run(question, on_step=on_step)
+
+
+def _print_hops(steps: list[Any]) -> None:
+    """The agent's hops under its answer: what it looked up, and how the turn ended."""
+    from agentlab.tools import hop
+
+    lines = [line for line in (hop(s) for s in steps) if line]
+    if lines:
+        click.secho("\nHops:", bold=True)
+        for i, line in enumerate(lines, start=1):
+            click.echo(f"  {i}. {line}")
 
 
 # -- prompt templates ------------------------------------------------------------------------

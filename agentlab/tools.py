@@ -52,16 +52,64 @@ def explicitly_requested(question: str, arxiv_id: str) -> bool:
     return wanted in named and bool(_INDEX_VERBS.search(question))
 
 
+class _Trace(list[Step]):
+    """The turn's steps; each one added is also told to ``on_step`` (the app's live view)."""
+
+    def __init__(self, on_step: Callable[[Step], None] | None) -> None:
+        super().__init__()
+        self.on_step = on_step
+
+    def append(self, step: Step) -> None:
+        super().append(step)
+        if self.on_step is not None:
+            self.on_step(step)
+
+
+def hop(step: Step) -> str | None:
+    """One line a person reads for a step of the agent's turn (None: nothing to say)."""
+    d = step.data
+    if step.kind == "plan":
+        return f"plan ({d.get('kind')}): " + "; ".join(d.get("sub_questions", []))
+    if step.kind == "tool":
+        args = d.get("args") or {}
+        shown = args.get("query") or args.get("expression") or (
+            f"[{args['source']}]" if args.get("source") else
+            " ".join(str(v) for v in args.values() if v))
+        result = "" if d.get("tool") != "calculator" else f" = {d.get('result', '?')}"
+        return f"{d.get('tool')} {shown}{result}" + (f" (error: {d['error']})"
+                                                     if "error" in d else "")
+    if step.kind == "model":
+        if "replaced" in d:
+            r = d["replaced"]
+            return f"model asked for {r['tool']} again: " + (
+                f"{r['with']['tool']} instead" if r.get("with") else "nothing new to look up")
+        if "error" in d:
+            return f"model: {d['error']}"
+        return None if d.get("tool_calls") or d.get("text", "").lstrip().startswith("{\"tool") \
+            else "model: final answer"
+    if step.kind == "combine":
+        return "combined the parts' numbers" if d.get("expression") or d.get("plan") != "parts" \
+            else "combined the parts' answers"
+    if step.kind == "stop":
+        return f"stopped: {d.get('reason')}"
+    if step.kind == "end":
+        return f"ended with {d.get('ended')}"
+    return None
+
+
 class Turn:
     """What one agent turn gathers: numbered sources and a trace of steps."""
 
     def __init__(self, question: str, library: Any, arxiv: Callable[[], Any] | None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 on_step: Callable[[Step], None] | None = None,
+                 confirm: Callable[[str], bool] | None = None) -> None:
         self.question, self.library, self.arxiv = question, library, arxiv
+        self.confirm = confirm  # asks the person before the library changes (the app)
         self.stop = stop or threading.Event()
         self.numbering = Numbering(library.catalog.figures_of if library is not None
                                    else lambda _pid: [])
-        self.steps: list[Step] = []
+        self.steps: list[Step] = _Trace(on_step)
         self.found: dict[str, list[Source]] = {}  # each search's query -> its passages
 
     @property
@@ -146,6 +194,8 @@ class Turn:
         if not explicitly_requested(self.question, arxiv_id):
             raise ToolRefused(f"indexing {arxiv_id} needs the person's explicit request naming "
                               "it; tell them they can ask for it")
+        if self.confirm is not None and not self.confirm(f"Add arXiv {arxiv_id} to the library?"):
+            raise ToolRefused(f"the person chose not to add {arxiv_id}")
         report = self.library.index_arxiv([arxiv_id], client=self.arxiv() if self.arxiv else None)
         if report.failed:
             return f"indexing failed: {report.failed[0][1]}"

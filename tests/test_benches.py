@@ -16,7 +16,8 @@ from tests.conftest import RunningServer, home_with_models
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 OFFLINE = ["indexing", "retrieval", "app", "figures", "startup", "grounding", "claims"]
-WITH_SERVER = {"serving": [], "ask": [], "suites": [], "grounding": ["--answers"], "api": []}
+WITH_SERVER = {"serving": [], "ask": [], "suites": [], "grounding": ["--answers"], "api": [],
+               "agent": []}
 
 
 def _run(script: str, env: dict[str, str], *args: str) -> str:

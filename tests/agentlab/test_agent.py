@@ -288,6 +288,16 @@ def test_a_difference_is_computed_with_the_calculator_from_quoted_numbers(
     assert "“We used the Adam optimizer" in answer.text and "h = 8 parallel" in answer.text
     (calc,) = [s for s in answer.steps if s.kind == "tool" and s.data["tool"] == "calculator"]
     assert calc.data["args"] == {"expression": "4000 - 8"} and calc.data["result"] == "3992.0"
+    from agentlab.answer_line import answering_number
+
+    # a number counts what stands beside it: not a ratio, a share or a score of something else
+    q = "How many papers with full text does S2ORC contain?"
+    assert answering_number(q, "S2ORC contains three times more full text papers than PubMed "
+                               "Central.", counted="papers with full text") is None
+    assert answering_number(q, "It has structured full text for 8.1M open access papers.",
+                            counted="papers with full text").text == "8.1M"
+    assert answering_number("How many summaries?", "Multi-LexSum has the top coverage for long "
+                            "summaries, of 0.94.", counted="summaries") is None
     # the quotes are the sources' words, verified; the computed line is the calculator's
     quotes = [s for s in answer.sentences if s.text.startswith("“")]
     assert len(quotes) == 2 and all(s.supported for s in quotes)

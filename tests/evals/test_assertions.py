@@ -72,6 +72,13 @@ CITED = [{"n": 1, "paper": "file:/lib/mamba.md", "title": "Mamba notes"}]
     (out("x", completion_tokens=90), a("max_tokens", value=64), CASE, False),
     (out("x", tools=["search_library"]), a("tool", value="search_library"), CASE, True),
     (out("x", tools=["calculator"]), a("tool", value="search_library"), CASE, False),
+    # a list: these tools in this order (others may come between)
+    (out("x", tools=["search_library", "read", "search_library", "calculator"]),
+     a("tool", value=["search_library", "search_library", "calculator"]), CASE, True),
+    (out("x", tools=["search_library", "calculator", "search_library"]),
+     a("tool", value=["search_library", "search_library", "calculator"]), CASE, False),
+    (out("x", tools=["search_library"]),
+     a("tool", value=["search_library", "search_library"]), CASE, False),
     (out("", error="the server at http://x/v1 does not answer"), a("icontains", value=""),
      CASE, False),  # a failed target fails every check, with its reason
 ])
@@ -125,3 +132,10 @@ def test_supported_is_the_share_of_claims_a_source_supports() -> None:
     assert own.passed
     none = Output(text="...", sentences=[{**sentences[1]}], citations=[{"n": 1}])
     assert not check(none, Case(question="q"), Assertion(type="citations", value="model")).passed
+
+
+def test_tool_checks_apply_to_agent_targets_only() -> None:
+    """Plain `ask` beside the agent in one suite is not failed for using no tool."""
+    tool = a("tool", value="search_library")
+    assert applies(CASE, tool, "agent") and not applies(CASE, tool, "ask")
+    assert applies(CASE, a("regex", value="x"), "ask")

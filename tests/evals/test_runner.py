@@ -131,3 +131,51 @@ def test_a_killed_run_resumes_without_running_a_case_twice(suite_file: Path, tmp
                           "last", "--json"], env=env, capture_output=True, text=True, timeout=120)
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr
     assert json.loads(cmp.stdout)["regressed"] == []
+
+
+AGENT_SUITE = """\
+description: the agent beside plain ask
+library: [{papers}]
+targets:
+  - {{name: agent, kind: agent, temperature: 0, max_tokens: 32}}
+  - {{name: ask, kind: ask, temperature: 0, max_tokens: 16}}
+prompts: [rag, zero_shot]
+cases:
+  - id: compare
+    question: "Which is trained on human preference comparisons: the reward model or Mamba?"
+    assert:
+      - {{type: tool, value: [search_library, search_library, search_library]}}
+"""
+
+
+def test_an_agent_target_on_the_real_server(papers_dir: Path, tmp_path: Path,
+                                            vllm_server: RunningServer) -> None:
+    """The embedded model under the step schema: every step it makes is a valid call or
+    answer, the turn ends with an answer, and a suite counts its model calls and runs it once
+    (not once per prompt, which it does not use)."""
+    from agentlab.agent import ResearchAgent
+    from retrievers.library import Library
+
+    settings = load_settings(api_base=vllm_server.api_base, agent_max_steps=3).settings
+    path = tmp_path / "agent.yaml"
+    path.write_text(AGENT_SUITE.format(papers=papers_dir))
+    client = vllm_server.client()
+    summary = run_suite(load_suite(path), settings, client, jobs=1, use_cache=False)
+    agent = [r for r in summary.results if r.target == "agent"]
+    ask = [r for r in summary.results if r.target == "ask"]
+    assert [r.prompt for r in agent] == ["-"] and sorted(r.prompt for r in ask) == [
+        "rag", "zero_shot"]
+    assert agent[0].scores["tool"]["passed"]  # the question and each side searched
+    assert "tool" not in ask[0].scores  # plain ask is not failed for using no tool
+    assert not agent[0].output.get("error") and agent[0].output["text"]
+    assert summary.requests > 2  # ask's two answers and the agent's model calls
+
+    library = Library(tmp_path / "home")
+    assert library.index_files([papers_dir]).ok
+    bot = ResearchAgent.from_settings(settings, client, library)
+    assert bot.protocol == "schema"  # no tool parser: steps held by decoding
+    answer = bot.run("What does the reward model learn from?")
+    model_steps = [s for s in answer.steps if s.kind == "model"]
+    assert model_steps and not any("error" in s.data for s in model_steps)
+    assert "without a final answer" not in answer.text
+    assert answer.steps[-1].kind == "end"

@@ -358,6 +358,79 @@ async def test_escape_stops_the_agent_within_a_second(home: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_the_agent_shows_its_hops_and_ends_with_a_cited_answer(home: Path) -> None:
+    import json
+
+    from tests.agentlab.fakes import ScriptedChatModel
+
+    question = "Which is trained on human preference comparisons: the reward model or Mamba?"
+
+    class ScriptedAgentClient(FakeClient):
+        def langchain(self, model: str, **_: object) -> ScriptedChatModel:
+            return ScriptedChatModel(script=[
+                json.dumps({"tool": "search_library", "args": {"query": question}}),  # again
+                json.dumps({"final_answer": "The reward model is trained on human preference "
+                                            "comparisons [1]."})])
+
+    app = make_app(ScriptedAgentClient())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("f7")  # agent mode
+        view = await ask(pilot, question)
+        hops = str(view.query_one(".reasoning", Static).render())
+        assert hops.startswith("Hops:\n1. plan (comparison): ")
+        assert hops.count(". search_library ") == 3  # the question, then each side
+        assert "model asked for search_library again: read instead" in hops
+        assert "ended with the model's final answer, verified" in hops
+        assert "reward model" in view.text and view.citations
+
+
+@pytest.mark.anyio
+async def test_the_agent_adds_a_paper_only_after_the_person_says_yes(home: Path,
+                                                                      tmp_path: Path) -> None:
+    import json
+    import time
+
+    import httpx
+
+    from retrievers.library import Library
+    from retrievers.sources.arxiv import ArxivClient
+    from tests.agentlab.fakes import ScriptedChatModel
+    from tests.retrievers.test_arxiv import RecordedArxiv
+    from tui.screens.confirm import ConfirmScreen
+
+    class IndexingClient(FakeClient):
+        def langchain(self, model: str, **_: object) -> ScriptedChatModel:
+            return ScriptedChatModel(script=[
+                json.dumps({"tool": "index_paper", "args": {"arxiv_id": "2106.09685"}}),
+                json.dumps({"final_answer": "LoRA freezes the pretrained weights [1]."})])
+
+    server = RecordedArxiv(tmp_path, source=None)
+    app = make_app(IndexingClient(),
+                   arxiv=lambda: ArxivClient(delay=0.0, transport=httpx.MockTransport(server)))
+    keys = lambda: {p.arxiv_id for p in Library(home).catalog.papers()}  # noqa: E731
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("f7")  # agent mode
+        for key, added in (("n", False), ("y", True)):
+            app.screen.query_one("#ask", Input).value = "Please index arXiv 2106.09685; " \
+                                                        "what does LoRA freeze?"
+            await pilot.press("enter")
+            started = time.monotonic()
+            while not isinstance(app.screen, ConfirmScreen) and time.monotonic() - started < 10:
+                await pilot.pause(0.05)
+            assert "Add arXiv 2106.09685 to the library?" in str(
+                app.screen.query_one(Label).render())
+            assert "2106.09685" not in keys()  # nothing changes before the answer
+            await pilot.press(key)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert ("2106.09685" in keys()) is added
+        view = list(app.screen.query(MessageView))[-1]
+        assert "index_paper 2106.09685" in str(view.query_one(".reasoning", Static).render())
+
+
+@pytest.mark.anyio
 async def test_a_bug_is_a_toast_naming_the_log_that_holds_its_traceback(home: Path) -> None:
     from tests.tui.fakes import BuggyClient
 

@@ -329,10 +329,22 @@ class ChatScreen(Screen[None]):
 
             if agent:
                 from agentlab.agent import Stopped as AgentStopped
+                from agentlab.tools import hop
 
-                call(view.set_text, "_the agent is working… (Esc stops it)_")
+                working = "_the agent is working… (Esc stops it)_"
+                call(view.set_text, working)
+                hops: list[str] = []
+
+                def on_step(step: Any) -> None:  # each hop on screen as it happens
+                    line = hop(step)
+                    if line:
+                        hops.append(f"{len(hops) + 1}. {line}")
+                        call(view.set_text, working + "\n\n" + "\n".join(hops[-8:]))
+
                 try:
-                    result = self.services.agent(model).run(question, stop=self._stop)
+                    result = self.services.agent(model).run(question, stop=self._stop,
+                                                            on_step=on_step,
+                                                            confirm=self._confirm)
                 except AgentStopped:
                     raise Stopped from None
             else:
@@ -359,12 +371,30 @@ class ChatScreen(Screen[None]):
             call(self.notify, text, title="could not answer", severity="error")
             call(self._done)
 
+    def _confirm(self, question: str) -> bool:
+        """Ask the person yes or no from the agent's thread (a modal); Esc on the turn is a
+        no."""
+        from tui.screens.confirm import ConfirmScreen
+
+        answer: list[bool] = []
+        done = threading.Event()
+
+        def reply(yes: bool | None) -> None:
+            answer.append(bool(yes))
+            done.set()
+
+        self.app.call_from_thread(self.app.push_screen, ConfirmScreen(question), reply)
+        while not done.wait(0.1):
+            if self._stop.is_set():
+                return False
+        return answer[0]
+
     def _finish(self, view: MessageView, result: Any, message_id: int) -> None:
         view.message_id = message_id
         view.answer = result
         view.citations = [c.to_dict() for c in result.citations]
         view.set_text(result.text)
-        view.set_reasoning(result.reasoning)
+        view.set_reasoning(result.reasoning or _hops(result))
         view.set_support(result.sentences)
         if getattr(result, "abstained", False) or getattr(result, "withheld", False):
             view.set_abstained(result.model_text, withheld=getattr(result, "withheld", False))
@@ -471,3 +501,14 @@ class ChatScreen(Screen[None]):
         self.query_one("#mode", Label).update("agent" if self.agent_mode else "answer")
         self.notify("agent mode: the assistant may use tools" if self.agent_mode
                     else "answer mode: retrieval and a cited answer")
+
+
+def _hops(result: Any) -> str:
+    """An agent's answer shows its hops where a model's reasoning goes: what it looked up and
+    how the turn ended."""
+    if getattr(result, "prompt", "") != "agent":
+        return ""
+    from agentlab.tools import hop
+
+    lines = [line for line in (hop(s) for s in result.steps) if line]
+    return "Hops:\n" + "\n".join(f"{i}. {line}" for i, line in enumerate(lines, start=1))
