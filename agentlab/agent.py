@@ -179,7 +179,7 @@ class ResearchAgent:
                  on_error: Callable[[Exception], Exception] | None = None,
                  search_first: bool = True, attribution: bool = True,
                  attribution_threshold: float = 0.55,
-                 finish: Callable[[str, list[Any], str | None], Answer] | None = None,
+                 finish: Callable[..., Answer] | None = None,
                  step_tokens: int = 256) -> None:
         if protocol not in PROTOCOLS:
             raise UserError(f"unknown agent protocol '{protocol}'",
@@ -194,7 +194,7 @@ class ResearchAgent:
         self.attribution, self.attribution_threshold = attribution, attribution_threshold
         # The answer at the end: the assistant's, cited and verified as `ask`'s, over the
         # evidence the tools gathered (question, sources, the model's final words or None
-        # when it gave none) -- never no answer.
+        # when it gave none, and for a plan the answer lines of its parts) -- never no answer.
         self.finish = finish
         self.step_tokens = step_tokens  # a schema step's budget: a call or a short answer
 
@@ -214,11 +214,13 @@ class ResearchAgent:
 
         assistant = Assistant.from_settings(s, client, library, model=model)
 
-        def finish(question: str, found: list[Any], words: str | None) -> Answer:
+        def finish(question: str, found: list[Any], words: str | None,
+                   lines: Any = None) -> Answer:
             if words is None:  # the model gave no answer: the assistant writes one
-                return assistant.answer(question, evidence=found[:s.top_k])
+                return assistant.answer(question, evidence=found[:s.top_k], lines=lines)
             said = ChatResult(text=words, model=model, finish_reason="stop")
-            return assistant.answer(question, evidence=found, generate=lambda *_, **__: said)
+            return assistant.answer(question, evidence=found, generate=lambda *_, **__: said,
+                                    lines=lines)
 
         return cls(chat_model=client.langchain(model, max_tokens=s.max_tokens,
                                                temperature=s.temperature),
@@ -385,7 +387,7 @@ class ResearchAgent:
             turn.steps.append(Step("stop", 0, {"reason": f"after {self.max_steps} steps"}))
             final, ended = None, f"after {self.max_steps} steps"
         if self.finish is not None and turn.sources and ended != "combined":
-            return self._finished(question, turn, final, ended)
+            return self._finished(question, turn, final, ended, the_plan)
         if final is None:
             found = "".join(f"\n[{s.n}] {s.title}" + (f", {s.section}" if s.section else "")
                             for s in turn.sources[:5])
@@ -430,7 +432,8 @@ class ResearchAgent:
             return _Decision(final=parsed.final)
         return _Decision(call=(str(parsed.action), parsed.args))
 
-    def _finished(self, question: str, turn: Turn, words: str | None, ended: str) -> Answer:
+    def _finished(self, question: str, turn: Turn, words: str | None, ended: str,
+                  the_plan: Any = None) -> Answer:
         """The turn's answer by the assistant over what the tools found: the model's final words
         verified as any answer's, or, when it gave none (it looped, ran out of steps or time,
         or had nothing new to look up), the assistant's own. The trace says which."""
@@ -439,7 +442,14 @@ class ResearchAgent:
         # the model's words cite the turn's numbers: all sources; otherwise the best of each
         # search first, so that every part of a plan is in the assistant's sources
         found = list(turn.sources) if words is not None else _interleaved(turn)
-        answer = self.finish(question, found, words)
+        if the_plan is None:
+            answer = self.finish(question, found, words)
+        else:  # a plan not combined: the answer leads with what each part found
+            from agentlab.plan import part_lines
+
+            idf = getattr(self.library, "idf", None)
+            answer = self.finish(question, found, words,
+                                 lambda sources: part_lines(the_plan, sources, idf))
         answer.prompt = "agent"
         how = "the model's final answer, verified" if words is not None else \
             "the assistant's answer over the evidence found"

@@ -161,10 +161,14 @@ class Assistant:
     def answer(self, question: str, *, prompt: str = "rag", rewrite: bool = False,
                history: Sequence[dict[str, str]] = (), on_token: OnToken | None = None,
                generate: Generate | None = None,
-               evidence: Sequence[Source] | None = None) -> Answer:
+               evidence: Sequence[Source] | None = None,
+               lines: Callable[[Sequence[Source]], list[tuple[int, str]]] | None = None
+               ) -> Answer:
         """Answer ``question``. ``generate`` (messages → ChatResult) replaces the streamed call
         to the model, e.g. for an evaluation runner's cache; ``evidence``, when given, is the
-        sources instead of a retrieval (the agent's, gathered by its tools)."""
+        sources instead of a retrieval (the agent's, gathered by its tools); ``lines`` chooses
+        the answer lines over the sources instead of the one best sentence (the agent's plan:
+        one a part)."""
         given = evidence
         template = load_template(prompt, self.home)
         steps: list[Step] = []
@@ -198,12 +202,15 @@ class Assistant:
         if self.answer_line and sources:
             from agentlab.answer_line import best_sentence, line
 
-            best = best_sentence(question, sources, getattr(self.library, "idf", None))
-            if best is not None:
-                lead = line(*best)
+            chosen = lines(sources) if lines is not None else [
+                b for b in [best_sentence(question, sources, getattr(self.library, "idf", None))]
+                if b is not None]
+            if chosen:
+                lead = "".join(line(*b) for b in chosen)
                 if on_token is not None:
                     on_token(lead)  # the source's words are on screen before the model's
-            clock.step("answer_line", source=best[0] if best else None)
+            clock.step("answer_line", source=chosen[0][0] if chosen else None,
+                       **({"sources": [b[0] for b in chosen]} if len(chosen) > 1 else {}))
         extra = self._decoding(sources)
         result = generate(messages, **extra) if generate is not None else \
             self._generate(messages, on_token, extra)

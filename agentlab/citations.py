@@ -48,6 +48,9 @@ class Source:
     figure_id: int | None = None
     figure: str | None = None  # "Figure 2"
     image_path: str | None = None
+    # the catalog's key ("file:/papers/pasa.pdf"): the file a paper came from stays findable
+    # once an arXiv stamp on its first page made ``paper`` its arXiv id
+    key: str = ""
 
     @classmethod
     def from_hit(cls, n: int, hit: Any, figures: Sequence[Any] = ()) -> Source:
@@ -56,7 +59,8 @@ class Source:
                 if f.caption and f.caption[:60] in text]
         return cls(n=n, chunk_id=int(hit.chunk.id or 0),
                    paper=hit.paper.arxiv_id or hit.paper.key, title=hit.paper.title,
-                   section=hit.chunk.section, pages=hit.chunk.pages, text=text, figures=held)
+                   section=hit.chunk.section, pages=hit.chunk.pages, text=text, figures=held,
+                   key=hit.paper.key)
 
     @classmethod
     def from_figure(cls, n: int, hit: Any) -> Source:
@@ -66,7 +70,7 @@ class Source:
                    title=hit.paper.title, section=f.section,
                    pages=str(f.page) if f.page else "", text=f"{f.name}: {f.caption}",
                    figure_id=f.id, figure=f.name,
-                   image_path=None if f.skipped else f.image_path)
+                   image_path=None if f.skipped else f.image_path, key=hit.paper.key)
 
     def header(self) -> str:
         return header(self.to_dict())

@@ -140,6 +140,25 @@ def combine(p: Plan, found: Sequence[Sequence[Any]], idf: Any = None,
                     f"{cited}")
 
 
+def part_lines(p: Plan, sources: Sequence[Any], idf: Any = None) -> list[tuple[int, str]]:
+    """The answer lines of a plan that could not be combined: each part's best sentence among
+    ``sources`` (for an amount, one with a number beside what it counts when there is one), so
+    that an answer leads with the evidence of every part it found."""
+    from agentlab.answer_line import answering_number, best_sentence
+
+    amounts = p.kind == "difference" or p.larger is not None
+    out: list[tuple[int, str]] = []
+    for part, counted in zip(p.parts, p.counted, strict=True):
+        def has_number(sentence: str, part: str = part, counted: str = counted) -> bool:
+            return answering_number(part, sentence, idf, counted) is not None
+
+        best = (best_sentence(part, sources, idf, has_number) if amounts else None) \
+            or best_sentence(part, sources, idf)
+        if best is not None and best not in out:
+            out.append(best)
+    return out
+
+
 def _number(text: str) -> str:
     """The calculator's result as a person writes it ("3992", not "3992.0")."""
     try:

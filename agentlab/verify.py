@@ -375,7 +375,10 @@ def check(claim: Reading, window: Reading, context: str = "",
             theirs = window.unit(m)
             shared = len(near & window.stems_near(m.pos, 10))
             if unit and theirs:
-                return any(_same_word(a, b) for a in unit for b in theirs) and shared >= 1
+                # "8 parallel attention layers, or heads": what it counts, named again after
+                after = {stem(t) for t in window.tokens[m.pos + 1:m.pos + 7]}
+                return (any(_same_word(a, b) for a in unit for b in theirs)
+                        or bool(unit & after)) and shared >= 1
             return shared >= at_least
 
         # the same value, about the same thing

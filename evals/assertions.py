@@ -194,9 +194,12 @@ def supported(out: Output, case: Case, a: Assertion, judge: Judge | None = None)
 
 
 def _is_expected(source: dict[str, Any], expected: list[str]) -> bool:
-    paper = str(source.get("paper") or "")
-    names = {paper, paper.removeprefix("file:"), Path(paper.removeprefix("file:")).name,
-             str(source.get("title") or "")}
+    """A source is of an expected paper named by its arXiv id, key, file name or title (the
+    file name still counts when an arXiv stamp gave the paper an id)."""
+    names = {str(source.get("title") or "")}
+    for paper in (str(source.get("paper") or ""), str(source.get("key") or "")):
+        names |= {paper, paper.removeprefix("file:"), Path(paper.removeprefix("file:")).name}
+    names.discard("")
     return any(e in names for e in expected)
 
 

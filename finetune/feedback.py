@@ -79,7 +79,7 @@ def _prompt(turn: RatedTurn, library: Any, home: Any) -> list[dict[str, str]] | 
             c = chunks[cid]
             p = papers[int(c.paper_id or 0)]
             sources.append(Source(n=n, chunk_id=cid, paper=p.arxiv_id or p.key, title=p.title,
-                                  section=c.section, pages=c.pages, text=c.text))
+                                  section=c.section, pages=c.pages, text=c.text, key=p.key))
         values["sources"] = format_sources(sources)
     if "not_in_library" in template.inputs:
         values["not_in_library"] = NOT_IN_LIBRARY

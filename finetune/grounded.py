@@ -296,4 +296,5 @@ class Builder:
 
 def _source(n: int, chunk: Any, paper: Any) -> Source:
     return Source(n=n, chunk_id=int(chunk.id or 0), paper=paper.arxiv_id or paper.key,
-                  title=paper.title, section=chunk.section, pages=chunk.pages, text=chunk.text)
+                  title=paper.title, section=chunk.section, pages=chunk.pages, text=chunk.text,
+                  key=paper.key)

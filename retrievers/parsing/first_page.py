@@ -40,6 +40,39 @@ def largest_text(page: Any) -> str:
     return title[:300] if len(title) >= 8 else ""
 
 
+def looks_broken(title: str) -> bool:
+    """A title read in pieces: two single letters in a row ("L E : Guidelines ..." for small
+    capitals, "Pa per S e a rch" for letters drawn one by one)."""
+    words = re.findall(r"[A-Za-z0-9]+", title)
+    single = [len(w) == 1 and w.isalpha() for w in words]
+    return any(a and b for a, b in zip(single, single[1:], strict=False))
+
+
+def whole_title(pieces: str, page_text: str) -> str:
+    """The lines of ``page_text`` (a page's text as PDFium reads it, words whole) that hold a
+    title read in ``pieces``: the first one to three lines near the top that start with its
+    first letter and hold all its letters in order and each of its longer pieces. Empty when
+    none does."""
+    def letters(text: str) -> str:
+        return re.sub(r"[^0-9a-z]", "", text.lower())
+
+    target = letters(pieces)
+    longer = [letters(w) for w in pieces.split() if len(letters(w)) >= 3]
+    lines = [" ".join(ln.split()) for ln in page_text.splitlines() if ln.strip()][:25]
+    if not target:
+        return ""
+    for i in range(len(lines)):
+        for n in range(1, 4):
+            window = " ".join(lines[i:i + n])
+            have = letters(window)
+            if not have.startswith(target[0]) or not all(w in have for w in longer):
+                continue
+            rest = iter(have)
+            if all(c in rest for c in target):  # a subsequence: the pieces, in order
+                return window[:300]
+    return ""
+
+
 # arXiv stamps the first page of every PDF it serves: "arXiv:2206.10883v3 [cs.CL] 22 Jul 2022".
 # A bare "arXiv:..." elsewhere on the page is usually a citation, so only the stamp counts (or
 # a file named by its id, as arXiv's downloads are).

@@ -13,7 +13,9 @@ from retrievers.parsing.first_page import (
     arxiv_stamp,
     first_page_authors,
     largest_text,
+    looks_broken,
     real_title,
+    whole_title,
 )
 from retrievers.parsing.pdf_text import HEADING, dehyphenate, page_texts, pypdf_page_text
 from retrievers.records import Figure
@@ -108,7 +110,10 @@ def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
 
         crop_vector_figures(path, doc.figures, images_to)
     first = next((ln.strip() for ln in pages[0].splitlines() if ln.strip()), "")
-    doc.title = real_title(meta_title) or largest_text(reader.pages[0]) or first[:200]
+    title = real_title(meta_title) or largest_text(reader.pages[0])
+    if looks_broken(title):  # small capitals, letters drawn one by one: PDFium reads it whole
+        title = whole_title(title, pages[0]) or title
+    doc.title = title or first[:200]
     abstract = [s.text for s in doc.segments if s.section == "Abstract"]
     doc.abstract = abstract[0][:2000] if abstract else ""
     doc.authors = first_page_authors(pages[0], doc.title)

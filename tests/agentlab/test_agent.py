@@ -10,6 +10,7 @@ from langchain_core.messages import AIMessage
 from agentlab.agent import ResearchAgent
 from agentlab.calculator import calculate
 from agentlab.citations import NOT_IN_LIBRARY_MESSAGE
+from agentlab.client import ChatResult
 from agentlab.react import ReactFormatError, parse_react
 from agentlab.tools import explicitly_requested
 from retrievers.library import Library
@@ -304,10 +305,22 @@ def test_a_difference_is_computed_with_the_calculator_from_quoted_numbers(
 
 
 def test_a_part_without_an_answering_number_is_left_to_the_model(studies: Library) -> None:
-    bot, model = agent(studies, ["Final Answer: The library does not say [1]."])
+    from agentlab.assistant import Assistant
+    from tests.tui.fakes import FakeClient
+
+    assistant = Assistant(client=FakeClient(), model="scripted", library=studies,
+                          answer_line=True)
+    bot, model = agent(studies, ["Final Answer: The base model uses 8 heads [1]."],
+                       finish=lambda q, found, words, lines=None: assistant.answer(
+                           q, evidence=found, lines=lines,
+                           generate=lambda *_, **__: ChatResult(words, "scripted")))
     answer = bot.run("How many more heads than GPUs does the base model use?")
     assert len(model.prompts) == 1 and "without a final answer" not in answer.text
-    assert not any(s.kind == "combine" for s in answer.steps)
+    assert not any(s.kind == "combine" for s in answer.steps)  # no number for GPUs
+    # the answer leads with what the part that has a number found; the model's words follow,
+    # verified as any answer's
+    assert answer.text.startswith("“In the base model we employ h = 8 parallel attention")
+    assert answer.model_text == "The base model uses 8 heads [1]."
 
 
 def schema_step(**data: object) -> str:

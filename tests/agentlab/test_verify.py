@@ -27,6 +27,12 @@ def test_a_number_must_be_the_sources_value_for_the_same_thing() -> None:
     assert result.verdict == CONTRADICTED and result.value == "8"
     assert verdict("The corpus consists of 81.1M papers.", PAPERS) == SUPPORTED
     assert verdict("The corpus consists of 18.1M papers.", PAPERS) == CONTRADICTED
+    # what a number counts, named again after it ("8 parallel attention layers, or heads"):
+    # "8 heads" is the source's, not a contradiction by the 64 of the next clause
+    width = "In the base model we employ h = 8 parallel attention layers, or heads, each of " \
+            "width 64."
+    assert verdict("The base model uses 8 heads.", width) == SUPPORTED
+    assert verdict("The base model uses 2 heads.", width) == CONTRADICTED
     # the same value counting something else is not evidence: two weeks are not two hours
     assert verdict("Writing a summary takes two weeks.",
                    "Writing a summary typically takes one to two hours.") != SUPPORTED

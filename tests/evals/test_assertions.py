@@ -63,6 +63,11 @@ CITED = [{"n": 1, "paper": "file:/lib/mamba.md", "title": "Mamba notes"}]
      a("cites_expected"), CASE, False),
     (out("x"), a("recall_at_k", k=1), CASE, True),
     (out("x", sources=SOURCES[::-1]), a("recall_at_k", k=1), CASE, False),
+    # a paper named by its file still matches once an arXiv stamp gave it an id
+    (out("x", sources=[{**SOURCES[1], "key": "file:/papers/lora-paper.pdf"}]),
+     a("recall_at_k", k=1), Case(id="f", question="q", papers=["lora-paper.pdf"]), True),
+    (out("x", sources=[SOURCES[1]]), a("recall_at_k", k=1),
+     Case(id="f", question="q", papers=["lora-paper.pdf"]), False),
     (out("x", sources=SOURCES[::-1]), a("mrr", threshold=0.5), CASE, True),  # rank 2: 0.5
     (out("x", sources=SOURCES[1:]), a("mrr"), CASE, False),
     (out("x", sources=SOURCES[::-1]), a("ndcg", k=2, threshold=0.9), CASE, False),
