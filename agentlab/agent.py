@@ -323,23 +323,27 @@ class ResearchAgent:
                         {"text": str(reply.content)[:1000],
                          "tool_calls": [{"name": c["name"], "args": c["args"]}
                                         for c in getattr(reply, "tool_calls", [])]})
-            turn.steps.append(step)
-            update: dict[str, Any] = {"model_calls": calls + 1}
             decision = self._decide(reply, names)
+            instead: tuple[str, dict[str, Any]] | None = None
+            replaced = False
             if decision.error is not None:
                 step.data["error"] = decision.error
+            elif decision.call is not None and (turn.made(*decision.call)
+                                                or _degenerate(decision.call[1])):
+                replaced, instead = True, next_useful()
+                step.data["replaced"] = {"tool": decision.call[0], "args": decision.call[1],
+                                         "with": None if instead is None else
+                                         {"tool": instead[0], "args": instead[1]}}
+            turn.steps.append(step)  # complete: the live view reads it as it is added
+            update: dict[str, Any] = {"model_calls": calls + 1}
+            if decision.error is not None:
                 return {**update, "messages": [AIMessage(str(reply.content)), HumanMessage(
                     f"Observation: {decision.error}.")]}
             if decision.final is not None:
                 return {**update, "messages": [AIMessage(str(reply.content))],
                         "final": decision.final, "ended": "final answer"}
             assert decision.call is not None
-            name, args = decision.call
-            if turn.made(name, args) or _degenerate(args):
-                instead = next_useful()
-                step.data["replaced"] = {"tool": name, "args": args,
-                                         "with": None if instead is None else
-                                         {"tool": instead[0], "args": instead[1]}}
+            if replaced:
                 if instead is None:
                     return {**update, **give_up("nothing new to look up")}
                 return {**update, "messages": [as_message(None, instead, calls)]}

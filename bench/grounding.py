@@ -7,7 +7,10 @@ holding its answer contains). A hit is a returned chunk of that paper containing
 bench/data/retrieval_qa_sampled.json, asks about the same papers: one question on each of 14
 chunks drawn at random (seed 12), written after the term-proximity ranking was designed and
 before it was measured on them, as a check that what was tuned on the two dev sets carries
-over. In one run:
+over. A fourth, bench/data/retrieval_qa_named.json (12 questions on 12 more random chunks,
+seed 83, each naming its paper by its short name: "In Multi-LexSum, ...", "according to
+S2ORC"), was written on 2026-12-03 before the named-paper ranking was built, and measured
+before and after it. In one run:
   (a) litlab's search (hybrid BM25 + MiniLM, the library as `litlab index files` builds it);
   (b) a naive dense baseline: pypdf text of each PDF, 1000-character windows, MiniLM, exact
       cosine search.
@@ -181,6 +184,7 @@ def main() -> None:
             raise SystemExit(f"no dev papers or questions under {args.shared}: give --shared "
                              "DIR, or run `python bench/grounding.py --smoke` to check it runs")
         files.append(Path(__file__).resolve().parent / "data" / "retrieval_qa_sampled.json")
+        files.append(Path(__file__).resolve().parent / "data" / "retrieval_qa_named.json")
         sets = [(f.stem, json.loads(f.read_text())) for f in files]
 
     lib = library(Path(work.name) / "home")

@@ -142,6 +142,7 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = connect(path, MIGRATIONS)
+        self._short_names: tuple[tuple[Any, ...], dict[str, set[int]]] | None = None
         # (table, keyword) -> rows holding it (capped), and each table's row count: see
         # keyword_search
         self._counts: dict[tuple[str, str], int] = {}
@@ -443,6 +444,34 @@ class Catalog:
         """
         return self._bm25("chunks", query, k, within)
 
+    def papers_named(self, query: str) -> set[int]:
+        """The papers ``query`` names by their short name, the part of the title before its
+        colon ("PaSa", "S2ORC", "Multi-LexSum", "LONGEVAL", "Paper Plain"), as whole words in
+        any case. A short name of one plain word ("Attention: ...") names nothing: it would
+        match questions that only use the word."""
+        marker = self.db.execute("SELECT COUNT(*), MAX(id) FROM papers").fetchone()
+        if self._short_names is None or self._short_names[0] != tuple(marker):
+            names: dict[str, set[int]] = {}
+            for pid, title in self.db.execute("SELECT id, title FROM papers"):
+                name = _short_name(title or "")
+                if name:
+                    names.setdefault(name.lower(), set()).add(int(pid))
+            self._short_names = (tuple(marker), names)
+        low = query.lower()
+        return {pid for name, ids in self._short_names[1].items()
+                if re.search(rf"(?<![\w-]){re.escape(name)}(?!\w)", low) for pid in ids}
+
+    def paper_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]:
+        """chunk id -> its paper's id."""
+        out: dict[int, int] = {}
+        ids = list(chunk_ids)
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            out.update((int(c), int(p)) for c, p in self.db.execute(
+                f"SELECT id, paper_id FROM chunks WHERE id IN ({marks})", part))
+        return out
+
     def labelled_chunks(self, query: str, k: int,
                         within: set[int] | None = None) -> list[tuple[int, float]]:
         """The caption chunks of the tables and figures a query names ("What does Table 2 of
@@ -551,3 +580,20 @@ def _keywords(text: str) -> list[str]:
 
 
 _SEPARATED = re.compile(r"\w+(?:[.,\-/:]\w+)+")
+
+
+def _short_name(title: str) -> str:
+    """A title's short name: what comes before its colon, when it is a name (a word with
+    inner capitals, digits or a hyphen: "S2ORC", "PaperMage", "Multi-LexSum", "LONGEVAL"; or
+    two or three capitalised words: "Paper Plain")."""
+    if ":" not in title:
+        return ""
+    head = title.split(":", 1)[0].strip()
+    words = head.split()
+    if not 1 <= len(words) <= 3 or len(head) < 3:
+        return ""
+    if len(words) == 1:
+        w = words[0]
+        return head if any(c.isdigit() for c in w) or "-" in w or any(
+            c.isupper() for c in w[1:]) else ""
+    return head if all(w[:1].isupper() for w in words) else ""

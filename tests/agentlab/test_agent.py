@@ -320,7 +320,8 @@ def test_a_part_without_an_answering_number_is_left_to_the_model(studies: Librar
     # the answer leads with what the part that has a number found; the model's words follow,
     # verified as any answer's
     assert answer.text.startswith("“In the base model we employ h = 8 parallel attention")
-    assert answer.model_text == "The base model uses 8 heads [1]."
+    assert answer.text.endswith("The base model uses 8 heads [1].")
+    assert answer.sentences[-1].supported
 
 
 def schema_step(**data: object) -> str:
