@@ -299,6 +299,15 @@ def _run_command(method: str) -> click.Command:
         d = out.to_dict()
         click.echo(f"{result.name}: {result.steps} steps in {result.seconds:.0f} s, loss "
                    f"{d['first_loss']:.3f} → {d['last_loss']:.3f}; adapter '{result.adapter}'")
+        from finetune.train import losses, read_metrics
+
+        evals = losses(read_metrics(result.folder), "eval_loss")
+        if evals:
+            step, best = min(evals, key=lambda e: e[1])
+            early = " (stopped early: eval loss no longer fell)" \
+                if result.steps < result.max_steps else ""
+            click.echo(f"  eval loss {evals[0][1]:.3f} → {evals[-1][1]:.3f}; the adapter is "
+                       f"step {step}'s, the lowest ({best:.3f}){early}")
         click.echo(f"  loss curve: {result.folder / 'loss.png'}")
         if out.loaded:
             click.echo(f"  {out.loaded}")

@@ -126,8 +126,9 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def losses(metrics: list[dict[str, Any]]) -> list[tuple[int, float]]:
-    return [(int(m["step"]), float(m["loss"])) for m in metrics if "loss" in m]
+def losses(metrics: list[dict[str, Any]], key: str = "loss") -> list[tuple[int, float]]:
+    """(step, value) of a logged loss: the training loss, or ``key="eval_loss"``."""
+    return [(int(m["step"]), float(m[key])) for m in metrics if key in m]
 
 
 def plot_loss(folder: Path) -> Path | None:
@@ -143,7 +144,7 @@ def plot_loss(folder: Path) -> Path | None:
 
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=120)
     ax.plot(*zip(*train, strict=True), label="train loss", color="#3b6fb6")
-    evals = [(int(m["step"]), float(m["eval_loss"])) for m in metrics if "eval_loss" in m]
+    evals = losses(metrics, "eval_loss")
     if evals:
         ax.plot(*zip(*evals, strict=True), "o-", label="eval loss", color="#d9822b")
     ax.set_xlabel("step")
@@ -326,16 +327,22 @@ def run(spec: RunSpec | None, settings: Any, *, resume: str | None = None,
                        tokens=int(getattr(ts, "num_input_tokens_seen", 0) or
                                   _num_tokens(read_metrics(folder))), spec=spec)
     plot_loss(folder)
-    if ts.global_step < ts.max_steps:
-        result.stopped = True
+    if ts.global_step < ts.max_steps and stop is not None and stop.is_set():
+        result.stopped = True  # the person stopped it: a checkpoint to resume, no adapter
         state["state"] = "stopped"
         _write_json(folder / "run.json", state)
         return result
+    # with an eval split the weights are the best checkpoint's (lowest eval loss), loaded at
+    # the end, also when the eval loss stopped falling and the run ended early
     trainer.save_model(str(folder / "adapter"))
+    evals = losses(read_metrics(folder), "eval_loss")
     metrics = {"steps": ts.global_step, "seconds": round(seconds, 1),
                "first_loss": result.losses[0][1] if result.losses else None,
                "last_loss": result.losses[-1][1] if result.losses else None,
-               "tokens_per_s": round(result.tokens_per_s, 1)}
+               "tokens_per_s": round(result.tokens_per_s, 1),
+               **({"best_eval_loss": round(min(v for _, v in evals), 4),
+                   "best_step": min(evals, key=lambda e: e[1])[0],
+                   "stopped_early": ts.global_step < ts.max_steps} if evals else {})}
     if register:
         AdapterStore(settings).register(name, folder / "adapter", {
             "base": spec.base, "base_sha256": state["base"]["sha256"], "method": spec.method,
@@ -390,8 +397,19 @@ def _trainer(spec: RunSpec, ds: Dataset, base: Path, targs: Any, margs: Any, fol
                            train_dataset=HFDataset.from_list(rows), processing_class=tokenizer,
                            peft_config=peft, callbacks=callbacks)
     train = HFDataset.from_list(for_trainer(train_rows))
-    evald = HFDataset.from_list(for_trainer(eval_rows)) if eval_rows and \
-        getattr(targs, "eval_strategy", "no") != "no" else None
+    evaluated = getattr(targs, "eval_strategy", "no") != "no"  # a str enum
+    evald = HFDataset.from_list(for_trainer(eval_rows)) if eval_rows and evaluated else None
+    if evald is None:  # no held-out split: nothing to evaluate, no best point to keep
+        from transformers.trainer_utils import IntervalStrategy
+
+        targs.eval_strategy = IntervalStrategy.NO
+        targs.load_best_model_at_end = False
+    elif targs.load_best_model_at_end:
+        from transformers import EarlyStoppingCallback
+
+        from finetune.config import EARLY_STOP
+
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=EARLY_STOP))
     if spec.method == "dpo":
         return DPOTrainer(model=model, args=targs, train_dataset=train, eval_dataset=evald,
                           processing_class=tokenizer, peft_config=peft, callbacks=callbacks)

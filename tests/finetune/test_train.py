@@ -214,3 +214,42 @@ def test_merge_export_and_remove(home: Path, tmp_path: Path) -> None:
     assert torch.allclose(want, got, atol=1e-4) and not torch.allclose(plain, got, atol=1e-4)
     litlab("adapters", "remove", "m")
     assert "no adapters yet" in litlab("adapters", "list")
+
+
+def test_a_run_that_overfits_stops_early_and_keeps_its_best_checkpoint(home: Path) -> None:
+    """Eval loss on the held-out split is logged beside the training loss; when it stops
+    falling the run ends, and the adapter is the checkpoint where it was lowest."""
+    def rows(answer_of: dict[int, str]) -> str:
+        return "\n".join(json.dumps({"messages": [
+            {"role": "user", "content": f"how many heads does the model use ? {i}"},
+            {"role": "assistant", "content": answer_of.get(i, "the model uses eight heads .")}]})
+            for i in range(20))
+
+    probe = home / "probe.jsonl"
+    probe.write_text(rows({}))
+    litlab("finetune", "data", "build", "probe", "--from", str(probe), "--eval-share", "0.2")
+    import re
+
+    held = re.findall(r"\? (\d+)", (home / "datasets" / "probe" / "eval.jsonl").read_text())
+    assert len(held) == 4
+    # the same rows, the held-out ones now saying something training never teaches
+    f = home / "overfit.jsonl"
+    f.write_text(rows({int(i): "two layers of a different kind , the paper says ." for i in held}))
+    litlab("finetune", "data", "build", "overfit", "--from", str(f), "--eval-share", "0.2")
+    out = json.loads(litlab("finetune", "sft", "--data", "overfit", "--name", "over",
+                            "--steps", "40", "--lr", "0.01", "--json"))
+    folder = home / "runs" / "finetune" / "over"
+    evals = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()
+             if "eval_loss" in line]
+    assert [e["step"] for e in evals][:2] == [5, 10]  # every save_steps
+    best = min(evals, key=lambda e: e["eval_loss"])
+    assert evals[-1]["eval_loss"] > best["eval_loss"]  # it overfit after its best point ...
+    assert out["steps"] < 40 and out["adapter"] == "over"  # ... so it stopped early
+    info = json.loads(litlab("adapters", "show", "over", "--json"))
+    assert info["metrics"]["best_step"] == best["step"] and info["metrics"]["stopped_early"]
+    # no held-out split: nothing evaluated, the run goes to its last step
+    litlab("finetune", "data", "build", "all", "--from", str(f), "--eval-share", "0")
+    out = json.loads(litlab("finetune", "sft", "--data", "all", "--name", "all", "--steps", "6",
+                            "--lr", "0.01", "--json"))
+    assert out["steps"] == 6
+    assert "eval_loss" not in (home / "runs" / "finetune" / "all" / "metrics.jsonl").read_text()

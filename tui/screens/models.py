@@ -43,6 +43,7 @@ class ModelsScreen(Screen[None]):
         self._stop = threading.Event()
         self.running = False
         self._live: list[tuple[int, float]] = []
+        self._live_evals: list[tuple[int, float]] = []
 
     @property
     def services(self) -> Any:
@@ -137,16 +138,24 @@ class ModelsScreen(Screen[None]):
             lines.append(f"  gate: not evaluated (`litlab adapters eval {info.name} citations`)")
         self.query_one("#details", Static).update("\n".join(lines))
         folder = runs_dir(self.services.settings.home_dir) / (info.run or info.name)
-        self._plot(losses(read_metrics(folder)), info.name)
+        metrics = read_metrics(folder)
+        self._plot(losses(metrics), info.name, losses(metrics, "eval_loss"))
 
-    def _plot(self, points: list[tuple[int, float]], title: str) -> None:
+    def _plot(self, points: list[tuple[int, float]], title: str,
+              evals: list[tuple[int, float]] | None = None) -> None:
+        """The training loss, and the eval loss on the held-out split beside it (where it
+        rises while training loss falls, the run has overfit)."""
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(f"training loss · {title}" if points else f"{title}: no training run")
+        plt.title(f"loss · {title}" if points else f"{title}: no training run")
         if points:
-            plt.plot([p[0] for p in points], [p[1] for p in points], marker="braille")
+            plt.plot([p[0] for p in points], [p[1] for p in points], marker="braille",
+                     label="train")
+            if evals:
+                plt.plot([p[0] for p in evals], [p[1] for p in evals], marker="dot",
+                         label="eval")
             plt.xlabel("step")
         plot.refresh()
 
@@ -184,7 +193,7 @@ class ModelsScreen(Screen[None]):
             return
         self._stop.clear()
         self.running = True
-        self._live = []
+        self._live, self._live_evals = [], []
         self.query_one("#train-progress", ProgressBar).display = True
         self.query_one("#train-status", Label).update(f"{method}: preparing data…")
         self.train(method)
@@ -204,6 +213,8 @@ class ModelsScreen(Screen[None]):
         def on_log(step: int, total: int, entry: dict[str, Any]) -> None:
             if "loss" in entry:
                 self._live.append((step, float(entry["loss"])))
+            if "eval_loss" in entry:
+                self._live_evals.append((step, float(entry["eval_loss"])))
             call(self._progress, method, step, total, entry.get("loss"))
 
         try:
@@ -254,7 +265,7 @@ class ModelsScreen(Screen[None]):
         tail = f", loss {loss:.3f}" if loss is not None else ""
         self.query_one("#train-status", Label).update(f"{what}: {step}/{total}{tail}")
         if self._live:
-            self._plot(self._live, f"{what} (running)")
+            self._plot(self._live, f"{what} (running)", self._live_evals)
 
     def _done(self, text: str, severity: str) -> None:
         self.running = False
