@@ -83,8 +83,9 @@ def answering_number(question: str, sentence: str, idf: Any = None,
     for number in reading.numbers:
         near = reading.stems_near(number.pos, NUMBER_NEAR)
         near |= {stem(w) for w in near}
-        if what and not (what & _counts(reading, number) and _a_count(reading, number)):
-            continue  # "0.94" of "coverage of 0.94" does not count summaries
+        if what and not (what & _counts(reading, number) and _a_count(reading, number)
+                         and not re.search(rf"\(\s*{re.escape(number.text)}\s*\)", sentence)):
+            continue  # "0.94" of "coverage of 0.94" counts no summaries, "(1)" is a list's
         score = sum(v for s, v in weight.items() if s in near)
         if score > 0 and (best is None or score > best[0]):
             best = (score, number)

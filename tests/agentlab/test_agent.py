@@ -299,6 +299,8 @@ def test_a_difference_is_computed_with_the_calculator_from_quoted_numbers(
                             counted="papers with full text").text == "8.1M"
     assert answering_number("How many summaries?", "Multi-LexSum has the top coverage for long "
                             "summaries, of 0.94.", counted="summaries") is None
+    assert answering_number("How many test samples?", "We check (1) whether the test split is "
+                            "large enough.", counted="test samples") is None  # an enumerator
     # the quotes are the sources' words, verified; the computed line is the calculator's
     quotes = [s for s in answer.sentences if s.text.startswith("“")]
     assert len(quotes) == 2 and all(s.supported for s in quotes)
