@@ -3,8 +3,6 @@ though another paper shares more of its words (issue 26)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from retrievers.index.catalog import _short_name
