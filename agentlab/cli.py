@@ -365,7 +365,9 @@ def _print_trace(steps: list[Any]) -> None:
 @click.option("--prompt", "-p", "prompt_name", default="rag", show_default=True,
               help="Prompt template (`litlab prompts list`); zero_shot skips the library.")
 @click.option("--agent", "use_agent", is_flag=True,
-              help="Let the research agent use tools (search, read a section, arXiv, ...).")
+              help="The research agent: searches each part of the question, reads around "
+                   "passages, computes with the calculator; its hops are listed under the "
+                   "answer.")
 @click.option("--rewrite", is_flag=True, help="Rewrite the question into a search query first.")
 @click.option("--k", type=int, help="Sources to retrieve (default from settings: 5).")
 @click.option("--trace", is_flag=True, help="Print each step: retrieval, prompt, tools, timings.")
