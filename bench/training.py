@@ -70,8 +70,10 @@ def side_trl(args: Any, folder: Path) -> dict[str, Any]:
 
     path = settings().models_dir / MODEL
     rows = [{"prompt": r["messages"][:1], "completion": r["messages"][1:]} for r in examples()]
+    # the same work as litlab's side: its dataset has no eval split, so nothing is evaluated
     training = {**TRAINING_DEFAULTS["sft"], "max_steps": args.steps,
-                "per_device_train_batch_size": args.batch, "save_strategy": "no"}
+                "per_device_train_batch_size": args.batch, "save_strategy": "no",
+                "eval_strategy": "no", "load_best_model_at_end": False}
     cfg = SFTConfig(output_dir=str(folder / "out"), use_cpu=True, **training)
     lora = LoraConfig(r=MODEL_DEFAULTS["lora_r"], lora_alpha=MODEL_DEFAULTS["lora_alpha"],
                       lora_dropout=MODEL_DEFAULTS["lora_dropout"], bias="none",

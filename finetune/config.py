@@ -137,7 +137,9 @@ def training_config(s: RunSpec, output_dir: Path, *, cuda: bool) -> Any:
 
     cls = {"sft": SFTConfig, "dpo": DPOConfig, "grpo": GRPOConfig}[s.method]
     values = {**TRAINING_DEFAULTS[s.method], **s.training, "output_dir": str(output_dir)}
-    if values.get("load_best_model_at_end") and "eval_steps" not in s.training \
+    if values.get("save_strategy") == "no":  # no checkpoints: no best one to keep
+        values["load_best_model_at_end"] = False
+    elif values.get("load_best_model_at_end") and "eval_steps" not in s.training \
             and values.get("save_steps"):
         values["eval_steps"] = values["save_steps"]  # the best point must be a checkpoint
     if not cuda:
