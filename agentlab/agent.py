@@ -410,6 +410,11 @@ class ResearchAgent:
             attribute_answer(answer, self.library.embedder.embed_few, self.attribution_threshold,
                              Vocabulary.of(self.library))
         if ended == "combined":
+            # the result line is litlab's arithmetic or comparison over the quoted numbers,
+            # not a claim a source makes: shown as computed, not judged against the sources
+            for sentence in answer.sentences:
+                if not sentence.text.startswith("“"):
+                    sentence.claim, sentence.origin = False, "computed"
             turn.steps.append(Step("end", 0, {"ended": "the plan's parts combined",
                                               "sources": len(turn.sources)}))
         return answer

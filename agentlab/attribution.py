@@ -41,7 +41,8 @@ class Sentence:
     text: str
     sources: list[int] = field(default_factory=list)  # supporting source numbers, best first
     scores: dict[int, float] = field(default_factory=dict)  # source number -> support
-    # "model" (a verified marker), "litlab" (attributed) or "answer_line" (the quoted line)
+    # "model" (a verified marker), "litlab" (attributed), "answer_line" (the quoted line) or
+    # "computed" (the agent's arithmetic or comparison over quoted numbers; not a claim)
     origin: str | None = None
     unverified: list[int] = field(default_factory=list)  # markers that do not support it
     claim: bool = True  # False: too short to claim anything ("See also."); not judged

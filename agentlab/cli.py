@@ -308,6 +308,10 @@ def _print_citations(answer: Any) -> None:
         claims = [s for s in answer.sentences if s.claim]
         supported = sum(s.supported for s in claims)
         click.secho(f"\nSupport: {supported} of {len(claims)} sentences", bold=True)
+        for s in answer.sentences:
+            if s.origin == "computed":  # the agent's arithmetic over the quoted numbers
+                click.secho(f"  = computed     {_short(s.text, 90)} (from the quotes below)",
+                            fg="cyan")
         for s in claims:
             _print_verdict(s)
     if getattr(answer, "withheld", False):  # the answer line stands; the model's words do not

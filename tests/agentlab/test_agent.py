@@ -301,9 +301,13 @@ def test_a_difference_is_computed_with_the_calculator_from_quoted_numbers(
                             "summaries, of 0.94.", counted="summaries") is None
     assert answering_number("How many test samples?", "We check (1) whether the test split is "
                             "large enough.", counted="test samples") is None  # an enumerator
-    # the quotes are the sources' words, verified; the computed line is the calculator's
+    # the quotes are the sources' words, verified; the computed line is the calculator's,
+    # shown as computed rather than as a claim the sources fail to support
     quotes = [s for s in answer.sentences if s.text.startswith("“")]
     assert len(quotes) == 2 and all(s.supported for s in quotes)
+    computed = [s for s in answer.sentences if not s.claim]
+    assert [s.origin for s in computed] == ["computed"] and computed[0].text.startswith("3,992")
+    assert all(s.supported for s in answer.sentences if s.claim)
 
 
 def test_a_part_without_an_answering_number_is_left_to_the_model(studies: Library) -> None:
