@@ -114,10 +114,8 @@ def combine(p: Plan, found: Sequence[Sequence[Any]], idf: Any = None,
     numbers = []
     amounts = p.kind == "difference" or p.larger is not None
     for part, counted, sources in zip(p.parts, p.counted, found, strict=True):
-        def has_number(sentence: str, part: str = part, counted: str = counted) -> bool:
-            return answering_number(part, sentence, idf, counted) is not None
-
-        best = best_sentence(part, list(sources), idf, has_number if amounts else None)
+        best = best_sentence(part, list(sources), idf,
+                             _has_number(part, counted, idf) if amounts else None)
         if best is None:
             return None
         quotes.append(best)
@@ -144,19 +142,23 @@ def part_lines(p: Plan, sources: Sequence[Any], idf: Any = None) -> list[tuple[i
     """The answer lines of a plan that could not be combined: each part's best sentence among
     ``sources`` (for an amount, one with a number beside what it counts when there is one), so
     that an answer leads with the evidence of every part it found."""
-    from agentlab.answer_line import answering_number, best_sentence
+    from agentlab.answer_line import best_sentence
 
     amounts = p.kind == "difference" or p.larger is not None
     out: list[tuple[int, str]] = []
     for part, counted in zip(p.parts, p.counted, strict=True):
-        def has_number(sentence: str, part: str = part, counted: str = counted) -> bool:
-            return answering_number(part, sentence, idf, counted) is not None
-
-        best = (best_sentence(part, sources, idf, has_number) if amounts else None) \
-            or best_sentence(part, sources, idf)
+        best = (best_sentence(part, sources, idf, _has_number(part, counted, idf))
+                if amounts else None) or best_sentence(part, sources, idf)
         if best is not None and best not in out:
             out.append(best)
     return out
+
+
+def _has_number(part: str, counted: str, idf: Any) -> Callable[[str], bool]:
+    """Whether a sentence holds a number that counts what ``part`` asks about."""
+    from agentlab.answer_line import answering_number
+
+    return lambda sentence: answering_number(part, sentence, idf, counted) is not None
 
 
 def _number(text: str) -> str:

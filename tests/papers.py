@@ -290,3 +290,15 @@ def make_arxiv_pdf(path: Path, stamp: str = "arXiv:2106.09685v2 [cs.CL] 16 Oct 2
     c.showPage()
     c.save()
     return path
+
+
+def notes_library(factory: pytest.TempPathFactory, name: str, notes: dict[str, str]):
+    """A library of Markdown notes (file name -> text), indexed in a home of its own."""
+    from retrievers.library import Library
+
+    folder = factory.mktemp(name)
+    for file, text in notes.items():
+        (folder / file).write_text(text)
+    lib = Library(factory.mktemp(f"{name}-home"))
+    assert lib.index_files([folder]).ok
+    return lib

@@ -258,12 +258,9 @@ STUDIES = {
 
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory: pytest.TempPathFactory) -> Library:
-    folder = tmp_path_factory.mktemp("studies")
-    for name, text in STUDIES.items():
-        (folder / name).write_text(text)
-    lib = Library(tmp_path_factory.mktemp("studies-home"))
-    assert lib.index_files([folder]).ok
-    return lib
+    from tests.papers import notes_library
+
+    return notes_library(tmp_path_factory, "studies", STUDIES)
 
 
 def test_a_comparison_of_two_papers_names_the_right_one(studies: Library) -> None:

@@ -25,12 +25,9 @@ PAPERS = {
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Library:
-    folder = tmp_path_factory.mktemp("named")
-    for name, text in PAPERS.items():
-        (folder / name).write_text(text)
-    lib = Library(tmp_path_factory.mktemp("named-home"))
-    assert lib.index_files([folder]).ok
-    return lib
+    from tests.papers import notes_library
+
+    return notes_library(tmp_path_factory, "named", PAPERS)
 
 
 def test_short_names_are_names_not_words() -> None:
