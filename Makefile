@@ -63,6 +63,7 @@ bench: setup
 	$(BIN)/python bench/claims.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/agent.py
+	$(BIN)/python bench/retriever.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

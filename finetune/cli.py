@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from finetune.retriever_cli import retriever_group
 from litcore.console import echo_json, progress_bar, progress_line
 from litcore.errors import UserError
 
@@ -321,6 +322,7 @@ def _run_command(method: str) -> click.Command:
 
 for _m in ("sft", "dpo", "grpo"):
     finetune_group.add_command(_run_command(_m))
+finetune_group.add_command(retriever_group)
 
 
 @finetune_group.command("runs")

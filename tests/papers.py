@@ -302,3 +302,66 @@ def notes_library(factory: pytest.TempPathFactory, name: str, notes: dict[str, s
     lib = Library(factory.mktemp(f"{name}-home"))
     assert lib.index_files([folder]).ok
     return lib
+
+
+TOPIC_NOTES = {
+    "lora.md": ("Low-Rank Adaptation", [
+        "Low-rank adaptation freezes the pretrained weights of the model. It injects trainable "
+        "rank decomposition matrices into every layer of the Transformer architecture. The "
+        "number of trainable parameters falls by ten thousand times compared with full "
+        "fine-tuning of the same model.",
+        "The adapters add no inference latency because the learned matrices merge into the "
+        "frozen weights after training. Merging is a single matrix addition for each adapted "
+        "layer. Several adapters can share one base model and be swapped at serving time.",
+        "On the GLUE benchmark the method matches full fine-tuning with a rank of eight. The "
+        "authors report that the query and value projections benefit most from adaptation. "
+        "Higher ranks gave no further gain in their experiments on these tasks.",
+    ]),
+    "mamba.md": ("Selective State Spaces", [
+        "Selective state space models let the recurrence parameters depend on the input token. "
+        "This selection mechanism lets the model forget irrelevant context and keep what "
+        "matters. The resulting architecture is called Mamba by its authors.",
+        "Mamba scales linearly with the sequence length, unlike attention which is quadratic. "
+        "A hardware-aware parallel scan computes the recurrence efficiently on accelerators. "
+        "Inference throughput is five times higher than a Transformer of similar size.",
+        "On language modelling the three billion parameter model matches Transformers twice its "
+        "size. Long sequences of a million tokens improve results on genomics data. Audio "
+        "waveforms are modelled well by the same architecture.",
+    ]),
+    "rlhf.md": ("Learning from Human Feedback", [
+        "A reward model is trained on human comparisons between two answers to one prompt. "
+        "Labellers choose the answer they prefer and the model learns to score it higher. "
+        "The comparisons were collected from contractors hired for the project.",
+        "The policy is optimised with proximal policy optimisation against the reward model. "
+        "A penalty on the divergence from the supervised model keeps the policy from drifting. "
+        "Without the penalty the policy exploits weaknesses of the reward model.",
+        "Human evaluators preferred the outputs of the small aligned model to those of a much "
+        "larger pretrained model. Truthfulness improved while toxicity fell slightly. The "
+        "aligned models still make simple mistakes on some instructions.",
+    ]),
+    "diffusion.md": ("Denoising Diffusion", [
+        "Denoising diffusion models learn to reverse a gradual noising process over many "
+        "steps. Each step removes a small amount of Gaussian noise predicted by a network. "
+        "Sampling starts from pure noise and ends with an image.",
+        "The noise prediction network is a U-Net with attention layers at low resolutions. "
+        "Training minimises a simple mean squared error between true and predicted noise. "
+        "A cosine schedule of the noise level improves sample quality.",
+        "Classifier-free guidance trades diversity for fidelity by mixing conditional and "
+        "unconditional predictions. Larger guidance weights give sharper images that follow "
+        "the prompt more closely. Very large weights saturate the colours.",
+    ]),
+}
+
+
+def _topic_note(title: str, sections: list[str]) -> str:
+    return f"# {title}\n\n" + "\n\n".join(f"## Part {i + 1}\n\n{s}"
+                                            for i, s in enumerate(sections))
+
+
+def topic_notes(folder: Path) -> Path:
+    """Four Markdown notes of three sections each, every section a passage of 30 words or more
+    (enough for training pairs and a held-out paper): ``folder``, made."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for file, (title, sections) in TOPIC_NOTES.items():
+        (folder / file).write_text(_topic_note(title, sections))
+    return folder

@@ -150,6 +150,13 @@ class Services:
         with self._lock:
             self._library = None
 
+    def embedder_changed(self, model: str) -> None:
+        """After a fine-tuned retriever was adopted (``embed_model`` saved): searches from now
+        on embed with ``model`` and read the store made with it."""
+        with self._settings_lock:
+            self._settings = self.settings.model_copy(update={"embed_model": model})
+        self.library_changed()
+
     @property
     def chats(self) -> Any:
         with self._lock:

@@ -27,7 +27,9 @@ class ChunkVectors:
 
     def __init__(self, home: Path, store: str = "faiss", chroma_url: str | None = None,
                  embed_model: str = "all-MiniLM-L6-v2", chunk_context: bool = True,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, embedder: TextEmbedder | None = None) -> None:
+        """``embedder``: one already loaded for ``embed_model`` (else it is loaded on first
+        use, its fast export preferred)."""
         self.home = home
         self.cache_dir = cache_dir
         self.store_kind = store
@@ -37,7 +39,7 @@ class ChunkVectors:
         # names the paper or the section finds its passages.
         self.chunk_context = self._wanted_context = chunk_context
         self._store: VectorStore | None = None
-        self._embedder: TextEmbedder | None = None
+        self._embedder: TextEmbedder | None = embedder
 
     @property
     def embedder(self) -> TextEmbedder:

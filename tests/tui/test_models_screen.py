@@ -96,3 +96,32 @@ async def test_escape_stops_a_run_cleanly_and_the_same_key_continues_it(home: Pa
             assert len(runs) == 1 and list(runs[0].glob("checkpoints/checkpoint-*"))
     finally:
         TRAINING_DEFAULTS["sft"]["max_steps"] = saved
+
+
+@pytest.mark.anyio
+async def test_the_retriever_is_fine_tuned_from_the_models_screen_and_gated(tmp_path: Path,
+                                                                            ) -> None:
+    from tests.papers import topic_notes
+
+    home = Path(os.environ["LITLAB_HOME"])
+    lib = Library(home)
+    assert lib.index_files([topic_notes(tmp_path / "notes")]).ok
+    lib.close()
+    app = LitlabApp(Services(load_settings().settings, client=FakeClient()))
+    async with app.run_test(size=(150, 45)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("f12")
+        await app.workers.wait_for_complete()
+        screen = app.screen
+        assert isinstance(screen, ModelsScreen)
+        await pilot.press("r")  # pairs, real training steps, the candidate's vectors, the gate
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not screen.running and screen._live  # the loss was drawn as it trained
+        status = str(screen.query_one("#train-status", Label).render())
+        assert "recall@5 on held-out papers" in status and "(p = " in status, status
+        adopted = "adopted, search now uses it" in status
+        assert adopted or "not adopted, search keeps its embedder" in status, status
+        model = app.services.settings.embed_model  # type: ignore[attr-defined]
+        assert model.endswith("/model") if adopted else model == "all-MiniLM-L6-v2"
+        assert len(list((home / "retrievers").iterdir())) == 1

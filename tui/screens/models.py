@@ -1,7 +1,7 @@
 """Models: the base model and every adapter with its data, loss and evaluation gate; start a
 fine-tuning run (SFT from the library, DPO from your feedback) with a live loss curve, stop it
 cleanly with Esc (a checkpoint is kept: the same key continues it), pick an adapter for the
-chat."""
+chat; fine-tune the retriever on the library (gated by its search, adopted when it passes)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class ModelsScreen(Screen[None]):
         Binding("f12", "app.switch_mode('chat')", "Chat"),
         Binding("s", "train('sft')", "SFT from library"),
         Binding("d", "train('dpo')", "DPO from feedback"),
+        Binding("r", "retriever", "Retriever from library"),
         Binding("u", "use", "Use in chat"),
         Binding("escape", "stop", "Stop run"),
         Binding("f1", "app.push_screen('help')", "Help"),
@@ -52,7 +53,8 @@ class ModelsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("[b]Models[/b]  s: SFT from the library · d: DPO from your feedback · "
-                        "u: answer with the selected one · Esc: stop a run")
+                        "r: fine-tune the retriever · u: answer with the selected one · "
+                        "Esc: stop a run")
             yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="running"):
                 yield ProgressBar(id="train-progress", show_eta=True)
@@ -187,16 +189,70 @@ class ModelsScreen(Screen[None]):
         call(self.notify, f"the chat now answers with {name}")
 
     # -- training ----------------------------------------------------------------------------
-    def action_train(self, method: str) -> None:
+    def _start(self, status: str) -> bool:
         if self.running:
             self.notify("a run is going: wait, or press Esc to stop it", severity="warning")
-            return
+            return False
         self._stop.clear()
         self.running = True
         self._live, self._live_evals = [], []
         self.query_one("#train-progress", ProgressBar).display = True
-        self.query_one("#train-status", Label).update(f"{method}: preparing data…")
-        self.train(method)
+        self.query_one("#train-status", Label).update(status)
+        return True
+
+    def action_train(self, method: str) -> None:
+        if self._start(f"{method}: preparing data…"):
+            self.train(method)
+
+    def action_retriever(self) -> None:
+        if self._start("retriever: making pairs from the library…"):
+            self.train_retriever()
+
+    @work(thread=True, group="models-train", exclusive=True)
+    def train_retriever(self) -> None:
+        """What `litlab finetune retriever train` does: a candidate made beside the library,
+        gated by its search, adopted (and used by the chat at once) when it passes."""
+        import time
+
+        from finetune.retriever import TrainConfig, adopt, make
+        from litcore.errors import UserError
+
+        call = self.app.call_from_thread
+        status = self.query_one("#train-status", Label)
+        said = {"at": 0.0}
+
+        def say(msg: str) -> None:
+            if time.monotonic() - said["at"] >= 0.5:
+                said["at"] = time.monotonic()
+                call(status.update, f"retriever: {msg}")
+
+        def on_step(step: int, total: int, loss: float | None) -> None:
+            if loss is not None:
+                self._live.append((step, loss))
+            call(self._progress, "retriever", step, total, loss)
+
+        library = self.services.open_library()
+        name = time.strftime("retriever-%Y%m%d-%H%M%S")
+        try:
+            cand = make(library, name, TrainConfig(), progress=say, on_step=on_step,
+                        stop=self._stop)
+            gate = cand.info()["gate"]
+            found = "; ".join(f"recall@{gate.get('k', 5)} on {n} {r['base']:.2f} → "
+                              f"{r['tuned']:.2f}" for n, r in gate["sets"].items())
+            found += f" (p = {gate['p_value']:.3g})"
+            if not gate["passed"]:
+                call(self._done, f"{name} not adopted, search keeps its embedder: {found}",
+                     "warning")
+                return
+            adopt(library, cand, progress=say)
+            self.services.embedder_changed(str(cand.model))
+            call(self._done, f"{name} adopted, search now uses it: {found}", "information")
+        except UserError as e:
+            call(self._done, str(e), "error")
+        except Exception as e:  # noqa: BLE001 - a notification, never a crash
+            log = self.services.log_bug(e)
+            call(self._done, f"{type(e).__name__}: {e} (a bug: the traceback is in {log})",
+                 "error")
 
     @work(thread=True, group="models-train", exclusive=True)
     def train(self, method: str) -> None:
