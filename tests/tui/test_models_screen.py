@@ -122,6 +122,6 @@ async def test_the_retriever_is_fine_tuned_from_the_models_screen_and_gated(tmp_
         assert "recall@5 on held-out papers" in status and "(p = " in status, status
         adopted = "adopted, search now uses it" in status
         assert adopted or "not adopted, search keeps its embedder" in status, status
-        model = app.services.settings.embed_model  # type: ignore[attr-defined]
+        model = app.services.settings.embed_model
         assert model.endswith("/model") if adopted else model == "all-MiniLM-L6-v2"
         assert len(list((home / "retrievers").iterdir())) == 1
