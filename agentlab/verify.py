@@ -436,6 +436,13 @@ def check(claim: Reading, window: Reading, context: str = "",
         missing = [w for w in claim.words if not _has(window, w)]
         return Check(NOT_FOUND, coverage, "the source does not say this (not in it: "
                      + ", ".join(_as_written(claim, w) for w in missing[:4]) + ")")
+    compared = comparison(claim, window)
+    if compared is not None:
+        mine, head, theirs = compared
+        if theirs:
+            return Check(CONTRADICTED, coverage, f"the source says {theirs} {head}, not {mine}",
+                         theirs)
+        return Check(NOT_FOUND, coverage, f"the source makes no comparison ({mine} {head})")
     roles = exchanged(claim, window)
     if roles:
         a, b = (_as_written(claim, t) if t in claim.words else claim.raw[claim.names[t]]
@@ -564,6 +571,142 @@ def exchanged(claim: Reading, window: Reading) -> tuple[str, str] | None:
                 # "preserve paragraph breaks rather than line breaks" against "line breaks
                 # rather than paragraph breaks"
                 return a, b
+    return None
+
+
+_UP = frozenset(["more", "greater", "larger", "bigger", "higher", "longer", "better", "faster",
+                 "stronger", "wider", "largest", "biggest", "highest", "longest", "best",
+                 "fastest", "strongest", "widest", "most", "increase", "increased", "increases",
+                 "increasing", "grow", "grows", "grew", "growing"])
+_DOWN = frozenset(["less", "fewer", "smaller", "lower", "shorter", "worse", "slower", "weaker",
+                   "narrower", "smallest", "lowest", "shortest", "worst", "slowest", "weakest",
+                   "fewest", "least", "decrease", "decreased", "decreases", "decreasing", "shrink",
+                   "shrinks", "shrank", "reduced", "reduces", "degrade", "degrades",
+                   "degraded"])
+_UP_STEMS = ("outperform", "surpass", "exceed", "improv")
+_DOWN_STEMS = ("underperform",)
+
+
+def _direction(token: str) -> int:
+    """+1 for a word that says more (larger, better, outperforms, improves), -1 for one that
+    says less (fewer, worse, degrades), 0 otherwise."""
+    if token in _UP or token.startswith(_UP_STEMS):
+        return 1
+    if token in _DOWN or token.startswith(_DOWN_STEMS):
+        return -1
+    return 0
+
+
+def _comparatives(r: Reading) -> list[tuple[int, int]]:
+    """(position, direction) of the reading's comparing words ("one or more" left out: it
+    compares nothing)."""
+    return [(i, d) for i, tok in enumerate(r.tokens)
+            if (d := _direction(tok)) and not (i and r.tokens[i - 1] == "or")
+            and not (tok in ("most", "least") and r.tokens[i + 1:i + 2] == ["of"])]
+
+
+def _term_at(r: Reading, pos: int) -> str | None:
+    """What a comparing word can be about at ``pos``: a content word or a name (its stem),
+    or another word that is not a function word ("models", "quality")."""
+    if not 0 <= pos < len(r.tokens):
+        return None
+    word = next((w for w, at in r.words.items() if pos in at), None)
+    if word:
+        return word
+    tok = r.tokens[pos]
+    if tok.rstrip(".-") in r.names:
+        return tok.rstrip(".-")
+    if tok.isalpha() and len(tok) > 2 and tok not in STOP_WORDS | FILLER_WORDS \
+            and not _direction(tok):
+        return stem(tok)
+    return None
+
+
+def _positions(r: Reading, term: str) -> list[int]:
+    bare = term.replace("-", "")
+    return [i for i, tok in enumerate(r.tokens)
+            if (t := _term_at(r, i)) is not None and _same_word(t.replace("-", ""), bare)]
+
+
+def comparison(claim: Reading, window: Reading) -> tuple[str, str, str | None] | None:
+    """Where the claim compares ("*less* stable", "*fewer* paragraphs", "models are *worse*
+    than", "*more than* 100 characters"): (its word, what it compares, the source's opposite
+    word or None) when the source says the same thing the other way ("*more* stable",
+    "*fewer than* 100") or holds it with no comparison at all; None when the source compares
+    it the same way, or does not hold what is compared (the other rules decide then). What
+    is compared is the word right after the comparing word (the number after "than"), or,
+    when "than" follows with no number, the word before it; the source's comparing word must
+    stand on the same side of it."""
+    mine = _comparatives(claim)
+    if not mine:
+        return None
+    theirs = _comparatives(window)
+    for pos, d in mine:
+        toks = claim.tokens
+        bound = toks[pos + 1:pos + 2] == ["than"] and pos + 2 < len(toks) and any(
+            n.pos == pos + 2 for n in claim.numbers)
+        if bound:  # "more than 100 characters": about the number
+            number = next(n for n in claim.numbers if n.pos == pos + 2)
+            at = [m.pos for m in window.numbers if _same(number, m, False)]
+            head, before = number.text, True
+        else:
+            head, before = None, True
+            if toks[pos + 1:pos + 2] != ["than"]:
+                head = next((t for q in range(pos + 1, pos + 3)
+                             if (t := _term_at(claim, q))), None)
+            if head is None:
+                head, before = next((t for q in range(pos - 1, max(-1, pos - 4), -1)
+                                     if (t := _term_at(claim, q))), None), False
+            if head is None:
+                continue
+            at = _positions(window, head)
+        if not at:
+            continue  # the source does not hold what is compared: the other rules decide
+        if before:  # "more stable": the source's word before it
+            near = [(q, e) for q, e in theirs if any(0 < a - q <= 2 + bound for a in at)]
+        else:  # "models are worse than": after it
+            near = [(q, e) for q, e in theirs if any(0 < q - a <= 3 for a in at)]
+        if not near and not bound:  # said the other way: "worse quality", "the quality of
+            # metadata ... is worse"
+            near = [(q, e) for q, e in theirs if any(0 < a - q <= 2 or 0 < q - a <= 8
+                                                      for a in at)]
+        if any(e == d for _, e in near):
+            swapped = _sides_swapped(claim, pos, window, [q for q, e in near if e == d])
+            if swapped:
+                return toks[pos], f"({swapped[0]} and {swapped[1]} the other way round)", \
+                    f"{swapped[1]} {window.tokens[near[0][0]]} {swapped[0]}"
+            continue
+        written = head if bound else _as_written(claim, head) if head in claim.words \
+            else head
+        return toks[pos], written, (window.tokens[near[0][0]] if near else None)
+    return None
+
+
+def _side(r: Reading, pos: int, step: int) -> str | None:
+    """The nearest name within six tokens of ``pos`` in direction ``step`` ("than" and
+    function words skipped), without hyphens."""
+    for q in range(pos + step, pos + 7 * step, step):
+        if not 0 <= q < len(r.tokens):
+            return None
+        tok = r.tokens[q].rstrip(".-")
+        if tok in r.names:
+            return tok.replace("-", "")
+    return None
+
+
+def _sides_swapped(claim: Reading, pos: int, window: Reading,
+                   at: list[int]) -> tuple[str, str] | None:
+    """The names on either side of the claim's comparing word stand the other way round
+    around the source's: "SciBERT outperforms S2ORC-SciBERT" against "S2ORC-SciBERT
+    outperforms SciBERT"."""
+    left, right = _side(claim, pos, -1), _side(claim, pos, 1)
+    if not left or not right or left == right:
+        return None
+    for q in at:
+        if _side(window, q, -1) == right and _side(window, q, 1) == left:
+            return claim.raw[claim.names[left if left in claim.names else right]], \
+                next((claim.raw[p] for n, p in claim.names.items()
+                      if n.replace("-", "") == right), right)
     return None
 
 

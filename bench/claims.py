@@ -28,6 +28,16 @@ cost per claim. Sets:
     second refers back), so it is design data now);
   - bench/data/claims_heldout4.json (20 claims on 10 more random chunks, seed 71, written
     before those three rules: the held-out check for them);
+  - bench/data/claims_comparisons.json (18 claims on comparing sentences drawn at random, seed
+    113, and comparisons no passage makes; written on 2026-12-03 before the comparison rule:
+    its first reading shaped the rule, so it is design data now);
+  - bench/data/claims_comparisons2.json (16 more, written before the rule was built; its
+    first reading shaped the rule's second round: design data now);
+  - bench/data/claims_comparisons3.json (16 more, written before that second round and
+    never used to change it: the held-out check for the comparison rule);
+  - bench/data/claims_heldout5.json (20 claims on 10 more random chunks, seed 131, written
+    after the comparison rule, before any measurement of it: the newest held-out reading of
+    every rule as it stands);
   - fixtures: claims on the small papers the tests make (no ../shared needed; --smoke runs it
     alone).
 Goal (issue 24): precision of "supported" at least 0.95 with recall at least 0.85, and no
@@ -224,6 +234,7 @@ def main() -> None:
                         default=Path(__file__).resolve().parent.parent.parent / "shared")
     parser.add_argument("--k", type=int, default=5,
                         help="passages searched for each claim (litlab check's --k; default 5)")
+    parser.add_argument("--sets", help="only these sets, comma-separated (nothing is written)")
     args = parser.parse_args()
     results: dict[str, Any] = {"sets": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -240,8 +251,11 @@ def main() -> None:
             sets.append(("dev_claims", dev, json.loads(labelled.read_text())))
             data = Path(__file__).resolve().parent / "data"
             for name in ("claims_sampled", "claims_heldout", "claims_heldout2",
-                         "claims_heldout3", "claims_heldout4"):
+                         "claims_heldout3", "claims_heldout4", "claims_comparisons",
+                         "claims_comparisons2", "claims_comparisons3", "claims_heldout5"):
                 sets.append((name, dev, json.loads((data / f"{name}.json").read_text())))
+        if args.sets:
+            sets = [s for s in sets if s[0] in args.sets.split(",")]
         built: dict[tuple[str, ...], Any] = {}
         for name, papers, claims in sets:
             key = tuple(str(p) for p in papers)
@@ -257,7 +271,7 @@ def main() -> None:
     results["k"] = args.k
     results["goal"] = {"supported_precision": ">= 0.95", "supported_recall": ">= 0.85",
                        "changed_numbers_certified": 0}
-    write("claims", results, args.smoke)
+    write("claims", results, args.smoke or bool(args.sets))
 
 
 if __name__ == "__main__":

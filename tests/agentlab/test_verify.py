@@ -122,6 +122,48 @@ def test_one_term_moved_into_the_others_role_is_contradicted() -> None:
                    more) == CONTRADICTED
 
 
+def test_a_comparison_must_go_the_sources_way() -> None:
+    stable = "Table 9 shows that the increased test split size leads to more stable test results."
+    result = check(read("The increased test split size leads to less stable test results."),
+                   read(stable))
+    assert result.verdict == CONTRADICTED and result.value == "more"
+    assert verdict("The increased test split size leads to more stable test results.",
+                   stable) == SUPPORTED
+    # the source compares after the term: "the quality of ... is worse than"
+    quality = ("The quality of metadata extracted from LaTeX documents is worse than those "
+               "extracted from PDF.")
+    assert verdict("Metadata extracted from LaTeX is of worse quality than metadata extracted "
+                   "from PDF.",
+                   quality) == SUPPORTED
+    assert verdict("Metadata extracted from LaTeX is of better quality than metadata extracted "
+                   "from PDF.",
+                   quality) == CONTRADICTED
+    # a bound on a number: "fewer than 100" is not "more than 100"
+    short = "We remove papers with fewer than 100 characters of abstract and body text."
+    assert verdict("Papers with more than 100 characters of abstract and body text are "
+                   "removed.", short) == CONTRADICTED
+    worthy = "They summarize court judgments by selecting the most summary-worthy sentences."
+    assert verdict("They select the least summary-worthy sentences of court judgments.",
+                   worthy) == CONTRADICTED
+
+
+def test_a_comparison_the_source_does_not_make_is_not_supported() -> None:
+    result = check(read("The dataset with more expert-written summaries is Multi-LexSum."),
+                   read("Multi-LexSum contains expert-written summaries of up to three "
+                        "different granularities for the same source."))
+    assert result.verdict == NOT_FOUND and "no comparison" in result.reason
+
+
+def test_names_on_the_wrong_sides_of_a_comparison_are_contradicted() -> None:
+    source = "The results show that S2ORCSCIBERT outperforms SCIBERT on many tasks."
+    result = check(read("SciBERT outperforms S2ORC-SciBERT on many tasks."), read(source))
+    assert result.verdict == CONTRADICTED and "the other way round" in result.reason
+    assert verdict("S2ORC-SciBERT outperforms SciBERT on many tasks.", source) == SUPPORTED
+    assert verdict("LED and PRIMERA perform better than BART and PEGASUS.",
+                   "Models that allow long inputs (LED and PRIMERA) perform better than BART "
+                   "and PEGASUS on all three tasks.") == SUPPORTED
+
+
 def test_a_modifier_replaced_before_the_same_term_is_contradicted() -> None:
     source = "Long summaries typically cover the case background and the parties involved."
     result = check(read("Tiny summaries cover the case background and the parties involved."),
