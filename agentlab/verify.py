@@ -81,7 +81,7 @@ _NOT_CONTENT = STOP_WORDS | FILLER_WORDS | GENERIC_WORDS | _NEGATORS
 # Verbs that relate a claim's terms rather than assert them ("S2ORC contains 81.1M papers",
 # "consists of", "is a collection of"): a paraphrase swaps them freely, so a missing one
 # weighs a quarter of its rarity.
-_RELATIONS = {stem(w) for w in ["contain", "consist", "include", "comprise", "have", "has", "use", "uses", "used", "using", "employ", "utilize", "leverage", "rely", "relies", "base", "based", "provide", "offer", "introduce", "present", "propose", "describe", "report", "reach", "achieve", "obtain", "attain", "yield", "get", "give", "make", "take", "build", "built", "construct", "create", "produce", "perform", "apply", "adopt", "require", "need", "allow", "enable", "help", "call", "name", "term", "find", "found", "show", "demonstrate", "state", "note", "consider", "cover", "span", "collect", "gather", "run", "train", "trained"]}
+_RELATIONS = {stem(w) for w in ["contain", "consist", "include", "comprise", "have", "has", "use", "uses", "used", "using", "employ", "utilize", "leverage", "rely", "relies", "base", "based", "provide", "offer", "introduce", "present", "propose", "describe", "report", "reach", "achieve", "obtain", "attain", "yield", "get", "give", "make", "take", "build", "built", "construct", "create", "produce", "perform", "apply", "adopt", "require", "need", "allow", "enable", "help", "call", "name", "term", "find", "found", "show", "demonstrate", "state", "note", "consider", "cover", "span", "collect", "gather", "run", "train", "trained", "say", "says", "said", "argue", "suggest", "observe", "mention", "explain", "write", "wrote"]}
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.,\-+/]*[A-Za-z0-9%]|[A-Za-z0-9%~§#]|n't")
 _NUMBER = re.compile(r"(?i)^(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:e([-+]?\d+))?(k|m|b|t|x|%)?$")
 _COMPOUND = re.compile(r"^(\d+(?:\.\d+)?|[a-z]+)-([a-z]{3,})$")
@@ -381,6 +381,14 @@ def check(claim: Reading, window: Reading, context: str = "",
                         or bool(unit & after)) and shared >= 1
             return shared >= at_least
 
+        # a value of a list read with "respectively": the list decides whose it is
+        paired = respectively(claim, number, window.text)
+        if paired is not None:
+            if paired[0] == "other":
+                conflicts.append(paired[1])
+            elif paired[0] == "unclear":
+                missing_numbers.append(number.text)
+            continue
         # the same value, about the same thing
         if any(_same(number, m, loose) and (not near or same_thing(m, 1))
                for m in window.numbers):
@@ -438,11 +446,11 @@ def check(claim: Reading, window: Reading, context: str = "",
                      + ", ".join(_as_written(claim, w) for w in missing[:4]) + ")")
     compared = comparison(claim, window)
     if compared is not None:
-        mine, head, theirs = compared
-        if theirs:
-            return Check(CONTRADICTED, coverage, f"the source says {theirs} {head}, not {mine}",
-                         theirs)
-        return Check(NOT_FOUND, coverage, f"the source makes no comparison ({mine} {head})")
+        word, what, opposite = compared
+        if opposite:
+            return Check(CONTRADICTED, coverage, f"the source says {opposite} {what}, not "
+                         f"{word}", opposite)
+        return Check(NOT_FOUND, coverage, f"the source makes no comparison ({word} {what})")
     roles = exchanged(claim, window)
     if roles:
         a, b = (_as_written(claim, t) if t in claim.words else claim.raw[claim.names[t]]
@@ -450,6 +458,140 @@ def check(claim: Reading, window: Reading, context: str = "",
         return Check(CONTRADICTED, coverage, f"the source has {a} and {b} the other way round",
                      f"{b} … {a}")
     return Check(SUPPORTED, coverage)
+
+
+_LIST_TOKEN = re.compile(r"[A-Za-z0-9][\w\-.%→/]*[\w%]|[A-Za-z0-9%]|[,;()→]")
+_LIST_SEPARATORS = {",", "and", "or"}
+_LIST_BREAKS = {";", "(", ")", "respectively", "were", "are", "is", "was", "of", "the", "with",
+                "have", "has", "by", "for", "to", "from", "in", "on", "at"}
+
+
+def _item_value(item: list[str]) -> float | None:
+    """The value of a list item: its first number ("35" of "k = 35")."""
+    for tok in item:
+        got = _value(tok.lower())
+        if got is not None:
+            return got[0]
+    return None
+
+
+def _lists(tokens: list[str]) -> list[tuple[int, int, list[list[str]]]]:
+    """Coordinated lists in a sentence's tokens ("A, B, and C", "16384 and 4096", "short or
+    tiny"): (first token, last token, items), each item up to three tokens (a parenthesised
+    one taken whole: "Decoder (LED) and PRIMERA" lists LED)."""
+    out: list[tuple[int, int, list[list[str]]]] = []
+    low = [t.lower() for t in tokens]
+    i = 0
+    while i < len(tokens):
+        if low[i] not in _LIST_SEPARATORS:
+            i += 1
+            continue
+        j, item = i - 1, []
+        if j >= 0 and tokens[j] == ")":
+            k = j - 1
+            while k >= 0 and tokens[k] != "(":
+                k -= 1
+            item = tokens[k + 1:j] if k >= 0 and j - k <= 4 else []
+            j = k - 1
+        else:
+            while j >= 0 and len(item) < 3 and low[j] not in _LIST_SEPARATORS | _LIST_BREAKS:
+                item.insert(0, tokens[j])
+                j -= 1
+        if not item:
+            i += 1
+            continue
+        start, items = j + 1, [item]
+        while i < len(tokens) and low[i] in _LIST_SEPARATORS:
+            while i < len(tokens) and low[i] in _LIST_SEPARATORS:
+                i += 1
+            nxt: list[str] = []
+            while i < len(tokens) and len(nxt) < 3 and low[i] not in \
+                    _LIST_SEPARATORS | _LIST_BREAKS:
+                nxt.append(tokens[i])
+                i += 1
+            if not nxt:
+                break
+            items.append(nxt)
+        if len(items) >= 2:
+            out.append((start, i - 1, items))
+    return out
+
+
+def respectively(claim: Reading, number: Number, text: str) -> tuple[str, str] | None:
+    """Where the source gives the claim's value in a list read with "respectively" ("LED and
+    PRIMERA ... (16384 and 4096 tokens, respectively)"): None when it does not; ("same", v)
+    when the claim names the term the value belongs to; ("other", v) with the value of the
+    term the claim names instead ("PRIMERA ... 16384" -> "4096"); ("unclear", "") when the
+    claim names none of the list's terms, or several (the source does not say which value is
+    this one). The terms are the list before "respectively" nearest the values, its last
+    items where it runs longer."""
+    if "respectively" not in text.lower():
+        return None
+    claim_words = {t.replace("-", "") for t in claim.tokens} | {
+        stem(t) for t in claim.tokens}
+
+    def words(item: list[str]) -> list[str]:
+        return [w.lower().replace("-", "") for w in item
+                if w.lower() not in STOP_WORDS and w != "→"]
+
+    def said(w: str) -> bool:
+        return w in claim_words or stem(w) in claim_words or any(
+            _same_word(w, c) for c in claim_words)
+
+    def named_in(items: list[list[str]]) -> list[int]:
+        """The items the claim names: every word of one ("S → T" in "S to T"), else one
+        word of three letters or more no other item has ("LED" of "Because LED")."""
+        whole = [k for k, it in enumerate(items) if words(it) and all(map(said, words(it)))]
+        if whole:
+            return whole
+        own = []
+        for k, it in enumerate(items):
+            others = {w for j, o in enumerate(items) if j != k for w in words(o)}
+            if any(len(w) >= 3 and w not in others and said(w) for w in words(it)):
+                own.append(k)
+        return own
+
+    for sentence in re.split(r"(?<=[.;])\s+", _clean(text)):
+        tokens = _LIST_TOKEN.findall(sentence)
+        ends = [k for k, t in enumerate(tokens) if t.lower() == "respectively"]
+        if not ends:
+            continue
+        lists = [entry for entry in _lists(tokens) if entry[1] < ends[0]]
+        values: tuple[int, int, list[list[str]]] | None = None
+        for start, end, items in reversed(lists):
+            numeric: list[list[str]] = []  # the list's last items that are numbers: "long summaries, and 70%
+            for it in reversed(items):  # and 36%" lists 70% and 36%
+                if _item_value(it) is None:
+                    break
+                numeric.insert(0, it)
+            if len(numeric) >= 2 and any(
+                    _same(number, Number(_item_value(it) or 0.0, "", 0), False)
+                    for it in numeric):
+                values = (start, end, numeric)
+                break
+        if values is None:
+            continue
+        listed = [_item_value(it) or 0.0 for it in values[2]]
+        if len(claim.numbers) >= 2 and [m for m in listed if any(
+                _same(c, Number(m, "", 0), False) for c in claim.numbers)] == [
+                m for c in claim.numbers for m in listed if _same(c, Number(m, "", 0), False)]:
+            return "same", number.text  # the claim gives the list's values in its order
+        n = len(values[2])
+        terms = [(abs(start - values[0]), items[-n:]) for start, end, items in lists
+                 if (start, end) != values[:2] and len(items) >= n
+                 and sum(_item_value(it) is not None for it in items[-n:]) < n]
+        if not terms:
+            return "unclear", ""
+        items = min(terms, key=lambda t: t[0])[1]
+        hits = named_in(items)
+        if len(hits) != 1:
+            return "unclear", ""
+        mine = values[2][hits[0]]
+        given = next(t for t in mine if _value(t.lower()) is not None)
+        if _same(number, Number(_item_value(mine) or 0.0, "", 0), False):
+            return "same", given
+        return "other", given
+    return None
 
 
 def _leading(r: Reading, pos: int) -> set[str]:
@@ -650,16 +792,21 @@ def comparison(claim: Reading, window: Reading) -> tuple[str, str, str | None] |
             at = [m.pos for m in window.numbers if _same(number, m, False)]
             head, before = number.text, True
         else:
-            head, before = None, True
-            if toks[pos + 1:pos + 2] != ["than"]:
-                head = next((t for q in range(pos + 1, pos + 3)
-                             if (t := _term_at(claim, q))), None)
-            if head is None:
-                head, before = next((t for q in range(pos - 1, max(-1, pos - 4), -1)
-                                     if (t := _term_at(claim, q))), None), False
+            # the word after it ("more *stable*"), else, or where the source does not hold
+            # that one, the word before it ("models are worse", "*take* less time")
+            after = next((t for q in range(pos + 1, pos + 3)
+                          if (t := _term_at(claim, q))), None) \
+                if toks[pos + 1:pos + 2] != ["than"] else None
+            behind = next((t for q in range(pos - 1, max(-1, pos - 4), -1)
+                           if (t := _term_at(claim, q))), None)
+            head, before, at = None, True, []
+            for term, side in ((after, True), (behind, False)):
+                if term is not None:
+                    head, before, at = term, side, _positions(window, term)
+                    if at:
+                        break
             if head is None:
                 continue
-            at = _positions(window, head)
         if not at:
             continue  # the source does not hold what is compared: the other rules decide
         if before:  # "more stable": the source's word before it
@@ -676,8 +823,7 @@ def comparison(claim: Reading, window: Reading) -> tuple[str, str, str | None] |
                 return toks[pos], f"({swapped[0]} and {swapped[1]} the other way round)", \
                     f"{swapped[1]} {window.tokens[near[0][0]]} {swapped[0]}"
             continue
-        written = head if bound else _as_written(claim, head) if head in claim.words \
-            else head
+        written = str(head if bound or head not in claim.words else _as_written(claim, head))
         return toks[pos], written, (window.tokens[near[0][0]] if near else None)
     return None
 

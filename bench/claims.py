@@ -38,6 +38,9 @@ cost per claim. Sets:
   - bench/data/claims_heldout5.json (20 claims on 10 more random chunks, seed 131, written
     after the comparison rule, before any measurement of it: the newest held-out reading of
     every rule as it stands);
+  - bench/data/claims_respectively.json (10 claims on every sentence of the dev papers that
+    reads a list of values with "respectively", written before the respectively rule; its
+    first reading (0.5 / 0.5) shaped the rule, so it is design data now, as held out 5 is);
   - fixtures: claims on the small papers the tests make (no ../shared needed; --smoke runs it
     alone).
 Goal (issue 24): precision of "supported" at least 0.95 with recall at least 0.85, and no
@@ -252,7 +255,8 @@ def main() -> None:
             data = Path(__file__).resolve().parent / "data"
             for name in ("claims_sampled", "claims_heldout", "claims_heldout2",
                          "claims_heldout3", "claims_heldout4", "claims_comparisons",
-                         "claims_comparisons2", "claims_comparisons3", "claims_heldout5"):
+                         "claims_comparisons2", "claims_comparisons3", "claims_heldout5",
+                         "claims_respectively"):
                 sets.append((name, dev, json.loads((data / f"{name}.json").read_text())))
         if args.sets:
             sets = [s for s in sets if s[0] in args.sets.split(",")]

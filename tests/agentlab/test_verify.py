@@ -142,6 +142,10 @@ def test_a_comparison_must_go_the_sources_way() -> None:
     short = "We remove papers with fewer than 100 characters of abstract and body text."
     assert verdict("Papers with more than 100 characters of abstract and body text are "
                    "removed.", short) == CONTRADICTED
+    # what is compared is not in the source: the word before the comparing one ("take")
+    assert verdict("The experts said correcting errors would take less time than writing the "
+                   "summary.", "The experts stated it would take longer to correct errors than "
+                   "to write the summary.") == CONTRADICTED
     worthy = "They summarize court judgments by selecting the most summary-worthy sentences."
     assert verdict("They select the least summary-worthy sentences of court judgments.",
                    worthy) == CONTRADICTED
@@ -162,6 +166,27 @@ def test_names_on_the_wrong_sides_of_a_comparison_are_contradicted() -> None:
     assert verdict("LED and PRIMERA perform better than BART and PEGASUS.",
                    "Models that allow long inputs (LED and PRIMERA) perform better than BART "
                    "and PEGASUS on all three tasks.") == SUPPORTED
+
+
+def test_a_value_read_with_respectively_belongs_to_its_own_term() -> None:
+    scores = ("Comparing the generations to post-edited summaries, Rouge-1, Rouge-2, Rouge-L and "
+              "BERT-Scores were 45.6, 30.0, 35.4 and 38.0, respectively.")
+    assert verdict("The generations had a Rouge-2 of 30.0.", scores) == SUPPORTED
+    assert verdict("The generations had a BERT-Score of 38.0.", scores) == SUPPORTED
+    result = check(read("The generations had a Rouge-2 of 45.6."), read(scores))
+    assert result.verdict == CONTRADICTED and result.value == "30.0"
+    gains = ("Models trained on the L → S, L → T, and S → T task improve: the Rouge-2 of "
+             "PEGASUS is improved by 79%, 104%, and 128%, respectively.")
+    result = check(read("PEGASUS trained on S to T improves Rouge-2 by 79%."), read(gains))
+    assert result.verdict == CONTRADICTED and result.value == "128%"
+    lengths = ("LED and PRIMERA handle longer inputs (16384 and 4096 tokens, respectively).")
+    assert verdict("PRIMERA handles inputs of 16384 tokens.", lengths) == CONTRADICTED
+    assert verdict("LED and PRIMERA handle inputs of 16384 and 4096 tokens.",
+                   lengths) == SUPPORTED
+    # a term the claim does not name: the source does not say which value is this one
+    assert verdict("The heuristics select k = 35 sentences for short summaries.",
+                   "The heuristics select the first k sentences (k = 35, 6, 2 for L, S, T, "
+                   "respectively).") == NOT_FOUND
 
 
 def test_a_modifier_replaced_before_the_same_term_is_contradicted() -> None:
