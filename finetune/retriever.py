@@ -281,6 +281,9 @@ def train(pairs: Sequence[Pair], out: Path, cfg: TrainConfig,
         trainer.remove_callback(quiet)
     trainer.train()
     model.save(str(out / "model"), create_model_card=False)
+    from retrievers.index.onnx_embedder import BESIDE
+
+    (out / BESIDE).mkdir(exist_ok=True)  # its fast export is kept with it, not machine-wide
     shutil.rmtree(out / "trainer", ignore_errors=True)
     return losses
 
@@ -493,6 +496,8 @@ def adopt(library: Any, cand: Candidate, *, force: bool = False,
                   clip_model=library.clip_model, cache_dir=library.vectors.cache_dir)
     progress("embedding what the new model has not (figure captions)")
     now.sync(progress)
+    progress("preparing the new model's fast export")
+    _ = now.embedder  # made now, beside the model: the next command's first query is quick
     return now
 
 

@@ -32,9 +32,16 @@ CHECK_TEXTS = [
 ]
 
 
+BESIDE = "onnx"  # a model folder with a sibling folder of this name keeps its export there
+
+
 def export_dir(cache: Path, name: str) -> Path:
-    """Where the export of ``name`` lives in the machine's cache (a path as a name is kept
-    apart from the packaged model's)."""
+    """Where the export of ``name`` lives: beside a local model folder that asks for it with a
+    sibling ``onnx/`` folder (a fine-tuned retriever: its export goes when it goes), else in
+    the machine's cache (a path as a name kept apart from the packaged model's)."""
+    beside = Path(name).parent / BESIDE
+    if Path(name).is_dir() and beside.is_dir():
+        return beside
     return Path(cache) / "embeddings" / name.strip("/").replace("/", "--")
 
 

@@ -117,6 +117,8 @@ def test_use_searches_with_the_candidate_and_reset_goes_back(library: Library) -
     assert code == 0, out
     model = Path(os.environ["LITLAB_HOME"]) / "retrievers" / "r2" / "model"
     assert f'embed_model = "{model}"' in (library.home / "litlab.toml").read_text()
+    # its fast export lives with it (removed with it), not in the machine-wide cache
+    assert (model.parent / "onnx" / "model.onnx").is_file()
     code, out = _litlab("search", "Which model scales linearly with sequence length?")
     assert code == 0 and "Mamba" in out, out
     code, out = _litlab("finetune", "retriever", "list", "--json")
