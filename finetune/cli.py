@@ -90,16 +90,8 @@ def data_build(ctx: click.Context, name: str, source: str, examples: int, k: int
     lib = Library.from_settings(s)
     writer = None
     if teacher:
-        from agentlab.client import ModelClient
-        from agentlab.server import connect
-
-        if s.teacher_api_base:
-            client: Any = ModelClient(s.teacher_api_base, api_key=s.api_key,
-                                      timeout=s.request_timeout)
-        else:
-            with progress_line() as say:
-                client = connect(s, say)
-        writer = Teacher(client, s.teacher_model or s.model)
+        with progress_line() as say:
+            writer = Teacher.from_settings(s, say)
     builder = Builder(lib, k=k or s.top_k, refusal_share=refusals, threshold=s.attribution_threshold,
                       seed=seed, teacher=writer, home=s.home_dir)
     with progress_bar("examples", every=10) as bar:

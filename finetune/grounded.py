@@ -68,6 +68,19 @@ class Teacher:
     def __init__(self, client: Any, model: str) -> None:
         self.client, self.model = client, model
 
+    @classmethod
+    def from_settings(cls, s: Any, say: Callable[[str], None]) -> Teacher:
+        """The teacher the settings name: ``teacher_model`` (default: the model) on
+        ``teacher_api_base``, else on litlab's own server (started if need be, ``say``
+        reporting it)."""
+        from agentlab.client import ModelClient
+        from agentlab.server import connect
+
+        client: Any = ModelClient(s.teacher_api_base, api_key=s.api_key,
+                                  timeout=s.request_timeout) if s.teacher_api_base \
+            else connect(s, say)
+        return cls(client, s.teacher_model or s.model)
+
     def write(self, passage: str, title: str) -> tuple[str, str]:
         messages = [
             {"role": "system", "content":

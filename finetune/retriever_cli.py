@@ -83,7 +83,10 @@ def train_command(ctx: click.Context, name: str | None, pairs: int, epochs: int,
     check_name(name, "retriever")
     writer = None
     if teacher:
-        writer = _teacher(s)
+        from finetune.grounded import Teacher
+
+        with progress_line() as say:
+            writer = Teacher.from_settings(s, say)
     cfg = TrainConfig(pairs=pairs, epochs=epochs, lr=lr, batch=batch, seed=seed)
     stop = threading.Event()
     with progress_bar("retriever", every=5) as bar:
@@ -130,20 +133,6 @@ def train_command(ctx: click.Context, name: str | None, pairs: int, epochs: int,
         click.echo(f"  passed; adopt it with `litlab finetune retriever use {name}`")
     else:
         click.echo("  not adopted: the library keeps its embedder")
-
-
-def _teacher(s: Any) -> Any:
-    from agentlab.client import ModelClient
-    from agentlab.server import connect
-    from finetune.grounded import Teacher
-
-    if s.teacher_api_base:
-        client: Any = ModelClient(s.teacher_api_base, api_key=s.api_key,
-                                  timeout=s.request_timeout)
-    else:
-        with progress_line() as say:
-            client = connect(s, say)
-    return Teacher(client, s.teacher_model or s.model)
 
 
 def _metrics(folder: Path, losses: list[list[float]]) -> None:

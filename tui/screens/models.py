@@ -215,7 +215,6 @@ class ModelsScreen(Screen[None]):
         import time
 
         from finetune.retriever import TrainConfig, adopt, make
-        from litcore.errors import UserError
 
         call = self.app.call_from_thread
         status = self.query_one("#train-status", Label)
@@ -247,12 +246,8 @@ class ModelsScreen(Screen[None]):
             adopt(library, cand, progress=say)
             self.services.embedder_changed(str(cand.model))
             call(self._done, f"{name} adopted, search now uses it: {found}", "information")
-        except UserError as e:
-            call(self._done, str(e), "error")
         except Exception as e:  # noqa: BLE001 - a notification, never a crash
-            log = self.services.log_bug(e)
-            call(self._done, f"{type(e).__name__}: {e} (a bug: the traceback is in {log})",
-                 "error")
+            call(self._failed, e)
 
     @work(thread=True, group="models-train", exclusive=True)
     def train(self, method: str) -> None:
@@ -261,7 +256,6 @@ class ModelsScreen(Screen[None]):
         from finetune.config import spec
         from finetune.train import latest_unfinished
         from finetune.workflow import finetune
-        from litcore.errors import UserError
 
         call = self.app.call_from_thread
         s = self.services.settings
@@ -287,12 +281,20 @@ class ModelsScreen(Screen[None]):
                 return
             call(self._done, f"adapter {result.adapter} ready ({result.steps} steps, loss "
                              f"{result.losses[-1][1]:.3f}); {out.loaded}", "information")
-        except UserError as e:
-            call(self._done, str(e), "error")
         except Exception as e:  # noqa: BLE001 - a notification, never a crash
-            log = self.services.log_bug(e)
-            call(self._done, f"{type(e).__name__}: {e} (a bug: the traceback is in {log})",
-                 "error")
+            call(self._failed, e)
+
+    def _failed(self, error: Exception) -> None:
+        """A run's error as one line: a person's mistake as it says, a bug with where its
+        traceback went."""
+        from litcore.errors import UserError
+
+        if isinstance(error, UserError):
+            self._done(str(error), "error")
+            return
+        log = self.services.log_bug(error)
+        self._done(f"{type(error).__name__}: {error} (a bug: the traceback is in {log})",
+                   "error")
 
     def _data(self, method: str) -> str:
         """The dataset a run from this screen trains on, built now (the library's is built
