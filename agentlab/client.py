@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import openai
 
-from agentlab.errors import ModelNotFound, ServerUnavailable
+from agentlab.errors import ModelNotFound, ServerFailed, ServerGone, ServerUnavailable
 from litcore.errors import UserError
 
 Message = dict[str, Any]
@@ -150,7 +150,7 @@ class _Errors:
                 "raise request_timeout, or check the server log",
             )
         if isinstance(e, openai.APIConnectionError):
-            return ServerUnavailable(
+            return ServerGone(
                 f"cannot reach the model server at {url}",
                 "start it with `litlab serve`, or check api_base",
             )
@@ -163,6 +163,9 @@ class _Errors:
             return UserError(f"the server at {url} refused the API key", "set api_key")
         if isinstance(e, openai.APIStatusError):
             detail = getattr(e, "message", "") or str(e)
+            if e.status_code >= 500:
+                return ServerFailed(f"the model server at {url} failed: {detail}",
+                                    "check its log; `litlab serve --stop` restarts litlab's own")
             return UserError(f"the model server rejected the request: {detail}")
         return UserError(f"model request failed: {e}")
 
@@ -216,6 +219,14 @@ class ModelClient:
     def convert_error(self, e: Exception, model: str) -> UserError:
         """An OpenAI SDK error from this server as a litlab error with a next step."""
         return self._errors.convert(e, model)
+
+    def healthy(self, timeout: float = 3.0) -> bool:
+        """The server's ``/health`` answers 200 (vLLM: its engine can still generate)."""
+        root = self.base_url.removesuffix("/v1")
+        try:
+            return httpx.get(f"{root}/health", timeout=timeout).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def models(self) -> list[str]:
         """Names the server serves: base models and loaded adapters."""
@@ -276,7 +287,7 @@ class ModelClient:
                 timeout=60.0,
             )
         except httpx.HTTPError as e:
-            raise ServerUnavailable(
+            raise ServerGone(
                 f"cannot reach the model server at {self.base_url}", "start it with `litlab serve`"
             ) from e
         if r.status_code >= 400:
@@ -305,7 +316,7 @@ class ChatStream:
         except openai.OpenAIError as e:
             raise self._errors.convert(e, self._model) from e
         except httpx.HTTPError as e:
-            raise ServerUnavailable(
+            raise ServerGone(
                 f"the model server at {self._errors.base_url} dropped the answer",
                 "check that it is still running (`litlab serve --status`)",
             ) from e

@@ -11,7 +11,7 @@ from __future__ import annotations
 from litcore.errors import UserError
 
 __all__ = ["ConfigError", "DraftError", "ForeignServer", "MissingDependency", "ModelNotFound",
-           "ModelPrepareError", "ServerUnavailable", "UserError"]
+           "ModelPrepareError", "ServerFailed", "ServerGone", "ServerUnavailable", "UserError"]
 
 
 class ConfigError(UserError):
@@ -30,6 +30,16 @@ class ServerUnavailable(UserError):
     """The vLLM server cannot be reached, crashed, or did not come up in time."""
 
     exit_code = 3
+
+
+class ServerGone(ServerUnavailable):
+    """The server could not be reached at all, or dropped the connection mid-answer: the
+    request was not answered, so another server may take it (:mod:`agentlab.pool`)."""
+
+
+class ServerFailed(ServerUnavailable):
+    """The server answered with an error of its own (HTTP 5xx): a bug of the server, or a
+    server shutting down or whose engine died (then its health check fails too)."""
 
 
 class ForeignServer(UserError):

@@ -69,10 +69,28 @@ def served_models(api_base: str, timeout: float = 3.0, api_key: str = "EMPTY") -
     return list(r.json().get("data", []))
 
 
-def check_remote(settings: Settings) -> str:
-    """Check the server at ``api_base`` answers and serves ``settings.model``; return its URL."""
-    assert settings.api_base is not None
-    url = settings.api_base.rstrip("/")
+def check_remote(settings: Settings, progress: Progress = _quiet) -> str:
+    """Check the servers of ``api_base`` answer and serve ``settings.model``; return the URLs
+    of those that do, comma-separated. With several, one that does not answer is left out
+    with a note; none answering is an error."""
+    from agentlab.pool import split_urls
+
+    urls = split_urls(settings.api_base)
+    up: list[str] = []
+    for url in urls:
+        try:
+            up.append(_check_one(url, settings))
+        except ServerUnavailable as e:
+            if len(urls) == 1:
+                raise
+            progress(f"left out: {e.message}")
+    if not up:
+        raise ServerUnavailable(f"none of the model servers of api_base answers ({', '.join(urls)})",
+                                "start them, or unset api_base to use litlab's local server")
+    return ",".join(up)
+
+
+def _check_one(url: str, settings: Settings) -> str:
     try:
         models = served_models(url, timeout=min(settings.request_timeout, 10), api_key=settings.api_key)
     except (httpx.HTTPError, ValueError) as e:
@@ -432,12 +450,22 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def connect(settings: Settings, progress: Progress) -> ModelClient:
-    """A client for the model server: litlab's own (started or reused) or ``api_base``."""
-    from agentlab.client import ModelClient
+    """A client for the model server: litlab's own (started or reused) or ``api_base``'s
+    (several servers there: a :class:`~agentlab.pool.ModelPool` over them)."""
+    return client_for(ensure_server(settings, progress), settings, progress)
 
-    url = ensure_server(settings, progress)
-    return ModelClient(url, api_key=settings.api_key, timeout=settings.request_timeout,
-                       connect_retries=settings.connect_retries)
+
+def client_for(urls: str, settings: Settings, note: Progress = _quiet) -> ModelClient:
+    """A client for one server URL, or a pool over several comma-separated ones (``note``
+    hears of a server that leaves it)."""
+    from agentlab.client import ModelClient
+    from agentlab.pool import ModelPool, split_urls
+
+    clients = [ModelClient(u, api_key=settings.api_key, timeout=settings.request_timeout,
+                           connect_retries=settings.connect_retries) for u in split_urls(urls)]
+    if len(clients) == 1:
+        return clients[0]
+    return ModelPool(clients, note)  # type: ignore[return-value]  # the same API, duck-typed
 
 
 def ensure_models(settings: Settings, client: ModelClient, names: set[str],
@@ -458,5 +486,5 @@ def ensure_models(settings: Settings, client: ModelClient, names: set[str],
 def ensure_server(settings: Settings, progress: Progress = _quiet) -> str:
     """The API base URL to send requests to: the remote server's, or our local one's."""
     if settings.api_base:
-        return check_remote(settings)
+        return check_remote(settings, progress)
     return LocalServer(settings).ensure(progress)

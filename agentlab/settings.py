@@ -49,7 +49,8 @@ class Settings(BaseModel):
     api_base: str | None = Field(
         None,
         description="OpenAI-compatible URL of a vLLM server you run yourself, e.g. "
-        "http://gpu-box:8000/v1. When set, litlab starts no local server.",
+        "http://gpu-box:8000/v1, or several separated by commas (requests spread over them; "
+        "one that goes away is dropped with a note). When set, litlab starts no local server.",
     )
     api_key: str = Field("EMPTY", description="API key sent to the server (vLLM --api-key).")
     access_token: str | None = Field(
@@ -182,7 +183,8 @@ class Settings(BaseModel):
     )
     teacher_api_base: str | None = Field(
         None, description="OpenAI-compatible URL of the teacher's server (e.g. a bigger model "
-                          "elsewhere); default: litlab's own server.",
+                          "elsewhere), or several separated by commas; default: litlab's own "
+                          "server.",
     )
     tool_parser: str | None = Field(
         None,

@@ -99,12 +99,19 @@ def run(ctx: click.Context, suite_path: Path, jobs: int, targets: tuple[str, ...
     if as_json:
         click.echo(json.dumps({"run": summary.run_id, "requests": summary.requests,
                                "cache_hits": summary.cache_hits, "resumed": summary.resumed,
-                               "seconds": round(summary.seconds, 2), **report}, indent=2))
+                               "seconds": round(summary.seconds, 2),
+                               "servers": summary.servers, "notes": summary.notes, **report},
+                              indent=2))
     else:
         print_summary(report, summary.run_id)
         click.secho(f"\n{summary.requests} requests, {summary.cache_hits} from cache, "
                     f"{summary.resumed} resumed, {summary.seconds:.1f} s · report: {html_path}",
                     dim=True, err=True)
+        if summary.servers:
+            click.secho("answers by server: " + ", ".join(
+                f"{url} {n}" for url, n in summary.servers.items()), dim=True, err=True)
+        for note in summary.notes:
+            click.secho(f"note: {note}", fg="yellow", err=True)
     sys.exit(0 if all(r.passed for r in summary.results) else 1)
 
 

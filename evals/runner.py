@@ -49,6 +49,8 @@ class RunSummary:
     cache_hits: int = 0
     seconds: float = 0.0
     stopped: bool = False  # stopped early: run the suite again to resume
+    servers: dict[str, int] = field(default_factory=dict)  # answers per server (several only)
+    notes: list[str] = field(default_factory=list)  # e.g. a server that left the run
 
     @property
     def pass_rate(self) -> float:
@@ -407,7 +409,10 @@ def run_suite(suite: Suite, settings: Any, client: Any, *, jobs: int = 4,
                                      if t.kind != "search"} |
                   {runner.judge_model(t) for t in suite.targets})
     try:
-        return runner.run(jobs=jobs, targets=targets, tags=tags, repeat=repeat,
-                          progress=progress, stop=stop)
+        summary = runner.run(jobs=jobs, targets=targets, tags=tags, repeat=repeat,
+                             progress=progress, stop=stop)
     finally:
         runner.store.close()
+    if hasattr(client, "spread"):  # a pool of several servers (agentlab.pool)
+        summary.servers, summary.notes = client.spread(), list(client.notes)
+    return summary

@@ -249,8 +249,10 @@ def load_into_server(settings: Any, name: str, *, restart: bool = False,
                         f"`litlab config set max_lora_rank {info.rank}`, then "
                         "`litlab serve --stop`")
     if settings.api_base:
-        client = ModelClient(settings.api_base, api_key=settings.api_key)
-        _load(client, name, str(info.path))
+        from agentlab.pool import split_urls
+
+        for url in split_urls(settings.api_base):
+            _load(ModelClient(url, api_key=settings.api_key), name, str(info.path))
         return f"loaded {name} into {settings.api_base} (the path must be readable there)"
     server = LocalServer(settings)
     state = server.running()
@@ -301,9 +303,12 @@ def unload_from_server(settings: Any, name: str) -> str:
         if state is None:
             return "no server is running"
         url = state.api_base
-    client = ModelClient(url, api_key=settings.api_key)
-    try:
-        client.unload_adapter(name)
-    finally:
-        client.close()
+    from agentlab.pool import split_urls
+
+    for one in split_urls(url):
+        client = ModelClient(one, api_key=settings.api_key)
+        try:
+            client.unload_adapter(name)
+        finally:
+            client.close()
     return f"unloaded {name} from {url}"

@@ -73,11 +73,10 @@ class Teacher:
         """The teacher the settings name: ``teacher_model`` (default: the model) on
         ``teacher_api_base``, else on litlab's own server (started if need be, ``say``
         reporting it)."""
-        from agentlab.client import ModelClient
-        from agentlab.server import connect
+        from agentlab.server import client_for, connect
 
-        client: Any = ModelClient(s.teacher_api_base, api_key=s.api_key,
-                                  timeout=s.request_timeout) if s.teacher_api_base \
+        # several teacher servers (comma-separated): the questions are spread over them
+        client: Any = client_for(s.teacher_api_base, s, say) if s.teacher_api_base \
             else connect(s, say)
         return cls(client, s.teacher_model or s.model)
 

@@ -169,8 +169,9 @@ class EvalsScreen(Screen[None]):
             summary = run_suite(suite, self.services.settings, self.services.client,
                                 progress=progress, stop=self._stop)
             text = f"{summary.run_id}: {summary.pass_rate:.0%} passed" + \
-                (" (stopped: r resumes it)" if summary.stopped else "")
-            call(self._ran, text, "information")
+                (" (stopped: r resumes it)" if summary.stopped else "") + \
+                "".join(f"; {note}" for note in summary.notes)
+            call(self._ran, text, "warning" if summary.notes else "information")
         except InterruptedError:
             call(self._ran, "stopped before the server was ready", "warning")
         except UserError as e:
