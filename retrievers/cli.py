@@ -59,19 +59,45 @@ def index() -> None:
               help="Look up arXiv's title, authors, abstract and date for PDFs whose first "
                    "page carries an arXiv id (one request; offline, the first page's title "
                    "and authors are kept and the next run tries again).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
+              metavar="[ADDRESS]",
+              help="Parse, chunk and embed on a Ray cluster: `--ray` alone starts one on this "
+                   "machine, `--ray HOST:PORT` joins yours (needs `pip install "
+                   "'litlab[scale]'`; files and home on a filesystem every node shares).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="With --ray: embedding workers (default: one per CPU, or per GPU).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def index_files(ctx: click.Context, paths: tuple[Path, ...], store: str | None,
-                arxiv: bool) -> None:
+                arxiv: bool, ray_address: str | None, workers: int | None,
+                as_json: bool) -> None:
     """Index PDFs, .tex files, LaTeX tarballs, Markdown and text (folders are searched).
 
     Unchanged files are skipped; a changed file replaces its old version. Files that fail are
     listed with the reason and the run exits 2; the others are indexed. A PDF without
-    metadata gets its title and authors from its first page.
+    metadata gets its title and authors from its first page. Interrupted (Ctrl-C, a crash),
+    the next run goes on where it stopped.
     """
+    if workers and not ray_address:
+        from retrievers.errors import LibraryError
+
+        raise LibraryError("--workers counts Ray workers, so it needs --ray",
+                           "add --ray (or drop --workers)")
     lib = _library(ctx, store)
-    with progress_line() as progress:
-        report = lib.index_files(list(paths), progress, None if arxiv else False)
-    _report(report)
+    cluster = None
+    if ray_address:
+        from retrievers.index.cluster import RayCluster
+
+        cluster = RayCluster(ray_address, workers)
+    try:
+        with progress_line() as progress:
+            if cluster:
+                progress(cluster.describe())
+            report = lib.index_files(list(paths), progress, None if arxiv else False, cluster)
+    finally:
+        if cluster:
+            cluster.close()
+    _report(report, as_json)
 
 
 @index.command("arxiv")

@@ -97,14 +97,15 @@ class Library:
 
     # -- the short way to index and search -----------------------------------------------
     def index_files(self, paths: Sequence[Path], progress: Progress = quiet,
-                    arxiv: Any = None) -> IndexReport:
+                    arxiv: Any = None, cluster: Any = None) -> IndexReport:
         """Index files; a PDF carrying an arXiv id gets arXiv's metadata (``arxiv``: the
-        client, None for a default one, False for no look-up)."""
+        client, None for a default one, False for no look-up). ``cluster``: a
+        :class:`~retrievers.index.cluster.RayCluster` to parse and embed on."""
         from retrievers.index import indexing
 
         with self.locked():
             return indexing.index_files(self.catalog, self.vectors, self.figures, self.home,
-                                        paths, progress, arxiv)
+                                        paths, progress, arxiv, cluster)
 
     def index_arxiv(self, refs: Sequence[str] = (), query: str | None = None,
                     max_results: int = 10, client: Any = None,

@@ -14,7 +14,7 @@ error (arXiv throttling, a network failure) is retried on the next run of the sa
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,10 +23,11 @@ from retrievers.parsing.document import Document, ParseError
 from retrievers.parsing.files import SUFFIXES, expand, parse_file, sha256_file
 from retrievers.parsing.latex import parse_latex
 from retrievers.parsing.pdf import parse_pdf
-from retrievers.records import FileRecord, Paper
+from retrievers.records import Chunk, FileRecord, Paper
 
 if TYPE_CHECKING:
     from retrievers.index.catalog import Catalog
+    from retrievers.index.cluster import RayCluster
     from retrievers.index.figures import FigureIndex
     from retrievers.index.vectors import ChunkVectors
     from retrievers.sources.references import Reference
@@ -55,40 +56,84 @@ class IndexReport:
 
 def index_files(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, home: Path,
                 paths: Sequence[Path], progress: Progress = quiet,
-                arxiv: Any = None) -> IndexReport:
+                arxiv: Any = None, cluster: RayCluster | None = None) -> IndexReport:
     """Index files (``home``: where sources are unpacked and figure images rendered).
     ``arxiv``: the client that looks up arXiv's metadata for PDFs carrying an arXiv id (None: a
-    default one, made when a PDF needs it; False: no look-up)."""
+    default one, made when a PDF needs it; False: no look-up). ``cluster``: parse, chunk and
+    embed on a Ray cluster; this process still writes everything, in the same order."""
     report = IndexReport()
-    keys = [key for path in expand(paths)
-            if (key := _index_file(catalog, figures, home, path.resolve(), report, progress))]
+    if cluster is None:
+        keys = [key for path in expand(paths)
+                if (key := _index_file(catalog, figures, home, path.resolve(), report, progress))]
+    else:
+        keys = _index_files_on(cluster, catalog, figures, home,
+                               [p.resolve() for p in expand(paths)], report, progress)
     if arxiv is not False:
         arxiv_metadata(catalog, keys, arxiv, report, progress)
-    sync(catalog, vectors, figures, report, progress)
+    sync(catalog, vectors, figures, report, progress, cluster)
     return report
 
 
 def _index_file(catalog: Catalog, figures: FigureIndex, home: Path, path: Path,
                 report: IndexReport, progress: Progress) -> str | None:
     """Index one file; its catalog key, None when it failed."""
-    key = f"file:{path}"
     digest = sha256_file(path)
-    old = catalog.get(key)
-    if old and old.state == "indexed" and old.content_hash == digest:
-        report.unchanged.append(str(path))
-        return key
+    if _unchanged(catalog, path, digest, report):
+        return f"file:{path}"
     progress(f"parsing {path.name}")
     try:
         doc = parse_file(path, home / "sources" / digest[:16])
     except ParseError as e:
-        catalog.record_failure(key, str(path), str(e))
-        report.failed.append((str(path), str(e)))
+        return _put_file(catalog, figures, home, path, digest, str(e), report)
+    return _put_file(catalog, figures, home, path, digest, doc, report)
+
+
+def _index_files_on(cluster: RayCluster, catalog: Catalog, figures: FigureIndex, home: Path,
+                    paths: Sequence[Path], report: IndexReport, progress: Progress) -> list[str]:
+    """:func:`_index_file` for many files, parsed and chunked on the cluster."""
+    keys, todo = [], []
+    for path in paths:
+        digest = sha256_file(path)
+        if _unchanged(catalog, path, digest, report):
+            keys.append(f"file:{path}")
+        else:
+            todo.append((path, digest))
+    if todo:
+        progress(f"parsing {len(todo)} file(s) on the {cluster.describe()}")
+    digests = dict(todo)
+    parsed = cluster.parse([(p, home / "sources" / d[:16]) for p, d in todo])
+    for i, (path, result, error) in enumerate(parsed, start=1):
+        doc, chunks = result if result is not None else (error, None)
+        if key := _put_file(catalog, figures, home, path, digests[path], doc, report, chunks):
+            keys.append(key)
+        progress(f"parsed {path.name} ({i}/{len(todo)})")
+    return keys
+
+
+def _unchanged(catalog: Catalog, path: Path, digest: str, report: IndexReport) -> bool:
+    old = catalog.get(f"file:{path}")
+    if old and old.state == "indexed" and old.content_hash == digest:
+        report.unchanged.append(str(path))
+        return True
+    return False
+
+
+def _put_file(catalog: Catalog, figures: FigureIndex, home: Path, path: Path, digest: str,
+              doc: Document | str, report: IndexReport,
+              chunks: list[Chunk] | None = None) -> str | None:
+    """Write a parsed file to the catalog (``doc``: the error's text when it failed); its
+    key, None when it failed."""
+    key = f"file:{path}"
+    if isinstance(doc, str):
+        catalog.record_failure(key, str(path), doc)
+        report.failed.append((str(path), doc))
         return None
+    old = catalog.get(key)
     put_document(catalog, figures, home,
                  Paper(key=key, title=doc.title, authors=doc.authors, abstract=doc.abstract,
                        arxiv_id=doc.arxiv_id, version=doc.version, source=str(path),
                        content_hash=digest, indexed_from=doc.kind),
-                 doc, [FileRecord(doc.kind, str(path), digest, path.stat().st_size)])
+                 doc, [FileRecord(doc.kind, str(path), digest, path.stat().st_size)], chunks)
     (report.replaced if old and old.state == "indexed" else report.added).append(str(path))
     return key
 
@@ -308,9 +353,11 @@ def _index_arxiv_entry(catalog: Catalog, figures: FigureIndex, home: Path, entry
 
 
 def put_document(catalog: Catalog, figures: FigureIndex, home: Path, paper: Paper,
-                 doc: Document, files: Sequence[FileRecord]) -> int:
+                 doc: Document, files: Sequence[FileRecord],
+                 chunks: list[Chunk] | None = None) -> int:
     """Write a parsed paper to the catalog, its figure images prepared first (PDF and EPS
-    figures rendered, odd formats converted, broken images given their reason)."""
+    figures rendered, odd formats converted, broken images given their reason). ``chunks``:
+    already made (on a cluster), else made here."""
     import hashlib
 
     from retrievers.index.chunking import chunk_document
@@ -318,19 +365,20 @@ def put_document(catalog: Catalog, figures: FigureIndex, home: Path, paper: Pape
 
     prepare_figures(doc.figures, home / "figures" /
                     hashlib.sha256(paper.key.encode()).hexdigest()[:16], figures.thumbs)
-    return catalog.put_paper(paper, files, chunk_document(doc), doc.figures, text=doc.text)
+    return catalog.put_paper(paper, files, chunk_document(doc) if chunks is None else chunks,
+                             doc.figures, text=doc.text)
 
 
 def sync(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, report: IndexReport,
-         progress: Progress) -> None:
+         progress: Progress, cluster: RayCluster | None = None) -> None:
     """Make the chunk store and the figure stores hold exactly the catalog's chunks and
-    figures."""
-    sync_vectors(catalog, vectors, report, progress)
+    figures (the chunks embedded on ``cluster`` when given)."""
+    sync_vectors(catalog, vectors, report, progress, cluster)
     figures.sync(report.notes, progress)
 
 
 def sync_vectors(catalog: Catalog, vectors: ChunkVectors, report: IndexReport,
-                 progress: Progress) -> None:
+                 progress: Progress, cluster: RayCluster | None = None) -> None:
     """Make the chunk store hold exactly the catalog's chunks."""
     store = vectors.store
     have, want = store.ids(), catalog.all_chunk_ids()
@@ -340,20 +388,29 @@ def sync_vectors(catalog: Catalog, vectors: ChunkVectors, report: IndexReport,
         report.vectors_removed += len(stale)
     missing = want - have
     done = 0
-    papers: dict[int, Paper] = {}
-    for batch in catalog.iter_chunks(missing, batch=128):
-        papers.update(catalog.papers_by_id({int(c.paper_id or 0) for c in batch} - set(papers)))
-        embedded = vectors.embedder.embed([vectors.passage(c, papers.get(int(c.paper_id or 0)))
-                                           for c in batch])
-        store.add([int(c.id or 0) for c in batch], embedded)
-        done += len(batch)
-        report.vectors_added += len(batch)
+    batches = _passages(catalog, vectors, missing)
+    embedded = cluster.embed(batches, vectors.embed_model, vectors.cache_dir) if cluster \
+        else ((ids, vectors.embedder.embed(texts)) for ids, texts in batches)
+    for ids, vecs in embedded:
+        store.add(ids, vecs)
+        done += len(ids)
+        report.vectors_added += len(ids)
         progress(f"embedded {done}/{len(missing)} chunks")
-        if done % 2048 < len(batch):
+        if done % 2048 < len(ids):
             store.save()  # bound what a crash can lose
     store.save()
     if want:
         vectors.record_model()
+
+
+def _passages(catalog: Catalog, vectors: ChunkVectors,
+              ids: set[int]) -> Iterator[tuple[list[int], list[str]]]:
+    """The text each chunk of ``ids`` is embedded as, 128 chunks a batch."""
+    papers: dict[int, Paper] = {}
+    for batch in catalog.iter_chunks(ids, batch=128):
+        papers.update(catalog.papers_by_id({int(c.paper_id or 0) for c in batch} - set(papers)))
+        yield ([int(c.id or 0) for c in batch],
+               [vectors.passage(c, papers.get(int(c.paper_id or 0))) for c in batch])
 
 
 def remove(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, ref: str) -> Paper:

@@ -45,17 +45,17 @@ def test_a_fresh_cache_gets_the_export_on_first_use_and_every_home_shares_it(
     assert [c for c, _ in after] == [c for c, _ in before]
 
     # Another home on the machine: indexes and searches in a cold process that never imports
-    # torch (the export is found in the cache, not made again).
+    # torch (the export is found in the cache, not made again), nor Ray (only --ray does).
     home = tmp_path / "home-b"
     env = {**os.environ, "LITLAB_HOME": str(home), "LITLAB_CACHE_DIR": str(cache)}
     code = ("import sys; from pathlib import Path; from retrievers.library import Library; "
             f"lib = Library(Path({str(home)!r})); "
             f"assert lib.index_files([Path({str(papers_dir / 'rlhf.md')!r})]).ok; "
             "print(len(lib.search('What does RLHF optimise?', 2))); "
-            "print('torch' in sys.modules)")
+            "print('torch' in sys.modules, 'ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          check=True, cwd=Path(__file__).parents[2])
-    assert out.stdout.split() == ["2", "False"]
+    assert out.stdout.split() == ["2", "False", "False"]
     assert "exporting" not in out.stderr
 
 
