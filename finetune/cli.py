@@ -246,11 +246,14 @@ def _run_command(method: str) -> click.Command:
     @click.option("--resume", "resume", is_flag=False, flag_value="last", default=None,
                   help="Continue an interrupted run (its name, or the last one).")
     @click.option("--no-load", is_flag=True, help="Do not load the adapter into the server.")
+    @click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+                  help="Train as N data-parallel processes (torchrun, DDP: one per GPU, or "
+                       "gloo on CPU cores); the batch size is per process.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     @click.pass_context
     def command(ctx: click.Context, config: Path | None, data: str | None, base: str | None,
                 name: str | None, steps: int | None, lr: float | None, suite: str | None,
-                resume: str | None, no_load: bool, as_json: bool) -> None:
+                resume: str | None, no_load: bool, processes: int, as_json: bool) -> None:
         from finetune.config import spec as make_spec
         from finetune.workflow import finetune, resolve_resume
 
@@ -275,7 +278,7 @@ def _run_command(method: str) -> click.Command:
 
             try:
                 out = finetune(s, method, spec, resume=resume, load=not no_load, gate=suite,  # type: ignore[arg-type]
-                               on_log=on_log, say=say, on_gate=on_gate)
+                               on_log=on_log, say=say, on_gate=on_gate, processes=processes)
             except KeyboardInterrupt:
                 from finetune.train import latest_unfinished
 

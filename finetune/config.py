@@ -22,6 +22,7 @@ sized for the embedded 135M model on a 2-core CPU; a GPU is used when there is o
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -88,6 +89,14 @@ class RunSpec:
         d["config_dir"] = str(self.config_dir) if self.config_dir else None
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        """The spec :meth:`to_dict` wrote (TypeError when it is malformed)."""
+        return cls(**{**d, "config_dir": Path(d["config_dir"]) if d.get("config_dir") else None})
+
+    def with_name(self, name: str) -> RunSpec:
+        return dataclasses.replace(self, name=name)
+
 
 def read(path: Path) -> dict[str, Any]:
     try:
@@ -144,6 +153,10 @@ def training_config(s: RunSpec, output_dir: Path, *, cuda: bool) -> Any:
         values["eval_steps"] = values["save_steps"]  # the best point must be a checkpoint
     if not cuda:
         values.setdefault("use_cpu", True)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # processes of one run (torchrun)
+            values.setdefault("ddp_backend", "gloo")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        values.setdefault("ddp_find_unused_parameters", False)  # LoRA uses all it trains
     elif "bf16" not in s.training and "fp16" not in s.training:
         import torch
 

@@ -10,6 +10,7 @@ config it started with. A finished adapter is registered under ``adapters/NAME``
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import threading
@@ -208,9 +209,9 @@ def _callback(folder: Path, on_log: OnLog | None, stop: threading.Event | None) 
     class Record(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                    **kw: Any) -> None:
-            if not logs:
+            if not logs or not state.is_world_process_zero:
                 return
-            entry = {"step": state.global_step, "time": time.time(),
+            entry = {"step": state.global_step, "max_steps": state.max_steps, "time": time.time(),
                      **{k: v for k, v in logs.items() if isinstance(v, int | float)}}
             with (folder / "metrics.jsonl").open("a") as f:
                 f.write(json.dumps(entry) + "\n")
@@ -233,15 +234,15 @@ def _rewards(spec: RunSpec) -> list[Any]:
     return [load(r, spec.config_dir) for r in spec.rewards]
 
 
-def run(spec: RunSpec | None, settings: Any, *, resume: str | None = None,
-        on_log: OnLog | None = None, stop: threading.Event | None = None,
-        register: bool = True) -> RunResult:
-    """Train (or, with ``resume``, continue training with the spec it started with) and
-    register the adapter."""
-    import torch
+def _rank() -> int:
+    """This process's rank in a multi-process run (0 alone): only rank 0 writes the run."""
+    return int(os.environ.get("RANK", "0"))
 
-    from finetune.adapters import AdapterStore, base_checkpoint, base_sha256
 
+def _prepare(spec: RunSpec | None, settings: Any, resume: str | None,
+             check_name_free: bool = True) -> tuple[RunSpec, Dataset, str, Path]:
+    """The spec (a resumed run's own), its dataset, the run's name and folder; every
+    mistake is one line before anything is trained."""
     home = Path(settings.home_dir)
     if resume:
         folder = runs_dir(home) / check_name(resume, "run")
@@ -255,20 +256,39 @@ def run(spec: RunSpec | None, settings: Any, *, resume: str | None = None,
             raise UserError(f"run '{resume}' already finished",
                             f"its adapter is '{info.adapter}'")
         try:
-            spec = RunSpec(**{**info.spec, "config_dir": Path(info.spec["config_dir"])
-                              if info.spec.get("config_dir") else None})
+            spec = RunSpec.from_dict(info.spec)
         except TypeError as e:
             raise UserError(f"run '{resume}' cannot be resumed: its run.json's spec is "
                             f"malformed ({e})", f"start a new run, or remove {folder}") from None
     if spec is None:
         raise UserError("no run spec and no run to resume", "`litlab finetune sft --data NAME`")
-    store = DatasetStore(home)
-    ds = _dataset(store, spec)
+    ds = _dataset(DatasetStore(home), spec)
     name = spec.name or time.strftime(f"{spec.method}-{ds.name}-%Y%m%d-%H%M%S")
     folder = runs_dir(home) / check_name(name, "run")
-    if not resume and folder.exists() and (folder / "run.json").exists():
+    if check_name_free and not resume and folder.exists() and (folder / "run.json").exists():
         raise UserError(f"a run named '{name}' exists",
                         f"continue it with --resume {name}, or choose another --name")
+    return spec, ds, name, folder
+
+
+def run(spec: RunSpec | None, settings: Any, *, resume: str | None = None,
+        on_log: OnLog | None = None, stop: threading.Event | None = None,
+        register: bool = True, processes: int = 1) -> RunResult:
+    """Train (or, with ``resume``, continue training with the spec it started with) and
+    register the adapter. ``processes`` > 1: the same run as that many data-parallel
+    processes (torchrun, DDP; gloo on CPU), launched and watched from here."""
+    import torch
+
+    from finetune.adapters import AdapterStore, base_checkpoint, base_sha256
+
+    if processes > 1 and "WORLD_SIZE" not in os.environ:
+        from finetune.distributed import launch
+
+        spec, _, name, _ = _prepare(spec, settings, resume)
+        return launch(spec.with_name(name), settings, processes, resume=resume,
+                      register=register, on_log=on_log, stop=stop)
+    main = _rank() == 0
+    spec, ds, name, folder = _prepare(spec, settings, resume, check_name_free=main)
     folder.mkdir(parents=True, exist_ok=True)
     base = base_checkpoint(settings, spec.base)
     cuda = torch.cuda.is_available()
@@ -302,7 +322,8 @@ def run(spec: RunSpec | None, settings: Any, *, resume: str | None = None,
     if resume:
         old = json.loads((folder / "run.json").read_text())
         state["started"], state["resumed"] = old.get("started"), old.get("resumed", 0) + 1
-    _write_json(folder / "run.json", state)
+    write = _write_json if main else (lambda _path, _data: None)  # rank 0 writes the run
+    write(folder / "run.json", state)
 
     from transformers import PrinterCallback
     from transformers.utils import logging as hf_logging
@@ -311,14 +332,14 @@ def run(spec: RunSpec | None, settings: Any, *, resume: str | None = None,
     trainer = _trainer(spec, ds, base, targs, margs, folder, on_log, stop, cuda)
     trainer.remove_callback(PrinterCallback)
     last = _last_checkpoint(folder / "checkpoints") if resume else None
-    if not resume:
+    if not resume and main:
         (folder / "metrics.jsonl").unlink(missing_ok=True)
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=str(last) if last else None)
     except KeyboardInterrupt:
         state["state"] = "interrupted"
-        _write_json(folder / "run.json", state)
+        write(folder / "run.json", state)
         raise
     seconds = time.perf_counter() - started
     ts = trainer.state
@@ -326,6 +347,8 @@ def run(spec: RunSpec | None, settings: Any, *, resume: str | None = None,
                        losses(read_metrics(folder)),
                        tokens=int(getattr(ts, "num_input_tokens_seen", 0) or
                                   _num_tokens(read_metrics(folder))), spec=spec)
+    if not main:
+        return result  # rank 0 saves, registers and plots
     plot_loss(folder)
     if ts.global_step < ts.max_steps and stop is not None and stop.is_set():
         result.stopped = True  # the person stopped it: a checkpoint to resume, no adapter

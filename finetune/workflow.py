@@ -60,18 +60,21 @@ def resolve_resume(settings: Any, method: Method, resume: str | None) -> str | N
 def finetune(settings: Any, method: Method, spec: RunSpec | None = None, *,
              resume: str | None = None, load: bool = True, gate: str | None = None,
              on_log: OnLog | None = None, stop: threading.Event | None = None,
-             say: Say | None = None, on_gate: GateProgress | None = None) -> Finetuned:
+             say: Say | None = None, on_gate: GateProgress | None = None,
+             processes: int = 1) -> Finetuned:
     """Train from ``spec`` (or continue run ``resume``; ``"last"``: the newest interrupted
     one), load the adapter into the server unless ``load`` is false, and gate it with suite
     ``gate`` (or the one the run's spec names). A failure to load is reported in ``loaded``,
-    not raised: the adapter is trained and registered either way."""
+    not raised: the adapter is trained and registered either way. ``processes``: train as
+    that many data-parallel processes (:mod:`finetune.distributed`)."""
     from finetune import train
 
     resume = resolve_resume(settings, method, resume)
     if spec is None and resume is None:
         raise UserError(f"nothing to train: no {method} run spec and no run to resume",
                         f"`litlab finetune {method} --data NAME`")
-    result = train.run(spec, settings, resume=resume, on_log=on_log, stop=stop)
+    result = train.run(spec, settings, resume=resume, on_log=on_log, stop=stop,
+                       processes=processes)
     out = Finetuned(result)
     if result.stopped or not result.adapter:
         return out

@@ -253,3 +253,28 @@ def test_a_run_that_overfits_stops_early_and_keeps_its_best_checkpoint(home: Pat
                             "--lr", "0.01", "--json"))
     assert out["steps"] == 6
     assert "eval_loss" not in (home / "runs" / "finetune" / "all" / "metrics.jsonl").read_text()
+
+
+def test_two_processes_train_one_run_whose_loss_follows_a_one_process_run(home: Path) -> None:
+    """`--processes 2`: two DDP processes (gloo on this CPU) train one run; each takes a
+    batch every step (about twice the tokens), the loss follows the one-process run's, and
+    the adapter is registered once, by rank 0."""
+    litlab("finetune", "data", "build", "mem", "--from", str(home / "memorise.jsonl"))
+    common = ["--data", "mem", "--steps", "6", "--lr", "0.01", "--no-load", "--json"]
+    one = json.loads(litlab("finetune", "sft", "--name", "one", *common))
+    two = json.loads(litlab("finetune", "sft", "--name", "two", "--processes", "2", *common))
+    assert two["adapter"] == "two" and two["steps"] == 6 and not two["stopped"]
+    assert lora_b_norm(home / "adapters" / "two") > 0
+    assert (home / "runs" / "finetune" / "two" / "processes.log").exists()
+    assert two["tokens"] > 1.5 * one["tokens"]  # both processes took a batch each step
+
+    def curve(run: str) -> list[float]:
+        path = home / "runs" / "finetune" / run / "metrics.jsonl"
+        return [e["loss"] for e in map(json.loads, path.read_text().splitlines()) if "loss" in e]
+
+    a, b = curve("one"), curve("two")
+    assert len(a) == len(b) == 6
+    assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 0.05, (a, b)
+    assert b[-1] < b[0]
+    runs = json.loads(litlab("finetune", "runs", "--json"))
+    assert {r["name"]: r["state"] for r in runs}["two"] == "finished"
