@@ -16,7 +16,7 @@ from tests.conftest import RunningServer, home_with_models
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 OFFLINE = ["indexing", "retrieval", "app", "figures", "startup", "grounding", "claims",
-           "retriever"]
+           "retriever", "scale"]
 WITH_SERVER = {"serving": [], "ask": [], "suites": [], "grounding": ["--answers"], "api": [],
                "agent": []}
 
