@@ -36,7 +36,8 @@ class LitlabGroup(click.Group):
 @click.group(cls=LitlabGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False), help="litlab's data folder (LITLAB_HOME).")
-@click.option("--api-base", help="URL of a vLLM server you run yourself; litlab then starts none.")
+@click.option("--api-base", help="URL of a vLLM server you run yourself, or several separated "
+                                 "by commas; litlab then starts none.")
 @click.option("--model", "-m", help="Model or adapter to answer with.")
 @click.version_option(package_name="litlab")
 @click.pass_context
