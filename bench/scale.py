@@ -92,7 +92,8 @@ def vector_stores(vectors: Any, queries: Any, root: Path, pq: bool = False) -> d
     n = len(vectors)
     ids = list(range(1, n + 1))
     out: dict[str, Any] = {"vectors": n}
-    exact = FaissStore(root / "exact", lambda: 384, approx_min=10**12)
+    never = 10**12  # each store stays the kind it is built as, whatever its size
+    exact = FaissStore(root / "exact", lambda: 384, approx_min=never, compress_min=never)
     exact.add(ids, vectors)
     exact.save()
     times, truth = _search_all(exact, queries)
@@ -100,7 +101,7 @@ def vector_stores(vectors: Any, queries: Any, root: Path, pq: bool = False) -> d
                     "bytes_per_vector": round(exact.path.stat().st_size / n)}
     kinds = [("ivf_flat", False), ("ivf_sq8", True)]
     for name, compressed in kinds:
-        store = FaissStore(root / name, lambda: 384, approx_min=10**12)
+        store = FaissStore(root / name, lambda: 384, approx_min=never, compress_min=never)
         store.add(ids, vectors)
         t = time.perf_counter()
         store.make_approximate(compressed=compressed)

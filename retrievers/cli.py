@@ -7,9 +7,11 @@ nothing from agentlab.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,40 @@ def _report(report: IndexReport, as_json: bool = False) -> None:
         sys.exit(2)
 
 
+def ray_options(f: Any) -> Any:
+    """``--ray [ADDRESS]`` and ``--workers N``: embed (and parse) on a Ray cluster."""
+    f = click.option("--workers", type=click.IntRange(min=1),
+                     help="With --ray: embedding workers (default: one per CPU, or per GPU).")(f)
+    return click.option(
+        "--ray", "ray_address", is_flag=False, flag_value="local", default=None,
+        metavar="[ADDRESS]",
+        help="Run the work on a Ray cluster: `--ray` alone starts one on this machine, `--ray "
+             "HOST:PORT` joins yours (needs `pip install 'litlab[scale]'`; files and home on a "
+             "filesystem every node shares).")(f)
+
+
+@contextlib.contextmanager
+def _cluster(ray_address: str | None, workers: int | None,
+             progress: Any) -> Iterator[Any]:
+    """The Ray cluster ``--ray`` names (None without it), closed afterwards."""
+    if workers and not ray_address:
+        from retrievers.errors import LibraryError
+
+        raise LibraryError("--workers counts Ray workers, so it needs --ray",
+                           "add --ray (or drop --workers)")
+    if not ray_address:
+        yield None
+        return
+    from retrievers.index.cluster import RayCluster
+
+    cluster = RayCluster(ray_address, workers)
+    progress(cluster.describe())
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
 @click.group()
 def index() -> None:
     """Add papers to the library."""
@@ -59,13 +95,7 @@ def index() -> None:
               help="Look up arXiv's title, authors, abstract and date for PDFs whose first "
                    "page carries an arXiv id (one request; offline, the first page's title "
                    "and authors are kept and the next run tries again).")
-@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
-              metavar="[ADDRESS]",
-              help="Parse, chunk and embed on a Ray cluster: `--ray` alone starts one on this "
-                   "machine, `--ray HOST:PORT` joins yours (needs `pip install "
-                   "'litlab[scale]'`; files and home on a filesystem every node shares).")
-@click.option("--workers", type=click.IntRange(min=1),
-              help="With --ray: embedding workers (default: one per CPU, or per GPU).")
+@ray_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def index_files(ctx: click.Context, paths: tuple[Path, ...], store: str | None,
@@ -78,25 +108,9 @@ def index_files(ctx: click.Context, paths: tuple[Path, ...], store: str | None,
     metadata gets its title and authors from its first page. Interrupted (Ctrl-C, a crash),
     the next run goes on where it stopped.
     """
-    if workers and not ray_address:
-        from retrievers.errors import LibraryError
-
-        raise LibraryError("--workers counts Ray workers, so it needs --ray",
-                           "add --ray (or drop --workers)")
     lib = _library(ctx, store)
-    cluster = None
-    if ray_address:
-        from retrievers.index.cluster import RayCluster
-
-        cluster = RayCluster(ray_address, workers)
-    try:
-        with progress_line() as progress:
-            if cluster:
-                progress(cluster.describe())
-            report = lib.index_files(list(paths), progress, None if arxiv else False, cluster)
-    finally:
-        if cluster:
-            cluster.close()
+    with progress_line() as progress, _cluster(ray_address, workers, progress) as cluster:
+        report = lib.index_files(list(paths), progress, None if arxiv else False, cluster)
     _report(report, as_json)
 
 
@@ -105,18 +119,23 @@ def index_files(ctx: click.Context, paths: tuple[Path, ...], store: str | None,
 @click.option("--query", "-q", help="An arXiv search query instead of ids, e.g. 'all:lora'.")
 @click.option("--max", "max_results", default=10, show_default=True, help="Papers for --query.")
 @STORE
+@ray_options
 @click.pass_context
 def index_arxiv(ctx: click.Context, ids: tuple[str, ...], query: str | None, max_results: int,
-                store: str | None) -> None:
+                store: str | None, ray_address: str | None, workers: int | None) -> None:
     """Index arXiv papers by id (1706.03762, arXiv:1706.03762v7, abs/pdf URLs, hep-th/9901001)
-    or by a search query. Uses the LaTeX source when arXiv has it, the PDF otherwise."""
+    or by a search query. Uses the LaTeX source when arXiv has it, the PDF otherwise.
+
+    With --ray the chunks are embedded on the cluster; downloads stay one at a time, as
+    arXiv asks of automated clients."""
     from retrievers.errors import LibraryError
 
     if not ids and not query:
         raise LibraryError("give arXiv ids or --query", "e.g. litlab index arxiv 1706.03762")
     lib = _library(ctx, store)
-    with progress_line() as progress:
-        report = lib.index_arxiv(list(ids), query, max_results, progress=progress)
+    with progress_line() as progress, _cluster(ray_address, workers, progress) as cluster:
+        report = lib.index_arxiv(list(ids), query, max_results, progress=progress,
+                                 cluster=cluster)
     _report(report)
 
 
@@ -262,12 +281,15 @@ def library_remove(ctx: click.Context, paper: str) -> None:
 @click.option("--figures", is_flag=True,
               help="Rebuild the figure index instead: caption vectors, and image vectors with "
                    "the CLIP model the settings name (after setting clip_model).")
+@ray_options
 @click.pass_context
-def library_rebuild(ctx: click.Context, store: str | None, figures: bool) -> None:
-    """Rebuild the vector index from the catalog (or, with --figures, the figure index)."""
+def library_rebuild(ctx: click.Context, store: str | None, figures: bool,
+                    ray_address: str | None, workers: int | None) -> None:
+    """Rebuild the vector index from the catalog (or, with --figures, the figure index).
+    With --ray the chunks are embedded on a Ray cluster."""
     lib = _library(ctx, store)
-    with progress_line() as progress:
-        report = lib.rebuild(progress, figures=figures)
+    with progress_line() as progress, _cluster(ray_address, workers, progress) as cluster:
+        report = lib.rebuild(progress, figures=figures, cluster=cluster)
     if figures:
         images = "with CLIP image vectors" if lib.figures.clip_ready() else "captions only"
         click.echo(f"rebuilt the figure index ({images})")

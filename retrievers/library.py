@@ -109,13 +109,14 @@ class Library:
 
     def index_arxiv(self, refs: Sequence[str] = (), query: str | None = None,
                     max_results: int = 10, client: Any = None,
-                    progress: Progress = quiet) -> IndexReport:
-        """Index arXiv papers by id (any pasted form) or by an arXiv search query."""
+                    progress: Progress = quiet, cluster: Any = None) -> IndexReport:
+        """Index arXiv papers by id (any pasted form) or by an arXiv search query (the chunks
+        embedded on ``cluster`` when given)."""
         from retrievers.index import indexing
 
         with self.locked():
             return indexing.index_arxiv(self.catalog, self.vectors, self.figures, self.home,
-                                        refs, query, max_results, client, progress)
+                                        refs, query, max_results, client, progress, cluster)
 
     def index_references(self, refs: Sequence[Reference], progress: Progress = quiet,
                          arxiv: Any = None) -> IndexReport:
@@ -143,14 +144,16 @@ class Library:
             indexing.sync(self.catalog, self.vectors, self.figures, report, progress)
         return report
 
-    def rebuild(self, progress: Progress = quiet, *, figures: bool = False) -> IndexReport:
-        """Drop the vector store and embed every chunk again from the catalog; with
-        ``figures``, the figure stores instead (captions, and images when CLIP is set)."""
+    def rebuild(self, progress: Progress = quiet, *, figures: bool = False,
+                cluster: Any = None) -> IndexReport:
+        """Drop the vector store and embed every chunk again from the catalog (on
+        ``cluster`` when given); with ``figures``, the figure stores instead (captions, and
+        images when CLIP is set)."""
         from retrievers.index import indexing
 
         with self.locked():
             return indexing.rebuild(self.catalog, self.vectors, self.figures, progress,
-                                    figures_only=figures)
+                                    figures_only=figures, cluster=cluster)
 
     def search(self, query: str, k: int = 5, *, paper: str | None = None,
                year: int | None = None, category: str | None = None,

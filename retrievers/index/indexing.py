@@ -188,8 +188,10 @@ def _same_paper(arxiv_title: str, text: str) -> bool:
 
 def index_arxiv(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, home: Path,
                 refs: Sequence[str] = (), query: str | None = None, max_results: int = 10,
-                client: Any = None, progress: Progress = quiet) -> IndexReport:
-    """Index arXiv papers by id (any pasted form) or by an arXiv search query."""
+                client: Any = None, progress: Progress = quiet,
+                cluster: RayCluster | None = None) -> IndexReport:
+    """Index arXiv papers by id (any pasted form) or by an arXiv search query; downloads one
+    at a time, as arXiv asks (``cluster``: the chunks embedded there)."""
     from retrievers.sources.arxiv import ArxivClient
 
     report = IndexReport()
@@ -201,7 +203,7 @@ def index_arxiv(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, h
             progress(f"searching arXiv for {query!r}")
             entries = client.search(query, max_results)
         _index_arxiv_ids(catalog, figures, home, refs, entries, client, report, progress)
-        sync(catalog, vectors, figures, report, progress)
+        sync(catalog, vectors, figures, report, progress, cluster)
     finally:
         if own:
             client.close()
@@ -426,7 +428,8 @@ def remove(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, ref: s
 
 
 def rebuild(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex,
-            progress: Progress = quiet, *, figures_only: bool = False) -> IndexReport:
+            progress: Progress = quiet, *, figures_only: bool = False,
+            cluster: RayCluster | None = None) -> IndexReport:
     """Drop the chunk store and embed every chunk again from the catalog; with
     ``figures_only``, drop and embed the figure stores instead."""
     from retrievers.index.figures import CAPTIONS, IMAGES
@@ -438,5 +441,5 @@ def rebuild(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex,
         figures.sync(report.notes, progress)
     else:
         vectors.drop()
-        sync(catalog, vectors, figures, report, progress)
+        sync(catalog, vectors, figures, report, progress, cluster)
     return report

@@ -94,6 +94,10 @@ def test_the_cluster_builds_the_same_library_as_a_plain_run(
     # a second run on the cluster finds nothing to do
     again = lib.index_files([corpus], arxiv=False, cluster=cluster)
     assert len(again.unchanged) == 6 and again.vectors_added == 0
+    # `library rebuild --ray`: every chunk embedded again on the cluster, the same library
+    rebuilt = lib.rebuild(cluster=cluster)
+    assert rebuilt.vectors_added == sum(len(c) for c in plain["chunks"].values())
+    _same(_contents(lib), plain)
     lib.close()
 
 
