@@ -77,16 +77,19 @@ def check_remote(settings: Settings, progress: Progress = _quiet) -> str:
 
     urls = split_urls(settings.api_base)
     up: list[str] = []
+    down: list[str] = []
     for url in urls:
         try:
             up.append(_check_one(url, settings))
         except ServerUnavailable as e:
             if len(urls) == 1:
                 raise
-            progress(f"left out: {e.message}")
+            down.append(e.message)
     if not up:
         raise ServerUnavailable(f"none of the model servers of api_base answers ({', '.join(urls)})",
                                 "start them, or unset api_base to use litlab's local server")
+    for message in down:
+        progress(f"left out: {message}")
     return ",".join(up)
 
 

@@ -193,6 +193,19 @@ def test_server_down_is_one_line_naming_the_url() -> None:
     assert time.monotonic() - started < 10  # bounded retries, no hang
 
 
+def test_several_servers_none_up_is_one_line_naming_them() -> None:
+    """`api_base` listing several servers: none answering is one line naming every URL."""
+    urls = [f"http://127.0.0.1:{free_port()}/v1" for _ in range(2)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LITLAB_")}
+    env["LITLAB_HOME"] = os.environ["LITLAB_HOME"]
+    proc = litlab_cli("--api-base", ",".join(urls), "ask", "hello", env=env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and all(u in lines[0] for u in urls)
+    assert "none of the model servers" in lines[0] and "Traceback" not in err
+
+
 class _Foreign(BaseHTTPRequestHandler):
     """Another program on 'our' port, even claiming our model name."""
 
