@@ -12,7 +12,11 @@ Three measurements, each against its baseline in the same run:
 Writes bench/results/scale.json.
 
     .venv/bin/python bench/scale.py [--papers DIR] [--vectors 1000000] [--chroma 100000]
-                                    [--cases 24] [--no-servers] [--smoke]
+                                    [--cases 24] [--parts indexing,vectors,chroma,servers]
+                                    [--smoke]
+
+--parts measures only those (the others keep their figures in scale.json, each part with its
+own date).
 
 With --smoke: the tests' papers, 3,000 vectors, no real corpus, no servers.
 """
@@ -28,7 +32,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, arguments, clustered_vectors, library, percentile, settings, write
+from common import ROOT, arguments, clustered_vectors, library, now, percentile, settings, write
 
 QUERIES = 200
 
@@ -208,7 +212,7 @@ def servers(cases: int, root: Path) -> dict[str, Any]:
     homes = []
     for i in range(2):
         home = root / f"server{i}"
-        home.mkdir()
+        home.mkdir(parents=True)
         (home / "models").symlink_to(base.home_dir / "models", target_is_directory=True)
         homes.append(LocalServer(base.model_copy(update={"home": home, "port": _free_port(),
                                                           "keep_alive": 0})))
@@ -242,22 +246,38 @@ def main() -> None:
     parser.add_argument("--vectors", type=int, default=1_000_000)
     parser.add_argument("--chroma", type=int, default=100_000)
     parser.add_argument("--cases", type=int, default=24)
-    parser.add_argument("--no-servers", action="store_true")
+    parser.add_argument("--parts", default="indexing,vectors,chroma,servers")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     results: dict[str, Any] = {}
+    previous = ROOT / "bench" / "results" / "scale.json"
+    if not args.smoke and previous.exists() and parts != {"indexing", "vectors", "chroma",
+                                                          "servers"}:
+        import json
+
+        results = {k: v for k, v in json.loads(previous.read_text()).items()
+                   if k not in ("machine", "measured_at")}
+
+    def keep() -> None:  # after each part: a later part that fails loses nothing measured
+        write("scale", dict(results), args.smoke)
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         papers = args.papers
         if args.smoke or not papers.is_dir():
             papers = _test_papers(root)
-        print(f"indexing {papers}")
-        results["indexing"] = index_runs(papers, root / "index")
+        if "indexing" in parts:
+            print(f"indexing {papers}")
+            results["indexing"] = {**index_runs(papers, root / "index"), "measured_at": now()}
+            keep()
         n = 3_000 if args.smoke else args.vectors
-        print(f"vectors: {n} clustered synthetic")
-        (root / "syn").mkdir()
-        results["synthetic"] = vector_stores(clustered_vectors(n), clustered_vectors(
-            QUERIES, seed=1), root / "syn")
-        if not args.smoke:
+        if "vectors" in parts:
+            print(f"vectors: {n} clustered synthetic")
+            (root / "syn").mkdir()
+            results["synthetic"] = {**vector_stores(clustered_vectors(n), clustered_vectors(
+                QUERIES, seed=1), root / "syn"), "measured_at": now()}
+            keep()
+        if "vectors" in parts and not args.smoke:
             import numpy as np
             import real_corpus
 
@@ -265,14 +285,18 @@ def main() -> None:
             order = np.random.default_rng(3).permutation(len(real))
             (root / "real").mkdir()
             print(f"vectors: {len(real) - QUERIES} real embeddings")
-            results["real"] = vector_stores(real[order[QUERIES:]], real[order[:QUERIES]],
-                                            root / "real", pq=True)
+            results["real"] = {**vector_stores(real[order[QUERIES:]], real[order[:QUERIES]],
+                                               root / "real", pq=True), "measured_at": now()}
+            keep()
         m = 500 if args.smoke else args.chroma
-        results["chroma"] = chroma(clustered_vectors(m), clustered_vectors(50, seed=1),
-                                   root / "chroma")
-        if not (args.smoke or args.no_servers):
-            results["servers"] = servers(args.cases, root / "servers")
-    write("scale", results, args.smoke)
+        if "chroma" in parts:
+            results["chroma"] = {**chroma(clustered_vectors(m), clustered_vectors(50, seed=1),
+                                          root / "chroma"), "measured_at": now()}
+            keep()
+        if "servers" in parts and not args.smoke:
+            results["servers"] = {**servers(args.cases, root / "servers"),
+                                  "measured_at": now()}
+    keep()
 
 
 def _test_papers(root: Path) -> Path:
