@@ -8,12 +8,14 @@ Three measurements, each against its baseline in the same run:
     clustered synthetic vectors and on the largest real set embedded here (60k chunks of
     installed packages' docstrings, bench/real_corpus.py; PQ96 beside them for reference), and
     the Chroma store, embedded and as a `chroma run` server, at 100k;
+  - reconcile: an index run's reconciliation of store and catalog at 300k chunks after one new
+    paper, against the way it was done before (sets of Python ints, the whole catalog read);
   - servers: one suite (prompt cases) on one vLLM server and on two (`api_base` listing both).
 Writes bench/results/scale.json.
 
     .venv/bin/python bench/scale.py [--papers DIR] [--vectors 1000000] [--chroma 100000]
-                                    [--cases 24] [--parts indexing,vectors,chroma,servers]
-                                    [--smoke]
+                                    [--reconcile 300000] [--cases 24] [--smoke]
+                                    [--parts indexing,vectors,reconcile,chroma,servers]
 
 --parts measures only those (the others keep their figures in scale.json, each part with its
 own date).
@@ -185,6 +187,78 @@ def _chroma_server(data: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("chroma run did not start")
 
 
+class _StandIn:
+    """An embedder that returns fixed vectors at once: the reconciliation is measured, not
+    MiniLM (which costs the same in both)."""
+
+    name, dim = "stand-in", 384
+
+    def embed(self, texts: list[str], progress: bool = False) -> Any:
+        import numpy as np
+
+        return np.tile(clustered_vectors(1), (len(texts), 1))
+
+
+def reconcile(n: int, root: Path) -> dict[str, Any]:
+    """An index run's reconciliation with a catalog of ``n`` chunks after one new paper of 100
+    chunks: litlab's (sorted id arrays, the new chunks' id range read) against the sets of
+    Python ints and the whole-catalog scan it used before, same stand-in embedder, in time and
+    peak traced memory."""
+    import tracemalloc
+
+    import numpy as np
+
+    from retrievers.index.indexing import IndexReport, quiet, sync_vectors
+    from retrievers.index.vectors import ChunkVectors
+    from retrievers.records import Chunk, Paper
+
+    lib = library(root / "home")
+    rng = np.random.default_rng(5)
+    text = " ".join(f"w{i}" for i in rng.integers(0, 5000, 150))
+
+    def paper(p: int) -> None:
+        lib.catalog.put_paper(
+            Paper(key=f"bench:{p}", title=f"Paper {p}", content_hash=str(p)), [],
+            [Chunk(text=text, section="1", char_start=0, char_end=10, page_start=1, page_end=1,
+                   ord=i) for i in range(100)])
+
+    for p in range(n // 100):
+        paper(p)
+    vectors = ChunkVectors(lib.home, embedder=_StandIn())  # type: ignore[arg-type]
+    ids = lib.catalog.chunk_id_array()
+    vectors.store.add(ids.tolist(), np.tile(clustered_vectors(1), (len(ids), 1)))
+    vectors.store.save()
+    out: dict[str, Any] = {"chunks": n, "new_chunks": 100}
+
+    def before() -> None:  # the reconciliation as it was (2026-12-02)
+        store = vectors.store
+        have, want = store.ids(), lib.catalog.all_chunk_ids()
+        missing = want - have
+        for batch in lib.catalog.iter_chunks(None, batch=128):
+            batch = [c for c in batch if c.id in missing]
+            if batch:
+                store.add([int(c.id or 0) for c in batch],
+                          vectors.embedder.embed([c.text for c in batch]))
+
+    for name, run in (("before", before),
+                      ("litlab", lambda: sync_vectors(lib.catalog, vectors, IndexReport(),
+                                                      quiet))):
+        paper(n // 100 + len(out))  # a new paper, not yet embedded
+        tracemalloc.start()
+        t = time.perf_counter()
+        run()
+        seconds = time.perf_counter() - t
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert len(vectors.store.id_array()) == len(lib.catalog.chunk_id_array())
+        out[name] = {"seconds": round(seconds, 2), "peak_mib": round(peak / 2**20, 1)}
+        print(f"  reconcile at {n} chunks, {name}: {out[name]}", flush=True)
+    out["ratio_time"] = round(out["litlab"]["seconds"] / out["before"]["seconds"], 3)
+    out["ratio_memory"] = round(out["litlab"]["peak_mib"] / out["before"]["peak_mib"], 3)
+    lib.close()
+    return out
+
+
 SUITE = """\
 description: a suite shared by servers
 targets:
@@ -246,13 +320,14 @@ def main() -> None:
     parser.add_argument("--vectors", type=int, default=1_000_000)
     parser.add_argument("--chroma", type=int, default=100_000)
     parser.add_argument("--cases", type=int, default=24)
-    parser.add_argument("--parts", default="indexing,vectors,chroma,servers")
+    parser.add_argument("--reconcile", type=int, default=300_000)
+    every = "indexing,vectors,reconcile,chroma,servers"
+    parser.add_argument("--parts", default=every)
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     results: dict[str, Any] = {}
     previous = ROOT / "bench" / "results" / "scale.json"
-    if not args.smoke and previous.exists() and parts != {"indexing", "vectors", "chroma",
-                                                          "servers"}:
+    if not args.smoke and previous.exists() and parts != set(every.split(",")):
         import json
 
         results = {k: v for k, v in json.loads(previous.read_text()).items()
@@ -287,6 +362,10 @@ def main() -> None:
             print(f"vectors: {len(real) - QUERIES} real embeddings")
             results["real"] = {**vector_stores(real[order[QUERIES:]], real[order[:QUERIES]],
                                                root / "real", pq=True), "measured_at": now()}
+            keep()
+        if "reconcile" in parts:
+            results["reconcile"] = {**reconcile(2_000 if args.smoke else args.reconcile,
+                                                root / "reconcile"), "measured_at": now()}
             keep()
         m = 500 if args.smoke else args.chroma
         if "chroma" in parts:

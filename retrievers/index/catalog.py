@@ -386,14 +386,27 @@ class Catalog:
     def all_chunk_ids(self) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
 
+    def chunk_id_array(self) -> Any:
+        """Every chunk id, sorted, as an int64 numpy array (8 bytes an id: the ids of tens of
+        millions of chunks, where a set of Python ints would take gigabytes)."""
+        import numpy as np
+
+        return np.fromiter((r[0] for r in self.db.execute("SELECT id FROM chunks ORDER BY id")),
+                           dtype="int64")
+
     def iter_chunks(self, ids: set[int] | None = None, batch: int = 256) -> Iterator[list[Chunk]]:
-        """Chunks in id order, in batches (optionally only ``ids``), without loading all."""
-        last = -1
+        """Chunks in id order, in batches (optionally only ``ids``), without loading all.
+        With ``ids``, only the id range they span is read: the chunks a run just added are
+        the newest, so an incremental run reads its own, not the whole catalog."""
+        if ids is not None and not ids:
+            return
+        last = min(ids) - 1 if ids else -1
+        end = max(ids) if ids else None
         while True:
             rows = self.db.execute(
                 "SELECT * FROM chunks WHERE id > ? ORDER BY id LIMIT ?", (last, batch * 4)
             ).fetchall()
-            if not rows:
+            if not rows or (end is not None and rows[0]["id"] > end):
                 return
             last = rows[-1]["id"]
             wanted = [Chunk(**dict(r)) for r in rows if ids is None or r["id"] in ids]

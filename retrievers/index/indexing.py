@@ -382,32 +382,37 @@ def sync(catalog: Catalog, vectors: ChunkVectors, figures: FigureIndex, report: 
 def sync_vectors(catalog: Catalog, vectors: ChunkVectors, report: IndexReport,
                  progress: Progress, cluster: RayCluster | None = None) -> None:
     """Make the chunk store hold exactly the catalog's chunks."""
+    import numpy as np
+
     store = vectors.store
-    have, want = store.ids(), catalog.all_chunk_ids()
-    stale = have - want
-    if stale:
-        store.remove(stale)
-        report.vectors_removed += len(stale)
-    missing = want - have
-    done = 0
-    batches = _passages(catalog, vectors, missing)
+    # sorted id arrays, not sets of Python ints: at tens of millions of chunks the sets alone
+    # would take gigabytes (docs/scale.md)
+    have, want = store.id_array(), catalog.chunk_id_array()
+    stale = np.setdiff1d(have, want, assume_unique=True)
+    if stale.size:
+        store.remove(stale.tolist())
+        report.vectors_removed += int(stale.size)
+    missing_ids = np.setdiff1d(want, have, assume_unique=True)
+    missing = None if missing_ids.size == want.size else set(missing_ids.tolist())
+    done, todo = 0, int(missing_ids.size)
+    batches = _passages(catalog, vectors, missing) if todo else iter(())
     embedded = cluster.embed(batches, vectors.embed_model, vectors.cache_dir) if cluster \
         else ((ids, vectors.embedder.embed(texts)) for ids, texts in batches)
     for ids, vecs in embedded:
         store.add(ids, vecs)
         done += len(ids)
         report.vectors_added += len(ids)
-        progress(f"embedded {done}/{len(missing)} chunks")
+        progress(f"embedded {done}/{todo} chunks")
         if done % 2048 < len(ids):
             store.save()  # bound what a crash can lose
     store.save()
-    if want:
+    if want.size:
         vectors.record_model()
 
 
 def _passages(catalog: Catalog, vectors: ChunkVectors,
-              ids: set[int]) -> Iterator[tuple[list[int], list[str]]]:
-    """The text each chunk of ``ids`` is embedded as, 128 chunks a batch."""
+              ids: set[int] | None) -> Iterator[tuple[list[int], list[str]]]:
+    """The text each chunk of ``ids`` (None: every chunk) is embedded as, 128 a batch."""
     papers: dict[int, Paper] = {}
     for batch in catalog.iter_chunks(ids, batch=128):
         papers.update(catalog.papers_by_id({int(c.paper_id or 0) for c in batch} - set(papers)))
