@@ -86,6 +86,8 @@ class RayCluster:
         # arguments (ray-project/ray#53727), nothing a person can act on; Python errors
         # still come as exceptions. RAY_BACKEND_LOG_LEVEL set by hand wins.
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+        for name in ("ray", "ray.data"):  # litlab's progress line says how it goes
+            logging.getLogger(name).setLevel(logging.ERROR)
         if self._own:
             try:
                 if address == LOCAL:
@@ -103,7 +105,7 @@ class RayCluster:
 
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # papers arrive in the plain order
-        for name in ("ray", "ray.data"):  # litlab's progress line says how it goes
+        for name in ("ray", "ray.data"):  # ray.data sets its own levels on import
             logging.getLogger(name).setLevel(logging.ERROR)
         context.enable_progress_bars = False
         resources = ray.cluster_resources()
