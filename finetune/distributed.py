@@ -26,15 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from finetune.config import RunSpec
-from finetune.train import OnLog, RunResult, losses, read_metrics, read_run, runs_dir
+from finetune.train import OnLog, RunResult, _prepare, losses, read_metrics, read_run, runs_dir
 from litcore.errors import UserError
 
 
-def launch(spec: RunSpec, settings: Any, processes: int, *, resume: str | None,
-           register: bool, on_log: OnLog | None, stop: threading.Event | None) -> RunResult:
-    """Run ``spec`` (named) as ``processes`` torchrun processes; the finished run."""
-    assert spec.name
-    folder = runs_dir(Path(settings.home_dir)) / spec.name
+def launch(spec: RunSpec | None, settings: Any, processes: int, *, resume: str | None,
+           register: bool = True, on_log: OnLog | None = None,
+           stop: threading.Event | None = None) -> RunResult:
+    """Run ``spec`` (or continue run ``resume``) as ``processes`` torchrun processes; the
+    finished run. Every mistake in the spec is one line here, before anything starts."""
+    spec, _, name, _ = _prepare(spec, settings, resume)
+    spec = spec.with_name(name)
+    folder = runs_dir(Path(settings.home_dir)) / name
     folder.mkdir(parents=True, exist_ok=True)
     job = {"spec": spec.to_dict(), "settings": settings.model_dump(mode="json"),
            "resume": resume, "register": register}
@@ -73,7 +76,7 @@ def launch(spec: RunSpec, settings: Any, processes: int, *, resume: str | None,
     info = read_run(folder)
     if proc.returncode != 0 and not (stop is not None and stop.is_set()):
         tail = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:]
-        raise UserError(f"the {processes}-process run {spec.name} failed"
+        raise UserError(f"the {processes}-process run {name} failed"
                         + (f": {tail[0].strip()[:300]}" if tail else ""),
                         f"its processes' output is in {log}")
     try:
@@ -83,7 +86,7 @@ def launch(spec: RunSpec, settings: Any, processes: int, *, resume: str | None,
     entries = read_metrics(folder)
     last = max((int(e["step"]) for e in entries), default=0)
     planned = max((int(e.get("max_steps", 0)) for e in entries), default=last)
-    return RunResult(spec.name, folder, info.adapter, int(done.get("steps", last)), planned,
+    return RunResult(name, folder, info.adapter, int(done.get("steps", last)), planned,
                      time.perf_counter() - started, losses(entries),
                      tokens=max((int(e.get("num_tokens", 0)) for e in entries), default=0),
                      stopped=info.state != "finished", spec=spec)

@@ -273,20 +273,14 @@ def _prepare(spec: RunSpec | None, settings: Any, resume: str | None,
 
 def run(spec: RunSpec | None, settings: Any, *, resume: str | None = None,
         on_log: OnLog | None = None, stop: threading.Event | None = None,
-        register: bool = True, processes: int = 1) -> RunResult:
+        register: bool = True) -> RunResult:
     """Train (or, with ``resume``, continue training with the spec it started with) and
-    register the adapter. ``processes`` > 1: the same run as that many data-parallel
-    processes (torchrun, DDP; gloo on CPU), launched and watched from here."""
+    register the adapter. In one process of a multi-process run (finetune.distributed),
+    rank 0 alone writes the run."""
     import torch
 
     from finetune.adapters import AdapterStore, base_checkpoint, base_sha256
 
-    if processes > 1 and "WORLD_SIZE" not in os.environ:
-        from finetune.distributed import launch
-
-        spec, _, name, _ = _prepare(spec, settings, resume)
-        return launch(spec.with_name(name), settings, processes, resume=resume,
-                      register=register, on_log=on_log, stop=stop)
     main = _rank() == 0
     spec, ds, name, folder = _prepare(spec, settings, resume, check_name_free=main)
     folder.mkdir(parents=True, exist_ok=True)

@@ -73,8 +73,12 @@ def finetune(settings: Any, method: Method, spec: RunSpec | None = None, *,
     if spec is None and resume is None:
         raise UserError(f"nothing to train: no {method} run spec and no run to resume",
                         f"`litlab finetune {method} --data NAME`")
-    result = train.run(spec, settings, resume=resume, on_log=on_log, stop=stop,
-                       processes=processes)
+    if processes > 1:
+        from finetune.distributed import launch
+
+        result = launch(spec, settings, processes, resume=resume, on_log=on_log, stop=stop)
+    else:
+        result = train.run(spec, settings, resume=resume, on_log=on_log, stop=stop)
     out = Finetuned(result)
     if result.stopped or not result.adapter:
         return out
