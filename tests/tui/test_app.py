@@ -358,10 +358,17 @@ async def test_escape_stops_the_agent_within_a_second(home: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_the_agent_shows_its_hops_and_ends_with_a_cited_answer(home: Path) -> None:
+async def test_the_agent_shows_its_hops_and_ends_with_a_cited_answer(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
+    import agentlab.plan
     from tests.agentlab.fakes import ScriptedChatModel
+
+    # This test is about the model's steps. Whether the plan's two parts can be combined
+    # without the model depends on how a near tie between two sentences of this tiny library
+    # ranks, which flipped once in a full run (2026-12-03): the parts are never combined here.
+    monkeypatch.setattr(agentlab.plan, "combine", lambda *_a, **_k: None)
 
     question = "Which is trained on human preference comparisons: the reward model or Mamba?"
 
