@@ -259,19 +259,6 @@ def reconcile(n: int, root: Path) -> dict[str, Any]:
     return out
 
 
-SUITE = """\
-description: a suite shared by servers
-targets:
-  - {{name: base, kind: prompt, temperature: 0, max_tokens: 48}}
-prompts:
-  - {{name: plain, user: "{{{{ question }}}}"}}
-assert:
-  - {{type: regex, value: "\\\\w"}}
-cases:
-{cases}
-"""
-
-
 def servers(cases: int, root: Path) -> dict[str, Any]:
     """The same suite on one local vLLM server, then on two (a pool), no cache."""
     from common import TOPICS
@@ -280,6 +267,7 @@ def servers(cases: int, root: Path) -> dict[str, Any]:
     from agentlab.server import LocalServer, client_for
     from evals.runner import run_suite
     from evals.suite import load_suite
+    from tests.papers import prompt_suite
 
     base = settings()
     prepare(base.model, base.home_dir / "models")  # as `make run` does; once per home
@@ -291,10 +279,8 @@ def servers(cases: int, root: Path) -> dict[str, Any]:
         homes.append(LocalServer(base.model_copy(update={"home": home, "port": _free_port(),
                                                           "keep_alive": 0})))
     urls = [s.ensure(print) for s in homes]
-    path = root / "suite.yaml"
-    path.write_text(SUITE.format(cases="\n".join(
-        f'  - {{id: c{i}, question: "In one sentence, what is {TOPICS[i % len(TOPICS)]}? '
-        f'({i})"}}' for i in range(cases))))
+    path = prompt_suite(root / "suite.yaml", [
+        f"In one sentence, what is {TOPICS[i % len(TOPICS)]}? ({i})" for i in range(cases)], 48)
     out: dict[str, Any] = {"cases": cases}
     try:
         for name, api in (("one_server", urls[0]), ("two_servers", ",".join(urls))):

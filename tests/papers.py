@@ -365,3 +365,21 @@ def topic_notes(folder: Path) -> Path:
     for file, (title, sections) in TOPIC_NOTES.items():
         (folder / file).write_text(_topic_note(title, sections))
     return folder
+
+
+def prompt_suite(path: Path, questions: list[str], max_tokens: int) -> Path:
+    """A suite of plain prompt cases (each answer must hold a word) at ``path``: the model
+    answers every question as asked, nothing retrieved (two-server tests and bench/scale.py)."""
+    cases = "\n".join(f'  - {{id: q{i}, question: "{q}"}}' for i, q in enumerate(questions))
+    path.write_text(f"""\
+description: plain prompts
+targets:
+  - {{name: base, kind: prompt, temperature: 0, max_tokens: {max_tokens}}}
+prompts:
+  - {{name: plain, user: "{{{{ question }}}}"}}
+assert:
+  - {{type: regex, value: "\\\\w"}}
+cases:
+{cases}
+""")
+    return path

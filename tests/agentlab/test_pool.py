@@ -18,28 +18,13 @@ from agentlab.settings import Settings, load_settings
 from evals.runner import run_suite
 from evals.suite import load_suite
 from tests.conftest import RunningServer, free_port, home_with_models
+from tests.papers import prompt_suite
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 QUESTIONS = ["What is 2 + 2?", "Name a colour.", "Name a fruit.", "What is the opposite of up?",
              "Name a planet.", "What do bees make?", "Name a month.", "What is ice made of?",
              "Name an animal.", "What colour is the sky?", "Name a number.", "Say hello."]
-
-
-def _suite(path: Path) -> Path:
-    cases = "\n".join(f'  - {{id: q{i}, question: "{q}"}}' for i, q in enumerate(QUESTIONS))
-    path.write_text(f"""\
-description: two servers share a run
-targets:
-  - {{name: base, kind: prompt, temperature: 0, max_tokens: 24}}
-prompts:
-  - {{name: plain, user: "{{{{ question }}}}"}}
-assert:
-  - {{type: regex, value: "\\\\w"}}
-cases:
-{cases}
-""")
-    return path
 
 
 @pytest.fixture
@@ -61,7 +46,7 @@ def test_two_servers_share_a_suite_run_and_one_stopped_mid_run_is_dropped(
     second = second_server.running()
     assert second is not None
     both = f"{vllm_server.api_base},{second.api_base}"
-    suite_path = _suite(tmp_path / "pair.yaml")
+    suite_path = prompt_suite(tmp_path / "pair.yaml", QUESTIONS, 24)
 
     # through the CLI, both running: the answers are spread over both servers
     env = {k: v for k, v in os.environ.items() if not k.startswith("LITLAB_")}
