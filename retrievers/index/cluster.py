@@ -58,17 +58,6 @@ class _Embed:
         return {"id": batch["id"], "vector": self.embedder.embed(list(batch["text"]))}
 
 
-def _embedder(model: str, cache_dir: str | None, gpu: bool) -> type:
-    """:class:`_Embed` bound to its arguments (they travel with the class, not as actor
-    arguments in the object store, which Ray warns cannot be restored after a loss)."""
-
-    class Embed(_Embed):
-        def __init__(self) -> None:
-            super().__init__(model, cache_dir, gpu)
-
-    return Embed
-
-
 class RayCluster:
     """A connection to a Ray cluster (``address``: ``local`` starts one on this machine) and
     the pipelines litlab runs on it. ``workers``: embedding actors (default: one per CPU the
@@ -147,7 +136,8 @@ class RayCluster:
         size = max(1, min(128, len(rows) // self.workers))
         items = self.ray.data.from_items(rows, override_num_blocks=max(1, len(rows) // size))
         ds = items.map_batches(
-            _embedder(model, str(cache_dir) if cache_dir else None, self.gpus > 0),
+            _Embed, fn_constructor_args=(model, str(cache_dir) if cache_dir else None,
+                                         self.gpus > 0),
             batch_size=size, batch_format="numpy",
             compute=self.ray.data.ActorPoolStrategy(size=self.workers),
             num_gpus=1 if self.gpus else 0, num_cpus=0 if self.gpus else 1)
