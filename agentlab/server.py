@@ -486,6 +486,23 @@ def ensure_models(settings: Settings, client: ModelClient, names: set[str],
             client.load_adapter(name, str(settings.adapters_dir / name))
 
 
+def base_of(settings: Settings, model: str) -> str | None:
+    """The packaged base model that serves ``model`` (itself, or an adapter's base); None for
+    a name litlab does not know (a remote server's own model)."""
+    if model in PACKAGED:
+        return model
+    return adapter_base(settings.adapters_dir / model)
+
+
+def switcher(settings: Settings, progress: Progress = _quiet) -> Callable[[str], ModelClient]:
+    """For runs whose models need different base models: a function that makes litlab's
+    own server serve a model (restarting it on that model's base) and returns its client."""
+    def switch(model: str) -> ModelClient:
+        return connect(settings.model_copy(update={"model": model}), progress)
+
+    return switch
+
+
 def ensure_server(settings: Settings, progress: Progress = _quiet) -> str:
     """The API base URL to send requests to: the remote server's, or our local one's."""
     if settings.api_base:

@@ -90,7 +90,8 @@ def run(ctx: click.Context, suite_path: Path, jobs: int, targets: tuple[str, ...
     with _bar() as progress:
         summary = run_suite(suite, s, client, jobs=jobs, targets=list(targets) or None,
                             tags=list(tags) or None, repeat=repeat, use_cache=not no_cache,
-                            progress=progress)
+                            progress=progress,
+                            say=lambda m: click.secho(m, dim=True, err=True))
     report = summarise(summary.results)
     if junit:
         write_junit(summary.results, summary.run_id, junit)
@@ -100,7 +101,8 @@ def run(ctx: click.Context, suite_path: Path, jobs: int, targets: tuple[str, ...
         click.echo(json.dumps({"run": summary.run_id, "requests": summary.requests,
                                "cache_hits": summary.cache_hits, "resumed": summary.resumed,
                                "seconds": round(summary.seconds, 2),
-                               "servers": summary.servers, "notes": summary.notes, **report},
+                               "servers": summary.servers, "notes": summary.notes,
+                               "switched": summary.switched, **report},
                               indent=2))
     else:
         print_summary(report, summary.run_id)

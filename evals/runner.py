@@ -51,6 +51,7 @@ class RunSummary:
     stopped: bool = False  # stopped early: run the suite again to resume
     servers: dict[str, int] = field(default_factory=dict)  # answers per server (several only)
     notes: list[str] = field(default_factory=list)  # e.g. a server that left the run
+    switched: list[str] = field(default_factory=list)  # models the server was switched to
 
     @property
     def pass_rate(self) -> float:
@@ -105,9 +106,14 @@ class Runner:
     def run(self, *, jobs: int = 4, targets: list[str] | None = None,
             tags: list[str] | None = None, repeat: int = 1,
             progress: Progress | None = None,
-            stop: threading.Event | None = None) -> RunSummary:
+            stop: threading.Event | None = None,
+            switch: Callable[[str], Any] | None = None) -> RunSummary:
         """Run every unit not yet done. Setting ``stop`` ends the run after the cases in
-        flight; it stays unfinished and the next run of the same suite resumes it."""
+        flight; it stays unfinished and the next run of the same suite resumes it.
+
+        ``switch`` (a model name → a client for a server that serves it): targets whose
+        models need different base models run one base at a time, the server switched
+        between them; a base that cannot be served fails its cases with the reason."""
         started = time.perf_counter()
         units = self.units(targets, tags, repeat)
         if not units:
@@ -128,21 +134,37 @@ class Runner:
         if progress:
             progress(finished, len(units), passed)
         stopped = False
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(self.run_unit, u) for u in todo]
-            for f in as_completed(futures):
-                if f.cancelled():
-                    continue
-                result = f.result()
-                self.store.add(run_id, result)
-                finished += 1
-                passed += result.passed
-                if progress:
-                    progress(finished, len(units), passed)
-                if stop is not None and stop.is_set() and not stopped:
-                    stopped = True
-                    for other in futures:
-                        other.cancel()
+        groups = self.by_base(todo, switch is not None)
+        summary.switched = [m for m, _ in groups if m is not None]
+        for model, group in groups:
+            if stopped:
+                break
+            down = None
+            if model is not None and switch is not None:
+                try:
+                    self.client = switch(model)
+                    from agentlab.server import ensure_models
+
+                    ensure_models(self.settings, self.client,
+                                  {self.model(u.target) for u in group} |
+                                  {self.judge_model(u.target) for u in group})
+                except UserError as e:
+                    down = str(e)
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                futures = [pool.submit(self.run_unit, u, down) for u in group]
+                for f in as_completed(futures):
+                    if f.cancelled():
+                        continue
+                    result = f.result()
+                    self.store.add(run_id, result)
+                    finished += 1
+                    passed += result.passed
+                    if progress:
+                        progress(finished, len(units), passed)
+                    if stop is not None and stop.is_set() and not stopped:
+                        stopped = True
+                        for other in futures:
+                            other.cancel()
         if not stopped:
             self.store.finish(run_id)
         summary.stopped = stopped
@@ -150,6 +172,32 @@ class Runner:
         summary.requests, summary.cache_hits = self.requests, self.cache_hits
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def base(self, t: Target) -> str | None:
+        """The packaged base model that must serve target ``t`` (None: any server will do,
+        or a model litlab does not manage)."""
+        from agentlab.server import base_of
+
+        return None if t.kind == "search" else base_of(self.settings, self.model(t))
+
+    def by_base(self, units: list[Unit], split: bool) -> list[tuple[str | None, list[Unit]]]:
+        """``units`` in groups that one server can answer, each with a model to switch the
+        server to (None: no switch). Not ``split``: one group. The base of the settings'
+        model comes first: the server litlab already runs needs no restart for it."""
+        if not split:
+            return [(None, units)]
+        groups: dict[str | None, list[Unit]] = {}
+        for u in units:
+            groups.setdefault(self.base(u.target), []).append(u)
+        if len([b for b in groups if b is not None]) < 2:
+            return [(None, units)]
+        from agentlab.server import base_of
+
+        first = base_of(self.settings, self.settings.model)
+        order = sorted(groups, key=lambda b: (b is not None, b != first, b or ""))
+        # a group is switched to by its first target's model (an adapter loads with its base)
+        return [(None if b is None else self.model(groups[b][0].target), groups[b])
+                for b in order]
 
     def units(self, targets: list[str] | None, tags: list[str] | None,
               repeat: int) -> list[Unit]:
@@ -169,8 +217,11 @@ class Runner:
         suite's templates (it would run once per prompt for nothing), so its label is '-'."""
         return [NO_PROMPT] if t.kind in ("agent", "search") else self.suite.prompt_names()
 
-    def run_unit(self, u: Unit) -> Result:
+    def run_unit(self, u: Unit, down: str | None = None) -> Result:
+        """Produce ``u``'s output and check it (``down``: why no server can answer it)."""
         try:
+            if down:
+                raise UserError(down)
             out = self.output(u)
         except UserError as e:
             out = Output(text="", error=str(e))
@@ -394,25 +445,43 @@ def run_suite(suite: Suite, settings: Any, client: Any, *, jobs: int = 4,
               targets: list[str] | None = None, tags: list[str] | None = None,
               repeat: int = 1, use_cache: bool = True,
               progress: Progress | None = None,
-              stop: threading.Event | None = None) -> RunSummary:
-    """Run ``suite`` (the Python API the fine-tuning gate uses)."""
+              stop: threading.Event | None = None,
+              say: Callable[[str], None] | None = None) -> RunSummary:
+    """Run ``suite`` (the Python API the fine-tuning gate uses).
+
+    Targets on different packaged base models (``smollm2-135m-instruct`` and
+    ``gemma-3-270m``) run one base at a time on litlab's own server, which restarts for each
+    and, at the end, returns to the settings' model (``say`` hears of each restart); with
+    ``api_base`` set, the remote server must serve every target's model itself."""
     library = suite_library(suite, settings.home_dir)
     if library is None and any(t.kind != "prompt" for t in suite.targets):
         from retrievers.library import Library
 
         library = Library.from_settings(settings)
     runner = Runner(suite, settings, client, library=library, use_cache=use_cache)
-    from agentlab.server import ensure_models
+    from agentlab.server import ensure_models, switcher
 
-    # an adapter that a target (or the judge) names is loaded into the server, as for `ask`
-    ensure_models(settings, client, {runner.model(t) for t in suite.targets
-                                     if t.kind != "search"} |
-                  {runner.judge_model(t) for t in suite.targets})
+    bases = {runner.base(t) for t in suite.targets if not targets or t.name in targets}
+    switch = None
+    if not settings.api_base and len(bases - {None}) > 1:
+        switch = switcher(settings, say or (lambda _m: None))
+    else:
+        # an adapter that a target (or the judge) names is loaded into the server, as for
+        # `ask` (when switching, each switch loads its own)
+        ensure_models(settings, client, {runner.model(t) for t in suite.targets
+                                         if t.kind != "search"} |
+                      {runner.judge_model(t) for t in suite.targets})
     try:
         summary = runner.run(jobs=jobs, targets=targets, tags=tags, repeat=repeat,
-                             progress=progress, stop=stop)
+                             progress=progress, stop=stop, switch=switch)
     finally:
         runner.store.close()
+        if switch is not None:
+            try:
+                switch(settings.model)  # the server serves the settings' model again
+            except UserError as e:
+                if say:
+                    say(f"the server could not return to {settings.model}: {e}")
     if hasattr(client, "spread"):  # a pool of several servers (agentlab.pool)
         summary.servers, summary.notes = client.spread(), list(client.notes)
     return summary

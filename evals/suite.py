@@ -14,7 +14,8 @@ cases:
     papers: [mamba.md]        # expected papers (file name, arXiv id or key), for recall/MRR
     tags: [mamba]
     assert: [{type: icontains, value: linear}]
-  - file: cases.jsonl         # more cases, one JSON object a line (or a .csv)
+  - file: cases.jsonl         # more cases, one JSON object a line (or a .csv, or another
+                              # suite's .yaml: its cases)
 ```
 
 Every key is checked: an unknown key or a bad value is one :class:`SuiteError` naming the file,
@@ -235,11 +236,25 @@ def _locate(node: Any, loc: list[Any]) -> tuple[int, list[Any]]:
     return line, named
 
 
+_INCLUDING: set[Path] = set()  # suites whose cases are being read, to catch a loop
+
+
 def load_cases(path: Path) -> list[Case]:
-    """Cases from JSONL (one object a line) or CSV (a header row; ``tags`` and ``papers``
-    separated by ``;``)."""
+    """Cases from JSONL (one object a line), CSV (a header row; ``tags`` and ``papers``
+    separated by ``;``) or another suite (``.yaml``: its cases, with their own assertions;
+    its targets and suite-wide assertions are not taken)."""
     if not path.exists():
         raise SuiteError(f"no case file {path}", "check the path (relative to the suite)")
+    if path.suffix in (".yaml", ".yml"):
+        resolved = path.resolve()
+        if resolved in _INCLUDING:
+            raise SuiteError(f"{path} takes its cases from itself (through case files)",
+                             "remove the loop of case files")
+        _INCLUDING.add(resolved)
+        try:
+            return load_suite(path).all_cases()
+        finally:
+            _INCLUDING.discard(resolved)
     rows: list[tuple[int, dict[str, Any]]] = []
     if path.suffix == ".csv":
         with path.open(newline="") as f:

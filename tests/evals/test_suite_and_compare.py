@@ -158,3 +158,120 @@ def test_a_server_that_goes_away_fails_its_cases_with_the_reason(tmp_path: Path)
     assert len(failed) == 3
     assert all("no model server at http://127.0.0.1:9/v1" in str(r.output["error"])
                for r in failed)
+
+
+def test_targets_on_different_base_models_each_reach_a_server_that_serves_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A suite comparing the two packaged base models: litlab's server is switched to each
+    base in turn (the settings' base first, no restart for it) and back at the end; a base
+    that cannot start fails its own cases with the reason, the others still pass."""
+    import agentlab.server as server
+    from agentlab.client import ChatResult
+    from agentlab.settings import Settings
+    from evals.runner import run_suite
+
+    class Serves:
+        def __init__(self, base: str) -> None:
+            self.base = base
+
+        def chat(self, messages, *, model: str, **kw):
+            assert model == self.base, f"{model} asked of a server that serves {self.base}"
+            return ChatResult(f"fine from {self.base}", model, 1, 1, "stop")
+
+        def models(self) -> list[str]:
+            return [self.base]
+
+    switched: list[str] = []
+
+    def switcher(settings, say):
+        def switch(model: str):
+            switched.append(model)
+            if model == "gemma-3-270m" and fail_gemma:
+                raise server.UserError("the server did not start on gemma-3-270m",
+                                       "see server.log")
+            say(f"serving {model}")
+            return Serves(model)
+        return switch
+
+    monkeypatch.setattr(server, "switcher", switcher)
+    cases = "".join(f'{{"id": "q{i}", "question": "question {i}?"}}\n' for i in range(3))
+    (tmp_path / "c.jsonl").write_text(cases)
+    (tmp_path / "s.yaml").write_text(
+        "targets:\n"
+        "  - {name: gemma, kind: prompt, model: gemma-3-270m}\n"
+        "  - {name: smol, kind: prompt, model: smollm2-135m-instruct}\n"
+        "prompts: [zero_shot]\nassert: [{type: icontains, value: fine}]\n"
+        "cases: [{file: c.jsonl}]\n")
+    settings = Settings(home=tmp_path / "home")  # the settings' model: smollm2-135m-instruct
+    said: list[str] = []
+    fail_gemma = False
+    summary = run_suite(load_suite(tmp_path / "s.yaml"), settings, Serves("smollm2-135m-instruct"),
+                        jobs=2, say=said.append)
+    assert all(r.passed for r in summary.results) and len(summary.results) == 6
+    by_target = {r.target: r.output["text"] for r in summary.results}
+    assert by_target == {"gemma": "fine from gemma-3-270m",
+                         "smol": "fine from smollm2-135m-instruct"}
+    # the running base first, then gemma, then back to the settings' model
+    assert switched == ["smollm2-135m-instruct", "gemma-3-270m", "smollm2-135m-instruct"]
+    assert summary.switched == ["smollm2-135m-instruct", "gemma-3-270m"]
+    assert "serving gemma-3-270m" in said
+
+    switched.clear()
+    fail_gemma = True
+    summary = run_suite(load_suite(tmp_path / "s.yaml"), settings,
+                        Serves("smollm2-135m-instruct"), use_cache=False)
+    failed = [r for r in summary.results if not r.passed]
+    assert {r.target for r in failed} == {"gemma"} and len(failed) == 3
+    assert all("did not start on gemma-3-270m" in r.output["error"] for r in failed)
+    assert switched[-1] == "smollm2-135m-instruct"
+
+
+def test_a_remote_server_is_never_switched(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """With api_base set, the remote server answers every target as it can; litlab restarts
+    nothing (a model it does not serve fails its cases, as it says)."""
+    import agentlab.server as server
+    from agentlab.client import ChatResult
+    from agentlab.settings import Settings
+    from evals.runner import run_suite
+
+    monkeypatch.setattr(server, "switcher", lambda *a: pytest.fail("switched a remote server"))
+
+    class Remote:
+        def chat(self, messages, *, model: str, **kw):
+            return ChatResult("fine", model, 1, 1, "stop")
+
+        def models(self) -> list[str]:
+            return ["smollm2-135m-instruct", "gemma-3-270m"]
+
+    (tmp_path / "s.yaml").write_text(
+        "targets:\n"
+        "  - {name: gemma, kind: prompt, model: gemma-3-270m}\n"
+        "  - {name: smol, kind: prompt, model: smollm2-135m-instruct}\n"
+        "prompts: [zero_shot]\nassert: [{type: icontains, value: fine}]\n"
+        "cases: [{id: a, question: 'q?'}]\n")
+    settings = Settings(home=tmp_path / "home", api_base="http://127.0.0.1:9/v1")
+    summary = run_suite(load_suite(tmp_path / "s.yaml"), settings, Remote())
+    assert all(r.passed for r in summary.results) and summary.switched == []
+
+
+def test_a_suite_takes_its_cases_from_another_suite(tmp_path: Path) -> None:
+    """`cases: [{file: other.yaml}]` reuses another suite's cases with their own checks; a
+    loop of such files is one line, not a hang."""
+    (tmp_path / "facts.yaml").write_text(
+        "targets: [{name: a, kind: prompt}]\nprompts: [zero_shot]\n"
+        "cases:\n  - {id: heads, question: 'How many heads?', assert: [{type: regex, value: '8'}]}\n"
+        "  - {file: more.jsonl}\n")
+    (tmp_path / "more.jsonl").write_text('{"id": "depth", "question": "How many layers?"}\n')
+    (tmp_path / "models.yaml").write_text(
+        "targets: [{name: b, kind: prompt, model: gemma-3-270m}]\nprompts: [zero_shot]\n"
+        "cases: [{file: facts.yaml}]\n")
+    cases = load_suite(tmp_path / "models.yaml").all_cases()
+    assert [c.id for c in cases] == ["heads", "depth"]
+    assert cases[0].assert_[0].value == "8"
+
+    (tmp_path / "facts.yaml").write_text(
+        "targets: [{name: a, kind: prompt}]\nprompts: [zero_shot]\n"
+        "cases: [{file: models.yaml}]\n")
+    with pytest.raises(SuiteError, match="takes its cases from itself"):
+        load_suite(tmp_path / "models.yaml").all_cases()

@@ -167,7 +167,11 @@ class EvalsScreen(Screen[None]):
             suite = load_suite(path)
             self.services.wait_for_server(self._stop)
             summary = run_suite(suite, self.services.settings, self.services.client,
-                                progress=progress, stop=self._stop)
+                                progress=progress, stop=self._stop,
+                                say=lambda m: call(self._status, m))
+            if summary.switched:  # the server restarted for other base models, and back
+                self.services.forget_server()
+                self.services.start_server(lambda _m: None)
             text = f"{summary.run_id}: {summary.pass_rate:.0%} passed" + \
                 (" (stopped: r resumes it)" if summary.stopped else "") + \
                 "".join(f"; {note}" for note in summary.notes)
@@ -180,6 +184,9 @@ class EvalsScreen(Screen[None]):
             log = self.services.log_bug(e)
             call(self._ran, f"{type(e).__name__}: {e} (a bug: the traceback is in {log})",
                  "error")
+
+    def _status(self, text: str) -> None:
+        self.query_one("#run-status", Label).update(text)
 
     def _progress(self, done: int, total: int, passed: int) -> None:
         self.query_one("#progress", ProgressBar).update(total=total, progress=done)
