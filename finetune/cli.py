@@ -245,6 +245,8 @@ def _run_command(method: str) -> click.Command:
     @click.option("--eval", "suite", help="Gate: evaluate base vs adapter on this suite.")
     @click.option("--resume", "resume", is_flag=False, flag_value="last", default=None,
                   help="Continue an interrupted run (its name, or the last one).")
+    @click.option("--start", help="Go on training this adapter (e.g. GRPO after SFT) instead "
+                                  "of a new one.")
     @click.option("--no-load", is_flag=True, help="Do not load the adapter into the server.")
     @click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
                   help="Train as N data-parallel processes (torchrun, DDP: one per GPU, or "
@@ -253,7 +255,8 @@ def _run_command(method: str) -> click.Command:
     @click.pass_context
     def command(ctx: click.Context, config: Path | None, data: str | None, base: str | None,
                 name: str | None, steps: int | None, lr: float | None, suite: str | None,
-                resume: str | None, no_load: bool, processes: int, as_json: bool) -> None:
+                resume: str | None, start: str | None, no_load: bool, processes: int,
+                as_json: bool) -> None:
         from finetune.config import spec as make_spec
         from finetune.workflow import finetune, resolve_resume
 
@@ -261,7 +264,8 @@ def _run_command(method: str) -> click.Command:
         resume = resolve_resume(s, method, resume)  # type: ignore[arg-type]
         spec = None
         if not resume:
-            spec = make_spec(method, config, data=data, base=base, name=name, eval=suite)  # type: ignore[arg-type]
+            spec = make_spec(method, config, data=data, base=base, name=name, eval=suite,  # type: ignore[arg-type]
+                             start=start)
             if steps:
                 spec.training["max_steps"] = steps
             if lr:
@@ -318,6 +322,83 @@ def _run_command(method: str) -> click.Command:
 for _m in ("sft", "dpo", "grpo"):
     finetune_group.add_command(_run_command(_m))
 finetune_group.add_command(retriever_group)
+
+
+@finetune_group.command("run")
+@click.option("--data", required=True, help="Dataset name (`litlab finetune data list`); "
+              "build one with `litlab finetune data build NAME`.")
+@click.option("--eval", "suite", help="Gate the last adapter: base vs adapter on this suite.")
+@click.option("--recipe", "stages", default=None,
+              help="Methods in order, separated by commas [default: sft,grpo]; each stage "
+                   "goes on training the adapter of the one before.")
+@click.option("--name", help="Name of the recipe; its runs are NAME-sft, NAME-grpo... Run the "
+                             "same command with the same --name to continue after a stop.")
+@click.option("--base", help="Base model (default: smollm2-135m-instruct).")
+@click.option("--steps", type=int, help="Training steps of every stage (training.max_steps).")
+@click.option("--no-load", is_flag=True, help="Do not load the adapter into the server.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def run_recipe(ctx: click.Context, data: str, suite: str | None, stages: str | None,
+               name: str | None, base: str | None, steps: int | None, no_load: bool,
+               as_json: bool) -> None:
+    """The default fine-tuning recipe, end to end: SFT on the dataset, then GRPO from that
+    adapter with rewards checked against the library (the answer states the key fact, its
+    claims are verified against the passages, it cites the right one, refuses exactly when
+    the passages do not answer); then the last adapter is loaded and, with --eval, gated.
+
+    Each stage is an ordinary run (`litlab finetune runs`); the adapter is the last stage's.
+    """
+    import time
+
+    from finetune.workflow import RECIPE, parse_recipe, recipe
+
+    s = _settings(ctx)
+    chosen = parse_recipe(stages) if stages else RECIPE
+    name = name or time.strftime(f"recipe-{data}-%Y%m%d-%H%M%S")
+    training = {m: {"max_steps": steps} for m in chosen} if steps else None
+    with progress_bar("recipe", every=5) as bar:
+        label: dict[str, str] = {"stage": chosen[0]}
+
+        def say(msg: str) -> None:
+            if msg.startswith("stage "):
+                label["stage"] = msg.split(":")[1].split()[0]
+            click.echo(msg, err=True)
+
+        def on_log(step: int, total: int, entry: dict[str, Any]) -> None:
+            loss = f" loss {entry['loss']:.3f}" if "loss" in entry else ""
+            reward = f" reward {entry['reward']:.2f}" if "reward" in entry else ""
+            bar(step, total, f"{label['stage']}{loss}{reward}")
+
+        def on_gate(done: int, total: int, passed: int) -> None:
+            bar(done, total, f"gate: {passed / done:.0%} passed" if done else "gate")
+
+        try:
+            out = recipe(s, data, stages=chosen, name=name, base=base, training=training,
+                         load=not no_load, gate=suite, on_log=on_log, say=say,
+                         on_gate=on_gate)
+        except KeyboardInterrupt:
+            raise UserError("interrupted", f"continue with `litlab finetune run --data {data} "
+                            f"--name {name}" + (f" --recipe {stages}" if stages else "") +
+                            "`") from None
+    if out.stopped:
+        raise UserError(f"recipe {name} stopped in its {out.stages[-1].name} stage",
+                        f"continue with `litlab finetune run --data {data} --name {name}`")
+    if as_json:
+        echo_json(out.to_dict())
+        return
+    for r in out.stages:
+        if r.losses:
+            click.echo(f"{r.name}: {r.steps} steps in {r.seconds:.0f} s, loss "
+                       f"{r.losses[0][1]:.3f} → {r.losses[-1][1]:.3f}; adapter '{r.adapter}'")
+        else:
+            click.echo(f"{r.name}: done before; adapter '{r.adapter}'")
+        click.echo(f"  curve: {r.folder / 'loss.png'}")
+    if out.loaded:
+        click.echo(f"  {out.loaded}")
+    if out.gate:
+        _print_gate(out.gate)
+    else:
+        click.echo(f"  gate it: litlab adapters eval {out.adapter} keyfacts")
 
 
 @finetune_group.command("runs")

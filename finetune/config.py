@@ -5,6 +5,7 @@ method: sft                     # sft | dpo | grpo
 base: smollm2-135m-instruct     # a packaged model
 data: mylib                     # a dataset under LITLAB_HOME/datasets
 eval: citations                 # a suite the adapter must pass (optional)
+start: sft-mylib-20261203       # continue training this adapter (optional; e.g. GRPO after SFT)
 model:                          # trl.ModelConfig: the LoRA adapter
   lora_r: 16
   lora_alpha: 32
@@ -68,8 +69,8 @@ TRAINING_DEFAULTS: dict[Method, dict[str, Any]] = {
              "num_generations": 4, "max_completion_length": 64, "temperature": 1.0,
              "save_steps": 2},
 }
-DEFAULT_REWARDS = ["citations", "refusal", "format", "length"]
-TOP_KEYS = {"method", "name", "base", "data", "eval", "model", "training", "rewards"}
+DEFAULT_REWARDS = ["keyfact", "supported", "citations", "refusal", "format", "length"]
+TOP_KEYS = {"method", "name", "base", "data", "eval", "model", "training", "rewards", "start"}
 
 
 @dataclass
@@ -82,6 +83,7 @@ class RunSpec:
     model: dict[str, Any] = field(default_factory=dict)  # trl.ModelConfig fields
     training: dict[str, Any] = field(default_factory=dict)  # the method's TRL config fields
     rewards: list[str] = field(default_factory=lambda: list(DEFAULT_REWARDS))
+    start: str | None = None  # an adapter to go on training (its LoRA settings are kept)
     config_dir: Path | None = None  # where a config file was read (for relative reward files)
 
     def to_dict(self) -> dict[str, Any]:

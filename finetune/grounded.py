@@ -299,6 +299,9 @@ class Builder:
         return {
             "prompt": messages, "completion": [{"role": "assistant", "content": answer}],
             "oracle": oracle, "n_sources": len(sources), "answerable": oracle is not None,
+            # the passages as numbered, for GRPO's rewards that verify against them
+            "sources": [{"n": s.n, "title": s.title, "section": s.section, "text": s.text}
+                        for s in sources],
             "meta": {"paper": cand.paper.key, "chunk_id": cand.chunk.id,
                      "question": cand.question, "teacher": cand.teacher,
                      "kind": "grounded" if oracle is not None else "refusal",

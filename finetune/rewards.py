@@ -2,8 +2,15 @@
 
 Each gets the batch's ``completions`` (conversational: a list with the assistant message) and
 the dataset's other columns as keyword arguments: ``oracle`` (the number of the source that
-answers, None for a refusal example), ``n_sources`` and ``answerable``. Each returns one float
-per completion.
+answers, None for a refusal example), ``n_sources``, ``answerable``, ``question``,
+``reference`` (the example's verified answer, without markers) and ``sources`` (the numbered
+passages of the prompt). Each returns one float per completion.
+
+Two rewards are checked against the library rather than the answer's form: ``keyfact`` (the
+answer states what the reference answer states: its numbers and the terms the question does
+not already hold) and ``supported`` (every claim verified against the passages the model was
+given, by the same verification `ask` shows; a contradicted claim costs more than an
+unsupported one). No judge model is asked.
 
 Add your own with ``rewards: ["my_rewards.py:brevity"]`` in a run config (a file path or an
 importable module, then the function's name); it gets the same arguments.
@@ -93,10 +100,93 @@ def length(completions: Sequence[Any], **_: Any) -> list[float]:
     return [-min(1.0, max(0, len(_text(c).split()) - MAX_WORDS) / MAX_WORDS) for c in completions]
 
 
+def plain_answer(text: str) -> str:
+    """An answer without its ``[n]`` markers."""
+    return re.sub(r"\s+([.,;:])", r"\1", _MARKER.sub("", text)).strip()
+
+
+def key_terms(reference: str, question: str = "") -> list[str]:
+    """What a right answer must say: the reference's numbers, then its content terms that
+    the question does not already hold (at most six)."""
+    from litcore.text import FILLER_WORDS, GENERIC_WORDS, STOP_WORDS
+
+    plain = _MARKER.sub("", reference)
+    numbers = re.findall(r"\b\d+(?:[.,]\d+)?", plain)
+    asked = set(_words(question))
+    common = STOP_WORDS | FILLER_WORDS | GENERIC_WORDS
+    words = [w for w in dict.fromkeys(_words(plain))
+             if w not in asked and w not in common and not w[0].isdigit() and len(w) > 2]
+    return list(dict.fromkeys(numbers)) + words[:max(0, 6 - len(numbers))]
+
+
+def _words(text: str) -> list[str]:
+    from litcore.text import stem, terms
+
+    return [stem(w.lower()) for w in terms(text)]
+
+
+def keyfact(completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    """For an answerable example, the share of the reference answer's key terms (its numbers
+    count twice) the reply states; 0 for a refusal example (the refusal reward judges it)."""
+    n = len(completions)
+    refs, questions = _column(kwargs, "reference", n), _column(kwargs, "question", n)
+    answerable = _column(kwargs, "answerable", n)
+    out = []
+    for c, ref, q, a in zip(completions, refs, questions, answerable, strict=True):
+        keys = key_terms(str(ref or ""), str(q or "")) if a else []
+        if not keys:
+            out.append(0.0)
+            continue
+        text = _text(c)
+        said = set(_words(text)) | set(re.findall(r"\b\d+(?:[.,]\d+)?", text))
+        weights = [2.0 if k[0].isdigit() else 1.0 for k in keys]
+        out.append(sum(w for k, w in zip(keys, weights, strict=True) if k in said) / sum(weights))
+    return out
+
+
+_EMBEDDER: list[Any] = []
+
+
+def _embed(texts: list[str]) -> Any:
+    if not _EMBEDDER:
+        from retrievers.index.embeddings import get_embedder
+
+        _EMBEDDER.append(get_embedder())
+    return _EMBEDDER[0].embed_few(texts)
+
+
+def supported(completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    """For an answerable example, the share of the reply's claims the given passages support
+    (litlab's verification, as `ask` shows it), less twice the share they contradict; 0 for
+    a refusal example or a reply that claims nothing."""
+    from agentlab.attribution import attribute
+    from agentlab.citations import Source
+
+    n = len(completions)
+    given, answerable = _column(kwargs, "sources", n), _column(kwargs, "answerable", n)
+    out = []
+    for c, srcs, a in zip(completions, given, answerable, strict=True):
+        text = _text(c)
+        if not a or not srcs or NOT_IN_LIBRARY in text:
+            out.append(0.0)
+            continue
+        sources = [Source(n=int(d["n"]), chunk_id=0, paper="", title=str(d.get("title", "")),
+                          section=str(d.get("section", "")), pages="", text=str(d["text"]))
+                   for d in srcs]
+        claims = [s for s in attribute(text, sources, _embed) if s.claim]
+        if not claims:
+            out.append(0.0)
+            continue
+        good = sum(1 for s in claims if s.supported) / len(claims)
+        bad = sum(1 for s in claims if s.contradicted) / len(claims)
+        out.append(good - 2 * bad)
+    return out
+
+
 format_.__name__ = "format"  # how TRL names it in the metrics
 
 SHIPPED: dict[str, Reward] = {"citations": citations, "refusal": refusal, "format": format_,
-                              "length": length}
+                              "length": length, "keyfact": keyfact, "supported": supported}
 
 
 def load(spec: str, base: Path | None = None) -> Reward:

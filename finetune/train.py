@@ -263,6 +263,13 @@ def _prepare(spec: RunSpec | None, settings: Any, resume: str | None,
     if spec is None:
         raise UserError("no run spec and no run to resume", "`litlab finetune sft --data NAME`")
     ds = _dataset(DatasetStore(home), spec)
+    if spec.start:
+        from finetune.adapters import AdapterStore
+
+        started = AdapterStore(settings).get(spec.start)
+        if started.base != spec.base:
+            raise UserError(f"adapter '{spec.start}' was trained on {started.base}, not "
+                            f"{spec.base}", f"train on --base {started.base}")
     name = spec.name or time.strftime(f"{spec.method}-{ds.name}-%Y%m%d-%H%M%S")
     folder = runs_dir(home) / check_name(name, "run")
     if check_name_free and not resume and folder.exists() and (folder / "run.json").exists():
@@ -323,7 +330,8 @@ def run(spec: RunSpec | None, settings: Any, *, resume: str | None = None,
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # litlab shows progress and loss itself
-    trainer = _trainer(spec, ds, base, targs, margs, folder, on_log, stop, cuda)
+    start = Path(settings.adapters_dir) / spec.start if spec.start else None
+    trainer = _trainer(spec, ds, base, targs, margs, folder, on_log, stop, cuda, start)
     trainer.remove_callback(PrinterCallback)
     last = _last_checkpoint(folder / "checkpoints") if resume else None
     if not resume and main:
@@ -388,8 +396,23 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def grpo_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A dataset row as GRPO's rewards read it: the prompt, the oracle's number, whether the
+    sources answer, the question, the verified answer (no markers) and the passages."""
+    from finetune.rewards import plain_answer
+
+    answer = row.get("completion") or []
+    text = str(answer[-1]["content"]) if isinstance(answer, list) and answer else str(answer)
+    return {"prompt": row["prompt"], "oracle": row.get("oracle"),
+            "n_sources": row.get("n_sources"), "answerable": row.get("answerable"),
+            "question": str((row.get("meta") or {}).get("question") or ""),
+            "reference": plain_answer(text) if row.get("answerable") else "",
+            "sources": row.get("sources") or []}
+
+
 def _trainer(spec: RunSpec, ds: Dataset, base: Path, targs: Any, margs: Any, folder: Path,
-             on_log: OnLog | None, stop: threading.Event | None, cuda: bool) -> Any:
+             on_log: OnLog | None, stop: threading.Event | None, cuda: bool,
+             start: Path | None = None) -> Any:
     import datasets
     import torch
     from datasets import Dataset as HFDataset
@@ -405,11 +428,16 @@ def _trainer(spec: RunSpec, ds: Dataset, base: Path, targs: Any, margs: Any, fol
     dtype = torch.bfloat16 if getattr(targs, "bf16", False) else torch.float32
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
     peft = get_peft_config(margs)
+    if start is not None:  # go on training that adapter (DPO's reference: the base alone)
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(start),  # type: ignore[assignment]
+                                          is_trainable=True)
+        peft = None
     callbacks = [_callback(folder, on_log, stop)]
     train_rows, eval_rows = ds.rows("train"), ds.rows("eval")
     if spec.method == "grpo":
-        keep = ("oracle", "n_sources", "answerable")
-        rows = [{"prompt": r["prompt"], **{k: r.get(k) for k in keep}} for r in train_rows]
+        rows = [grpo_row(r) for r in train_rows]
         return GRPOTrainer(model=model, reward_funcs=_rewards(spec), args=targs,
                            train_dataset=HFDataset.from_list(rows), processing_class=tokenizer,
                            peft_config=peft, callbacks=callbacks)

@@ -1,6 +1,7 @@
 """The one fine-tuning workflow the CLI (`litlab finetune sft|dpo|grpo`) and the app's Models
 screen both run: a run spec, or an interrupted run to resume → train → load the adapter into
-the server → gate it with a suite.
+the server → gate it with a suite. :func:`recipe` (`litlab finetune run`) chains methods, each
+stage going on training the adapter the stage before made, and gates the last.
 
 Each step reports through the callbacks it is given and never prints; a run stopped early (Esc
 in the app, a stop event) returns with ``stopped`` set and nothing loaded or gated, ready to
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from finetune.config import Method, RunSpec
+from finetune.config import METHODS, Method, RunSpec
 from finetune.train import OnLog, RunResult
 from litcore.errors import UserError
 
@@ -99,11 +100,116 @@ def finetune(settings: Any, method: Method, spec: RunSpec | None = None, *,
 
 def gate_adapter(settings: Any, adapter: str, suite: str, *, say: Say | None = None,
                  progress: GateProgress | None = None,
-                 stop: threading.Event | None = None) -> dict[str, Any]:
+                 stop: threading.Event | None = None, client: Any = None) -> dict[str, Any]:
     """Run the evaluation gate of ``adapter`` on ``suite`` against the server (started or
-    reused, serving the adapter); the verdict is stored with the adapter and returned."""
+    reused, serving the adapter; or ``client``'s); the verdict is stored with the adapter and
+    returned."""
     from agentlab.server import connect
     from finetune.gate import run_gate
 
-    client = connect(settings.model_copy(update={"model": adapter}), say or (lambda _m: None))
+    if client is None:
+        client = connect(settings.model_copy(update={"model": adapter}),
+                         say or (lambda _m: None))
     return run_gate(settings, client, adapter, suite, progress=progress, stop=stop)
+
+
+# The default recipe: SFT on the library's grounded examples, then GRPO whose rewards are
+# checked against the library (finetune.rewards: key fact, verified claims, citations,
+# refusal). Measured in bench/finetune_quality.py; docs/finetuning.md has the figures.
+RECIPE: tuple[Method, ...] = ("sft", "grpo")
+
+
+@dataclass
+class Recipe:
+    """What :func:`recipe` did: each stage's run (in order), then loading and the gate of
+    the last stage's adapter."""
+
+    name: str
+    stages: list[RunResult]
+    loaded: str | None = None
+    gate: dict[str, Any] | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.stages) and self.stages[-1].stopped
+
+    @property
+    def adapter(self) -> str | None:
+        return self.stages[-1].adapter if self.stages else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "adapter": self.adapter,
+                               "stopped": self.stopped,
+                               "stages": [r.to_dict() for r in self.stages]}
+        if self.loaded is not None:
+            out["loaded"] = self.loaded
+        if self.gate is not None:
+            out["gate"] = self.gate
+        return out
+
+
+def parse_recipe(text: str) -> tuple[Method, ...]:
+    """``"sft,grpo"`` as methods; one line for anything else."""
+    stages = tuple(x.strip() for x in text.split(",") if x.strip())
+    bad = [x for x in stages if x not in METHODS]
+    if not stages or bad:
+        raise UserError(f"unknown recipe stage '{bad[0] if bad else text}'",
+                        f"a recipe is methods separated by commas, e.g. "
+                        f"{','.join(RECIPE)} (methods: {', '.join(METHODS)})")
+    return stages  # type: ignore[return-value]
+
+
+def recipe(settings: Any, data: str, *, stages: tuple[Method, ...] = RECIPE,
+           name: str | None = None, base: str | None = None,
+           training: dict[Method, dict[str, Any]] | None = None,
+           load: bool = True, gate: str | None = None, on_log: OnLog | None = None,
+           stop: threading.Event | None = None, say: Say | None = None,
+           on_gate: GateProgress | None = None, client: Any = None) -> Recipe:
+    """Train ``stages`` in turn on dataset ``data`` (run NAME-METHOD each, every stage
+    starting from the adapter of the one before), then load and gate the last adapter
+    (``client``: the server to gate on; default litlab's own, started if need be).
+
+    Run again with the same ``name`` after an interruption: finished stages are kept, an
+    interrupted one resumes from its checkpoint. DPO needs a dataset of pairs, so a recipe
+    with DPO takes its pairs from ``data`` as well."""
+    import time
+
+    from finetune import train
+    from finetune.config import spec as make_spec
+
+    say = say or (lambda _m: None)
+    name = name or time.strftime(f"recipe-{data}-%Y%m%d-%H%M%S")
+    out = Recipe(name, [])
+    start: str | None = None
+    for i, method in enumerate(stages):
+        run_name = f"{name}-{method}"
+        folder = train.runs_dir(settings.home_dir) / run_name
+        info = train.read_run(folder) if folder.is_dir() else None
+        where = f"stage {i + 1} of {len(stages)}: {method}" + (f" from {start}" if start else "")
+        if info is not None and info.error is None and info.state == "finished" and info.adapter:
+            say(f"{where}: done before (adapter {info.adapter})")
+            out.stages.append(train.RunResult(run_name, folder, info.adapter, 0, 0, 0.0))
+            start = info.adapter
+            continue
+        resume = run_name if info is not None and info.error is None else None
+        spec = None
+        if resume is None:
+            spec = make_spec(method, None, data=data, base=base, name=run_name, start=start)
+            spec.training.update((training or {}).get(method, {}))
+        say(f"{where}" + (" (continuing)" if resume else ""))
+        result = train.run(spec, settings, resume=resume, on_log=on_log, stop=stop)
+        out.stages.append(result)
+        if result.stopped or not result.adapter:
+            return out
+        start = result.adapter
+    if load and out.adapter:
+        from finetune.adapters import load_into_server
+
+        try:
+            out.loaded = load_into_server(settings, out.adapter, progress=say)
+        except UserError as e:
+            out.loaded = str(e)
+    if gate and out.adapter:
+        out.gate = gate_adapter(settings, out.adapter, gate, say=say, progress=on_gate,
+                                stop=stop, client=client)
+    return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,6 +104,11 @@ def test_library_dataset_holds_out_papers_and_cites_the_oracle(papers_dir: Path,
         # the oracle's passage is in the prompt under its number, as `ask` shows sources
         block = system.split(f"\n\n[{n}] ")[1] if n > 1 else system.split("[1] ", 1)[1]
         assert chunks[r["meta"]["chunk_id"]].text.strip()[:40] in block
+    # the passages as numbered travel with the row, for the rewards that verify against them
+    for r in train + evals:
+        assert [d["n"] for d in r["sources"]] == list(range(1, r["n_sources"] + 1))
+        if r["oracle"]:
+            assert r["sources"][r["oracle"] - 1]["text"] == chunks[r["meta"]["chunk_id"]].text
     # Building again continues: nothing repeated, more added.
     more = store.from_library("lib", Builder(lib, k=2, refusal_share=0.25, home=home),
                               examples=report.added + 2, eval_share=0.34)
@@ -125,6 +131,34 @@ def test_rewards_score_hand_made_completions() -> None:
     assert rewards.format_(completions, **kw)[:3] == [1.0, 1.0, 0.0]
     assert rewards.length([c("word " * 200)])[0] == -1.0
     assert rewards.length([c("short")])[0] == 0.0
+
+
+def test_library_checked_rewards_score_the_fact_and_what_the_passages_say() -> None:
+    """keyfact: the reference's number (and the terms the question lacks) in the reply;
+    supported: claims verified against the passages, a contradicted number costing more
+    than a claim the passages do not make."""
+    def c(text: str) -> list[dict[str, str]]:
+        return [{"role": "assistant", "content": text}]
+
+    passage = ("We introduce S2ORC, a large corpus of 81.1M English-language academic papers "
+               "spanning many academic disciplines.")
+    replies = [c("S2ORC contains 81.1M English-language academic papers [1]."),
+               c("S2ORC contains 12M English-language academic papers [1]."),
+               c("The corpus was assembled by hand at a library in Seattle."),
+               c(NOT_IN_LIBRARY)]
+    n = len(replies)
+    kw: dict[str, list[Any]] = {"reference": ["S2ORC has 81.1M English-language academic papers"] * n,
+          "question": ["How many papers does S2ORC contain?"] * n,
+          "answerable": [True] * n,
+          "sources": [[{"n": 1, "title": "S2ORC", "section": "Introduction",
+                        "text": passage}]] * n}
+    fact = rewards.keyfact(replies, **kw)
+    assert fact[0] == 1.0 and fact[1] < 0.6 and fact[3] == 0.0
+    assert fact[2] == 0.0  # neither the number nor the terms
+    assert rewards.supported(replies, **kw) == [1.0, -2.0, 0.0, 0.0]
+    # an unanswerable example scores nothing here (the refusal reward judges it)
+    assert rewards.keyfact(replies[:1], **{k: v[:1] for k, v in kw.items()} |
+                           {"answerable": [False]}) == [0.0]
 
 
 def test_user_rewards_load_from_a_file_and_bad_names_say_so(tmp_path: Path) -> None:

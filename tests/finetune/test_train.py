@@ -278,3 +278,47 @@ def test_two_processes_train_one_run_whose_loss_follows_a_one_process_run(home: 
     assert b[-1] < b[0]
     runs = json.loads(litlab("finetune", "runs", "--json"))
     assert {r["name"]: r["state"] for r in runs}["two"] == "finished"
+
+
+def test_the_recipe_runs_sft_then_grpo_from_that_adapter_and_continues_where_it_stopped(
+        home: Path) -> None:
+    """`finetune run`: SFT, then GRPO going on from the SFT adapter with the library-checked
+    rewards (key fact, verified claims) among its metrics; the same command again finds both
+    stages done and trains nothing; a recipe of unknown methods is one line."""
+    passage = "the model uses eight attention heads in every layer ."
+    rows = [{"prompt": [{"role": "system", "content": f"sources : [1] {passage}"},
+                        {"role": "user", "content": f"how many heads does it use ? {w}"}],
+             "completion": [{"role": "assistant", "content": "it uses eight heads [1] ."}],
+             "oracle": 1, "n_sources": 1, "answerable": True,
+             "sources": [{"n": 1, "title": "a paper", "section": "model", "text": passage}],
+             "meta": {"question": "how many heads does it use ?"}}
+            for w in ("a", "b", "c", "d")]
+    f = home / "r.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows))
+    litlab("finetune", "data", "build", "r", "--from", str(f), "--eval-share", "0")
+    out = json.loads(litlab("finetune", "run", "--data", "r", "--name", "r1", "--steps", "2",
+                            "--no-load", "--json"))
+    assert [s["name"] for s in out["stages"]] == ["r1-sft", "r1-grpo"]
+    assert out["adapter"] == "r1-grpo"
+    runs = home / "runs" / "finetune"
+    grpo = json.loads((runs / "r1-grpo" / "run.json").read_text())
+    assert grpo["spec"]["start"] == "r1-sft" and grpo["state"] == "finished"
+    metrics = [json.loads(line) for line in
+               (runs / "r1-grpo" / "metrics.jsonl").read_text().splitlines()]
+    assert any({"rewards/keyfact/mean", "rewards/supported/mean"} <= set(m) for m in metrics)
+    # the GRPO adapter went on from the SFT one: its LoRA weights started there, not at zero
+    from safetensors.torch import load_file
+
+    sft, rl = (load_file(str(home / "adapters" / n / "adapter_model.safetensors"))
+               for n in ("r1-sft", "r1-grpo"))
+    moved = sum(float((rl[k] - sft[k]).abs().sum()) for k in sft if "lora_B" in k)
+    assert set(rl) == set(sft) and moved < 0.5 * lora_b_norm(home / "adapters" / "r1-sft")
+
+    again = CliRunner().invoke(main, ["finetune", "run", "--data", "r", "--name", "r1",
+                                      "--no-load", "--json"], catch_exceptions=False)
+    assert again.exit_code == 0
+    assert "stage 1 of 2: sft: done before" in again.stderr
+    assert json.loads(again.stdout)["adapter"] == "r1-grpo"
+
+    bad = CliRunner().invoke(main, ["finetune", "run", "--data", "r", "--recipe", "sft,ppo"])
+    assert bad.exit_code == 1 and "unknown recipe stage 'ppo'" in bad.output

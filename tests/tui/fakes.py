@@ -50,12 +50,16 @@ class FakeClient:
                  delay: float = 0.0, down: bool = False) -> None:
         self.answer, self.delay, self.down = answer, delay, down
         self.requests: list[list[dict[str, Any]]] = []
+        self.adapters: list[str] = []  # loaded at runtime, as vLLM's LoRA endpoint does
 
     def models(self) -> list[str]:
         if self.down:
             raise ServerUnavailable("no model server at http://127.0.0.1:1/v1",
                                     "start it with `litlab serve`")
-        return ["smollm2-135m-instruct"]
+        return ["smollm2-135m-instruct", *self.adapters]
+
+    def load_adapter(self, name: str, path: str) -> None:
+        self.adapters.append(name)
 
     def stream(self, messages: list[dict[str, Any]], **_: Any) -> FakeStream:
         if self.down:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Input, Label
@@ -125,3 +126,34 @@ async def test_the_retriever_is_fine_tuned_from_the_models_screen_and_gated(tmp_
         model = app.services.settings.embed_model
         assert model.endswith("/model") if adopted else model == "all-MiniLM-L6-v2"
         assert len(list((home / "retrievers").iterdir())) == 1
+
+
+@pytest.mark.anyio
+async def test_the_recipe_runs_from_the_models_screen_and_is_gated(home: Path) -> None:
+    """f: SFT on the library, GRPO from that adapter, then the gate; the status line gives
+    the verdict and the adapter (the GRPO stage's) is listed with it."""
+    (home / "litlab.toml").write_text("")
+    from finetune.config import TRAINING_DEFAULTS, Method
+
+    saved: dict[Method, Any] = {m: TRAINING_DEFAULTS[m]["max_steps"] for m in ("sft", "grpo")}
+    for m in saved:
+        TRAINING_DEFAULTS[m]["max_steps"] = 2
+    try:
+        app = LitlabApp(Services(load_settings().settings, client=FakeClient()))
+        async with app.run_test(size=(150, 45)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("f12")
+            await app.workers.wait_for_complete()
+            screen = app.screen
+            assert isinstance(screen, ModelsScreen)
+            await pilot.press("f")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            status = str(screen.query_one("#train-status", Label).render())
+            assert "gate (citations)" in status, status
+            row = next(r for r in screen._rows if r["name"].endswith("-grpo"))
+            assert row["method"] == "grpo" and row["gate"] in ("passed", "failed")
+            assert f"adapter {row['name']} ready" in status
+    finally:
+        for m, steps in saved.items():
+            TRAINING_DEFAULTS[m]["max_steps"] = steps

@@ -18,6 +18,7 @@ from textual_plotext import PlotextPlot
 
 LIBRARY_DATA = "library"  # the dataset the screen builds from the library
 FEEDBACK_DATA = "feedback-pairs"
+RECIPE_GATE = "citations"  # a shipped suite with its own library: the app's recipe gates on it
 
 
 class ModelsScreen(Screen[None]):
@@ -25,6 +26,7 @@ class ModelsScreen(Screen[None]):
         Binding("f12", "app.switch_mode('chat')", "Chat"),
         Binding("s", "train('sft')", "SFT from library"),
         Binding("d", "train('dpo')", "DPO from feedback"),
+        Binding("f", "recipe", "Recipe: SFT, GRPO, gate"),
         Binding("r", "retriever", "Retriever from library"),
         Binding("u", "use", "Use in chat"),
         Binding("escape", "stop", "Stop run"),
@@ -203,6 +205,71 @@ class ModelsScreen(Screen[None]):
     def action_train(self, method: str) -> None:
         if self._start(f"{method}: preparing data…"):
             self.train(method)
+
+    def action_recipe(self) -> None:
+        if self._start("recipe: preparing data…"):
+            self.train_recipe()
+
+    @work(thread=True, group="models-train", exclusive=True)
+    def train_recipe(self) -> None:
+        """What `litlab finetune run --data library --eval citations` does: SFT, then GRPO
+        from that adapter with the library-checked rewards, then load and gate. Pressed again
+        after a stop, it continues the same recipe."""
+        from finetune.workflow import RECIPE, recipe
+
+        call = self.app.call_from_thread
+        s = self.services.settings
+        stage: dict[str, str] = {"name": RECIPE[0]}
+
+        def say(msg: str) -> None:
+            if msg.startswith("stage "):
+                stage["name"] = msg.split(":")[1].split()[0]
+                self._live, self._live_evals = [], []
+            call(self.query_one("#train-status", Label).update, f"recipe: {msg}")
+
+        def on_log(step: int, total: int, entry: dict[str, Any]) -> None:
+            if "loss" in entry:
+                self._live.append((step, float(entry["loss"])))
+            if "eval_loss" in entry:
+                self._live_evals.append((step, float(entry["eval_loss"])))
+            call(self._progress, stage["name"], step, total, entry.get("loss"))
+
+        def on_gate(done: int, total: int, passed: int) -> None:
+            call(self._progress, "gate", done, total, None)
+
+        try:
+            data = self._data("sft")
+            name = self._recipe_name()
+            self.services.wait_for_server(self._stop)  # the gate asks the app's server
+            out = recipe(s, data, name=name, gate=RECIPE_GATE, on_log=on_log,
+                         stop=self._stop, say=say, on_gate=on_gate, client=self.services.client)
+            if out.stopped:
+                call(self._done, f"recipe stopped in {out.stages[-1].name}; press f to "
+                                 "continue it", "warning")
+                return
+            gate = out.gate or {}
+            verdict = "passed" if gate.get("passed") else "failed"
+            call(self._done, f"adapter {out.adapter} ready; gate ({RECIPE_GATE}) {verdict}: "
+                             f"{gate.get('pass_base', 0):.0%} → {gate.get('pass_adapter', 0):.0%}",
+                 "information" if gate.get("passed") else "warning")
+        except Exception as e:  # noqa: BLE001 - a notification, never a crash
+            call(self._failed, e)
+
+    def _recipe_name(self) -> str:
+        """The recipe to continue (one with an unfinished stage), else a new name."""
+        import time
+
+        from finetune.train import list_runs
+        from finetune.workflow import RECIPE
+
+        runs = [r for r in list_runs(self.services.settings.home_dir)
+                if r.error is None and r.name.startswith(f"recipe-{LIBRARY_DATA}-")]
+        if runs:  # the newest recipe, unless its last stage finished
+            prefix = runs[0].name.rsplit("-", 1)[0]
+            last = next((r for r in runs if r.name == f"{prefix}-{RECIPE[-1]}"), None)
+            if last is None or last.state != "finished":
+                return prefix
+        return time.strftime(f"recipe-{LIBRARY_DATA}-%Y%m%d-%H%M%S")
 
     def action_retriever(self) -> None:
         if self._start("retriever: making pairs from the library…"):
