@@ -81,7 +81,12 @@ _NOT_CONTENT = STOP_WORDS | FILLER_WORDS | GENERIC_WORDS | _NEGATORS
 # Verbs that relate a claim's terms rather than assert them ("S2ORC contains 81.1M papers",
 # "consists of", "is a collection of"): a paraphrase swaps them freely, so a missing one
 # weighs a quarter of its rarity.
-_RELATIONS = {stem(w) for w in ["contain", "consist", "include", "comprise", "have", "has", "use", "uses", "used", "using", "employ", "utilize", "leverage", "rely", "relies", "base", "based", "provide", "offer", "introduce", "present", "propose", "describe", "report", "reach", "achieve", "obtain", "attain", "yield", "get", "give", "make", "take", "build", "built", "construct", "create", "produce", "perform", "apply", "adopt", "require", "need", "allow", "enable", "help", "call", "name", "term", "find", "found", "show", "demonstrate", "state", "note", "consider", "cover", "span", "collect", "gather", "run", "train", "trained", "say", "says", "said", "argue", "suggest", "observe", "mention", "explain", "write", "wrote"]}
+_RELATIONS = {stem(w) for w in ["contain", "consist", "include", "comprise", "have", "has", "use", "uses", "used", "using", "employ", "utilize", "leverage", "rely", "relies", "base", "based", "provide", "offer", "introduce", "present", "propose", "describe", "report", "reach", "achieve", "obtain", "attain", "yield", "get", "give", "make", "take", "build", "built", "construct", "create", "produce", "perform", "apply", "adopt", "require", "need", "allow", "enable", "help", "call", "name", "term", "find", "found", "show", "demonstrate", "state", "note", "consider", "cover", "span", "collect", "gather", "run", "train", "trained", "say", "says", "said", "argue", "suggest", "observe", "mention", "explain", "write", "wrote", "gave", "given", "made", "took", "taken", "got", "held", "showed", "shown", "led"]}
+# Verbs that attribute what follows to its authors ("The authors warn that X", "Smith et al.
+# show that X"): the claim is X, and the frame before "that" is not what the source must say
+# (its names aside).
+_REPORTING = {stem(w) for w in ["warn", "note", "argue", "state", "report", "show", "find", "found", "say", "said", "claim", "suggest", "explain", "mention", "observe", "caution", "stress", "emphasize", "emphasise", "conclude", "hypothesize", "believe", "acknowledge", "remark", "recommend", "write", "wrote", "point", "demonstrate", "confirm", "assert", "admit", "highlight", "indicate"]}
+_NAMING = {"of", "is", "was", "were", "are", "be", "been", "="}  # "a rating of 0.43"
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.,\-+/]*[A-Za-z0-9%]|[A-Za-z0-9%~§#]|n't")
 _NUMBER = re.compile(r"(?i)^(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:e([-+]?\d+))?(k|m|b|t|x|%)?$")
 _COMPOUND = re.compile(r"^(\d+(?:\.\d+)?|[a-z]+)-([a-z]{3,})$")
@@ -90,6 +95,7 @@ _RANGE = re.compile(r"^(\d[\d.,]*)[-/\u2013](\d[\d.,]*)$")  # "10-20", "3/4"
 _MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
 _CITATION = re.compile(r"\((?:[^()]*?\bet al\.?|[A-Z][A-Za-z\-]+(?: (?:and|&) [A-Z][A-Za-z\-]+)?)"
                        r",? \d{4}[a-z]?(?:[;,] [^()]*?)?\)|\bet al\.?,? \(?\d{4}[a-z]?\)?")
+_ARROW = re.compile(r"\s*(?:\u2192|->|\u27f6)\s*")
 _RATE = re.compile(r"(?<=\d)/(?=[A-Za-z])")
 _ARXIV = re.compile(r"(?i)arxiv:\s*\S+|\b\d{4}\.\d{4,5}(?:v\d+)?\b")
 _HEADING = re.compile(r"(?m)^\s*\d+(?:\.\d+)*\.?\s+(?=[A-Z])")
@@ -125,6 +131,13 @@ class Reading:
         """What a number counts: the words and names in the three tokens after it, the
         generic ones too ("81.1M academic papers" -> academic, paper; "8 heads" -> head)."""
         out = set()
+        before = number.pos - 1
+        if before >= 1 and self.tokens[before] in _NAMING:
+            # "a user rating of 0.43", "F1 is 90.4": what it counts comes before
+            for p in range(max(0, before - 2), before):
+                word = self.tokens[p].replace("-", "")
+                if word.isalpha() and len(word) > 2 and word not in STOP_WORDS | FILLER_WORDS:
+                    out.add(stem(word))
         for p in range(number.pos + 1, min(number.pos + 4, len(self.tokens))):
             word = self.tokens[p].replace("-", "")
             if word in self.names or self.tokens[p] in self.names:
@@ -135,11 +148,13 @@ class Reading:
         return out
 
 
-def _clean(text: str) -> str:
+def _clean(text: str, arrows: bool = True) -> str:
     """The text without what is no evidence: reference markers, citations, arXiv ids,
     heading numbers at the start of a line."""
     text = _MARKERS.sub(" ", text)
     text = _RATE.sub(" per ", text)  # "$15/hour": 15 per hour
+    if arrows:
+        text = _ARROW.sub(" to ", text)  # "D → L": D to L
     text = _CITATION.sub(" ", text)
     text = _ARXIV.sub(" ", text)
     return _HEADING.sub("", text)
@@ -220,7 +235,8 @@ def read(text: str) -> Reading:
             continue
         if low in _NEGATORS:
             r.negations.append(i)
-        if _is_name(tok, i in starts):
+        author = r.tokens[i + 1:i + 3] == ["et", "al"] if i + 2 < len(raw) else False
+        if author or _is_name(tok, i in starts):
             r.names.setdefault(low.rstrip(".-"), i)
         else:
             parts = [p for p in low.split("-") if p]
@@ -305,8 +321,9 @@ def _has(reading: Reading, word: str) -> bool:
     one that begins the other ("compar" of "compares", "comparabl" of "comparable")."""
     if word in reading.words:
         return True
-    return len(word) >= 5 and any(w.startswith(word) or (len(w) >= 5 and word.startswith(w))
-                                  for w in reading.words)
+    words = list(reading.words) + [stem(n) for n in reading.names if n.isalpha()]
+    return word in words or len(word) >= 5 and any(
+        w.startswith(word) or (len(w) >= 5 and word.startswith(w)) for w in words)
 
 
 def _name_in(name: str, reading: Reading, context: str) -> bool:
@@ -338,6 +355,16 @@ def missing_names(text: str | Reading, source: str, context: str = "") -> list[s
     return out
 
 
+def frame(claim: Reading) -> int:
+    """The position of "that" ending an attribution frame at the claim's start ("The
+    PaperMage authors warn that ...", "Lo et al. (2020) show that ..."), else -1."""
+    for i, tok in enumerate(claim.tokens[:12]):
+        if tok == "that" and i >= 2 and any(
+                stem(t) in _REPORTING for t in claim.tokens[max(0, i - 2):i]):
+            return i
+    return -1
+
+
 def check(claim: Reading, window: Reading, context: str = "",
           vocabulary: Vocabulary | None = None, *, coverage_needed: float = 0.6) -> Check:
     """Whether ``window`` (a sentence or two of a source) supports ``claim``, contradicts it, or
@@ -349,7 +376,8 @@ def check(claim: Reading, window: Reading, context: str = "",
         rarity = vocabulary.idf(_as_written(claim, w)) if vocabulary else 1.0
         return max(rarity, 0.1) * (0.25 if w in _RELATIONS else 1.0)
 
-    wanted = {w: weight(w) for w in claim.words}
+    framed = frame(claim)
+    wanted = {w: weight(w) for w, at in claim.words.items() if max(at) > framed}
     total = sum(wanted.values()) or 1.0
 
     def held(w: str) -> bool:
@@ -358,7 +386,10 @@ def check(claim: Reading, window: Reading, context: str = "",
     coverage = sum(v for w, v in wanted.items() if held(w)) / total if wanted else 1.0
     unheard = [w for w in wanted if vocabulary is not None and w not in _RELATIONS
                and not held(w) and not vocabulary.holds(_as_written(claim, w))]
-    missing_names = [n for n, at in claim.names.items() if not _name_in(n, window, context)
+    # a label of a letter or two ("region B", "task T") is looked up in the window alone: a
+    # passage holds "b" somewhere, whatever it says of region B
+    missing_names = [n for n, at in claim.names.items()
+                     if not _name_in(n, window, context if len(n) > 2 else "")
                      and not abbreviates(claim.raw[at], window)]
 
     conflicts: list[str] = []
@@ -551,7 +582,7 @@ def respectively(claim: Reading, number: Number, text: str) -> tuple[str, str] |
                 own.append(k)
         return own
 
-    for sentence in re.split(r"(?<=[.;])\s+", _clean(text)):
+    for sentence in re.split(r"(?<=[.;])\s+", _clean(text, arrows=False)):
         tokens = _LIST_TOKEN.findall(sentence)
         ends = [k for k, t in enumerate(tokens) if t.lower() == "respectively"]
         if not ends:
@@ -895,6 +926,31 @@ def _refers_back(sentence: str) -> bool:
     return bool(first) and first.group(1).lower() in _REFERRING  # type: ignore[union-attr]
 
 
+def _one_clause(claim: Reading, sentence: str, result: Check, context: str,
+                vocabulary: Vocabulary | None) -> Check:
+    """A sentence of clauses joined by semicolons says one thing a clause: the claim must be
+    supported by one clause (with those after it that refer back), as by one sentence
+    ("Region A consists of ... generative models; region B consists of ... graph learning"
+    does not put region B among generative models). A clause that refers back, or names
+    nothing of its own, goes on about the one before ("... are paid $15/hour; the rate was
+    lower in prior years"). Names may still be elsewhere in the passage, but not in the
+    other clauses."""
+    clauses = [" ".join(c.split()) for c in sentence.split(";") if c.strip()]
+    flat = " ".join(context.split())
+    for i in range(len(clauses)):
+        j = i
+        while j + 1 < len(clauses) and (_refers_back(clauses[j + 1])
+                                        or not read(clauses[j + 1]).names):
+            j += 1
+        part = "; ".join(clauses[i:j + 1])
+        rest = flat
+        for other in clauses[:i] + clauses[j + 1:]:
+            rest = rest.replace(other.lower(), " ")
+        if check(claim, read(part), rest, vocabulary).verdict == SUPPORTED:
+            return result
+    return Check(NOT_FOUND, result.coverage, "no one clause of the source says this")
+
+
 def windows(count: int) -> list[tuple[int, int]]:
     """(first, last) indices of ``count`` sentences: every sentence, and every two adjacent
     ones."""
@@ -923,15 +979,19 @@ def judge(claim: str, pieces: Sequence[tuple[int, str]], similarity: Sequence[fl
             quote = " ".join(pieces[idx[k]][1] for k in range(a, b + 1))
             window = readings[idx[a]] if a == b else read(quote)
             result = check(mine, window, contexts.get(n, ""), vocabulary)
-            if a != b and result.verdict == SUPPORTED and not _refers_back(pieces[idx[b]][1]):
+            if a != b and result.verdict == SUPPORTED and not _refers_back(pieces[idx[b]][1]) \
+                    and not pieces[idx[a]][1].rstrip().endswith("?"):
                 # two sentences support one claim only when the second goes on about the
                 # first ("It consists of ..."); else each says its own thing, and a claim
                 # that takes its subject from one and its predicate from the other is
                 # neither's ("citations are linked to bibliography entries. Figure
                 # references are linked to their captions" does not link captions to
-                # bibliography entries)
+                # bibliography entries); a question and the sentence after it (its answer,
+                # as in a datasheet) are one
                 result = Check(NOT_FOUND, result.coverage, "no one sentence of the source "
                                "says this")
+            if result.verdict == SUPPORTED and ";" in quote:
+                result = _one_clause(mine, quote, result, contexts.get(n, ""), vocabulary)
             score = 0.6 * meaning + 0.4 * result.coverage
             if meaning < min_meaning and result.verdict != NOT_FOUND:
                 result = Check(NOT_FOUND, result.coverage, "the source is about something else")

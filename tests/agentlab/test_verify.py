@@ -253,3 +253,65 @@ def test_attribution_quotes_the_evidence_and_the_contradicting_value(embed) -> N
     assert not wrong.supported and wrong.verdict == CONTRADICTED
     assert wrong.evidence[0].value == "8" and "8" in wrong.to_dict()["evidence"][0]["reason"]
     assert not outside.supported and outside.verdict == NOT_FOUND
+
+
+def test_a_number_counts_the_words_before_of_as_well() -> None:
+    """"a user rating of 0.43" and "a 0.43 user rating" give the same value to the same
+    thing; another value for it is contradicted."""
+    source = "Yet, the system generations received a 0.43 user rating in the study."
+    assert verdict("The system generations received a user rating of 0.43 in the study.",
+                   source) == SUPPORTED
+    result = check(read("The system generations received a user rating of 0.63 in the study."),
+                   read(source))
+    assert result.verdict == CONTRADICTED and result.value == "0.43"
+
+
+def test_an_attribution_frame_and_an_author_are_read_as_such() -> None:
+    """"The authors warn that X" claims X; a name before "et al." is an author's name, even
+    when it is also a word ("See et al.")."""
+    source = ("Developers should be vigilant: such applications typically rely on generative "
+              "models, which might fabricate incorrect information or misstate claims.")
+    assert verdict("The authors warn that applications relying on generative models might "
+                   "fabricate incorrect information or misstate claims.", source) == SUPPORTED
+    grusky = "We follow Grusky et al.'s approach that analyzes the coverage and density."
+    assert verdict("The paper follows Grusky et al.'s approach to analyze coverage and "
+                   "density.", grusky) == SUPPORTED
+    assert verdict("The paper follows See et al.'s approach to analyze coverage and density.",
+                   grusky) != SUPPORTED
+
+
+def test_a_question_and_its_answer_support_together(embed) -> None:
+    """A datasheet's question and the answer after it are one statement."""
+    text = ("Who was involved in the data collection process (e.g., students, crowdworkers)? "
+            "Legal experts from the University of Michigan, including legal scholars and "
+            "attorneys.")
+    (sentence,) = attribute("Legal experts from the University of Michigan were involved in "
+                            "the data collection process.",
+                            [Source(1, 1, "mls", "Multi-LexSum", "Datasheet", "1", text)], embed)
+    assert sentence.verdict == SUPPORTED
+
+
+def test_a_clause_after_a_semicolon_says_its_own_thing(embed) -> None:
+    """"Model A is trained on X; model B is evaluated on Y" does not train model B on X; a
+    clause that goes on about the one before still counts."""
+    def judged(text: str, claim: str) -> str:
+        (sentence,) = attribute(claim, [Source(1, 1, "p", "A corpus", "Figures", "1", text)],
+                                embed)
+        return sentence.verdict
+
+    models = "Model A is trained on court filings; model B is evaluated on news articles."
+    assert judged(models, "Model A is trained on court filings.") == SUPPORTED
+    assert judged(models, "Model B is trained on court filings.") != SUPPORTED
+    pay = ("Law students at the University of Michigan are paid $15/hour; the rate was a "
+           "little lower in prior years.")
+    assert judged(pay, "Law students were paid a little lower rate in prior years than the "
+                       "current $15/hour.") == SUPPORTED
+
+
+def test_a_label_is_looked_up_where_the_claim_is_and_an_arrow_reads_to() -> None:
+    """A one-letter label ("task T") must be in the evidence itself, not anywhere in the
+    passage; "D → L" is "D to L"."""
+    source = "We scoped to only the D → L setting, which is the most effort-intensive one."
+    assert verdict("The D to L setting is the most effort-intensive one.", source) == SUPPORTED
+    assert verdict("The D to T setting is the most effort-intensive one.", source,
+                   "the tasks are d to l, l to s and l to t.") != SUPPORTED
