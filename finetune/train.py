@@ -174,6 +174,29 @@ def _dataset(store: DatasetStore, spec: RunSpec) -> Dataset:
     return ds
 
 
+MAX_LENGTH = 4096  # the served model's context (settings.max_model_len)
+
+
+def fitted_length(ds: Dataset, base: Path) -> int:
+    """The sequence length that holds the dataset's longest example whole (prompt and
+    answer, with the chat template), at most MAX_LENGTH. TRL's default (1024) cuts the end of
+    a longer example, and the end is the answer: a prompt with five sources of ~200 tokens
+    runs past it, and such an example teaches nothing."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    longest = 0
+    for row in ds.rows("train") + ds.rows("eval"):
+        prompt = row.get("prompt") or []
+        answers = [row[k] for k in ("completion", "chosen", "rejected") if k in row]
+        for messages in ([row["messages"]] if "messages" in row else
+                         [prompt + a for a in answers if isinstance(a, list)]):
+            ids = tokenizer.apply_chat_template(messages, tokenize=True)
+            ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+            longest = max(longest, len(ids))
+    return max(256, min(MAX_LENGTH, longest + 8))
+
+
 def _check_resources(folder: Path, targs: Any, base: Path) -> None:
     """Fail before any time is lost when the disk or memory is known to be too small."""
     import psutil
@@ -294,6 +317,8 @@ def run(spec: RunSpec | None, settings: Any, *, resume: str | None = None,
     base = base_checkpoint(settings, spec.base)
     cuda = torch.cuda.is_available()
     targs = training_config(spec, folder / "checkpoints", cuda=cuda)
+    if spec.method in ("sft", "dpo") and "max_length" not in spec.training:
+        targs.max_length = fitted_length(ds, base)
     margs = model_config(spec)
     if margs.lora_r > settings.max_lora_rank:
         raise UserError(f"LoRA rank {margs.lora_r} is above the server's max_lora_rank "

@@ -322,3 +322,20 @@ def test_the_recipe_runs_sft_then_grpo_from_that_adapter_and_continues_where_it_
 
     bad = CliRunner().invoke(main, ["finetune", "run", "--data", "r", "--recipe", "sft,ppo"])
     assert bad.exit_code == 1 and "unknown recipe stage 'ppo'" in bad.output
+
+
+def test_a_long_example_is_trained_whole_not_cut_before_its_answer(home: Path) -> None:
+    """Five sources make a prompt longer than TRL's default 1024 tokens, and TRL cuts from
+    the end, where the answer is: the run's length is fitted to the longest example."""
+    passage = " ".join(f"word{i}" for i in range(2000))
+    rows = [{"prompt": [{"role": "system", "content": f"sources : [1] {passage}"},
+                        {"role": "user", "content": "how many heads ?"}],
+             "completion": [{"role": "assistant", "content": "eight heads [1] ."}]}] * 4
+    f = home / "long.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows))
+    litlab("finetune", "data", "build", "long", "--from", str(f), "--eval-share", "0")
+    out = json.loads(litlab("finetune", "sft", "--data", "long", "--name", "l1", "--steps", "1",
+                            "--no-load", "--json"))
+    assert out["tokens"] > 1024 * 2  # two whole examples in the step (batch 2)
+    run = json.loads((home / "runs" / "finetune" / "l1" / "run.json").read_text())
+    assert run["training"]["max_length"] > 1024
