@@ -58,6 +58,7 @@ bench: setup
 	$(BIN)/python bench/suites.py
 	$(BIN)/python bench/grounding.py --answers
 	$(BIN)/python bench/training.py
+	$(BIN)/python bench/finetune_quality.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/figures.py

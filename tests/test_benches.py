@@ -34,7 +34,7 @@ def _run(script: str, env: dict[str, str], *args: str) -> str:
 
 def test_every_bench_has_a_smoke_test() -> None:
     scripts = {p.stem for p in BENCH.glob("*.py")} - {"common", "real_corpus"}
-    assert scripts == set(OFFLINE) | set(WITH_SERVER) | {"training"}
+    assert scripts == set(OFFLINE) | set(WITH_SERVER) | {"training", "finetune_quality"}
 
 
 @pytest.mark.slow
@@ -48,6 +48,15 @@ def test_training_bench_runs(prepared_models: Path, tmp_path: Path) -> None:
     home = home_with_models(tmp_path / "bench-home", prepared_models)
     out = _run("training", {**os.environ, "LITLAB_HOME": str(home)})
     assert "litlab/TRL tokens per second" in out
+
+
+@pytest.mark.slow
+def test_finetune_quality_bench_runs(prepared_models: Path, tmp_path: Path) -> None:
+    """The recipe's stages on the tests' papers, one step each (the gate needs the server:
+    the smoke run skips it)."""
+    home = home_with_models(tmp_path / "bench-home", prepared_models)
+    out = _run("finetune_quality", {**os.environ, "LITLAB_HOME": str(home)})
+    assert "stage 2 of 2: grpo from q-sft" in out
 
 
 @pytest.mark.parametrize("script", sorted(WITH_SERVER))
