@@ -41,6 +41,13 @@ cost per claim. Sets:
   - bench/data/claims_respectively.json (10 claims on every sentence of the dev papers that
     reads a list of values with "respectively", written before the respectively rule; its
     first reading (0.5 / 0.5) shaped the rule, so it is design data now, as held out 5 is);
+  - bench/data/claims_heldout6.json (20 claims on 10 more random chunks, seed 173, written on
+    2026-12-03 after the respectively rule and read once (0.833 / 0.5); its misses shaped
+    the next round (a number's words before "of", attribution frames, "et al." names,
+    question-answer windows, semicolon clauses, one-letter labels, arrows): design data now);
+  - bench/data/claims_heldout7.json (20 claims on 10 more random chunks, seed 211, written
+    after that round and never used to change it: the held-out reading of every rule as it
+    stands);
   - fixtures: claims on the small papers the tests make (no ../shared needed; --smoke runs it
     alone).
 Goal (issue 24): precision of "supported" at least 0.95 with recall at least 0.85, and no
@@ -256,7 +263,7 @@ def main() -> None:
             for name in ("claims_sampled", "claims_heldout", "claims_heldout2",
                          "claims_heldout3", "claims_heldout4", "claims_comparisons",
                          "claims_comparisons2", "claims_comparisons3", "claims_heldout5",
-                         "claims_respectively"):
+                         "claims_respectively", "claims_heldout6", "claims_heldout7"):
                 sets.append((name, dev, json.loads((data / f"{name}.json").read_text())))
         if args.sets:
             sets = [s for s in sets if s[0] in args.sets.split(",")]

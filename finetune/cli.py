@@ -36,7 +36,11 @@ def data() -> None:
 @data.command("build")
 @click.argument("name")
 @click.option("--from", "source", default="library", show_default=True,
-              help="library, feedback, or a JSONL file in TRL's formats.")
+              help="library, feedback, run:RUN (DPO pairs from an eval run's failed cases: "
+                   "the passage sentence with the key fact preferred over the model's reply), "
+                   "or a JSONL file in TRL's formats.")
+@click.option("--target", "run_target", help="run:RUN: the target whose failures to use "
+                                               "[default: the run's first].")
 @click.option("--examples", default=60, show_default=True,
               help="Library: examples to build (a later build of the same name adds to it).")
 @click.option("-k", "--sources", "k", type=int,
@@ -54,9 +58,9 @@ def data() -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def data_build(ctx: click.Context, name: str, source: str, examples: int, k: int | None,
-               refusals: float, eval_share: float, teacher: bool, kind: str, seed: int,
-               as_json: bool) -> None:
+def data_build(ctx: click.Context, name: str, source: str, run_target: str | None,
+               examples: int, k: int | None, refusals: float, eval_share: float,
+               teacher: bool, kind: str, seed: int, as_json: bool) -> None:
     """Build dataset NAME under LITLAB_HOME/datasets/NAME.
 
     From the library, each example is the RAG prompt `ask` would send (k numbered sources:
@@ -76,6 +80,24 @@ def data_build(ctx: click.Context, name: str, source: str, examples: int, k: int
         ds, skipped = store.from_feedback(name, chats, Library.from_settings(s), kind,  # type: ignore[arg-type]
                                           home=s.home_dir)
         _built(ds, as_json, skipped=skipped)
+        return
+    if source.startswith("run:"):
+        from evals.store import RunStore
+        from finetune.failures import pairs
+        from retrievers.library import Library
+
+        lib = Library.from_settings(s)
+        rows, skipped = pairs(RunStore(s.home_dir), source[4:] or "last", s.home_dir,
+                              lib.embedder.embed_few, target=run_target)
+        if not rows:
+            from finetune.records import DataError
+
+            why = "; ".join(f"{n}× {r}" for r, n in skipped.most_common(3)) or \
+                "every case passed"
+            raise DataError(f"run {source[4:]} gave no pairs ({why})",
+                            "pairs come from failed answerable cases with a regex key fact")
+        _built(store.write(name, "dpo", rows, [], "eval run", run=source[4:],
+                           skipped=dict(skipped)), as_json, skipped=dict(skipped))
         return
     if source != "library":
         path = Path(source)

@@ -191,8 +191,9 @@ def fitted_length(ds: Dataset, base: Path) -> int:
         answers = [row[k] for k in ("completion", "chosen", "rejected") if k in row]
         for messages in ([row["messages"]] if "messages" in row else
                          [prompt + a for a in answers if isinstance(a, list)]):
-            ids = tokenizer.apply_chat_template(messages, tokenize=True)
-            ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+            ids: Any = tokenizer.apply_chat_template(messages, tokenize=True)
+            if hasattr(ids, "keys"):  # a BatchEncoding in newer transformers
+                ids = ids["input_ids"]
             longest = max(longest, len(ids))
     return max(256, min(MAX_LENGTH, longest + 8))
 

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from agentlab.citations import NOT_IN_LIBRARY, Source
 from finetune import rewards
 from finetune.data import DatasetStore
 from finetune.grounded import Builder, Rarity, check, cite, extractive
 from finetune.records import DataError, read_jsonl
+from litlab.cli import main
 from retrievers.library import Library
 
 ORACLE = Source(2, 12, "2106.09685", "LoRA", "2 Method", "3",
@@ -265,3 +267,57 @@ def test_feedback_trains_on_the_models_words_never_on_litlabs(tmp_path: Path) ->
     assert pair["rejected"][0]["content"] == "It freezes the weights [1]."  # no answer line
     assert [r["completion"][0]["content"] for r in built.sft] == ["The pretrained weights [1]."]
     assert built.skipped == {NOT_KEPT: 1}
+
+
+def test_dpo_pairs_from_an_eval_runs_failures(tmp_path: Path) -> None:
+    """`data build NAME --from run:RUN`: a failed answerable case becomes a pair, the passage
+    sentence with the key fact (cited, verified) preferred over the model's reply as it was
+    sent; a case whose passages lack the fact, a passed case and a refusal case give none."""
+    from agentlab.citations import Source
+    from evals.store import Result, RunStore
+
+    home = Path(os.environ["LITLAB_HOME"])
+    suite = tmp_path / "facts.yaml"
+    suite.write_text(
+        "targets: [{name: base, kind: ask}]\nprompts: [rag]\ncases:\n"
+        "  - {id: heads, question: 'How many attention heads does the base model use?',"
+        " assert: [{type: regex, value: '\\b8\\b'}]}\n"
+        "  - {id: depth, question: 'How many layers does the encoder stack have?',"
+        " assert: [{type: regex, value: '\\b6\\b'}]}\n"
+        "  - {id: lr, question: 'Which optimizer is used?', assert: [{type: regex, value: Adam}]}\n"
+        "  - {id: capital, question: 'What is the capital of France?', should_refuse: true}\n")
+    heads = Source(1, 11, "1706.03762", "Attention Is All You Need", "3.2.2 Multi-Head", "5",
+                   "In this work we employ h = 8 parallel attention layers, or heads, in the "
+                   "base model. For each of these we use dk = dv = 64.")
+    other = Source(2, 12, "1706.03762", "Attention Is All You Need", "5.3 Optimizer", "7",
+                   "We used the Adam optimizer with beta1 = 0.9 and beta2 = 0.98 for training.")
+
+    def result(case: str, text: str, passed: bool, sources: list[Source]) -> Result:
+        return Result(case, "base", "rag", 0, [], {"text": text,
+                      "sources": [s.to_dict() for s in sources]}, {}, passed, float(passed))
+
+    store = RunStore(home)
+    store.start("gate-1", str(suite), "d", {})
+    store.add("gate-1", result("heads", "“For each of these we use dk = dv = 64.” [1]\n\n"
+                               "The base model uses 2 attention heads.", False, [heads, other]))
+    store.add("gate-1", result("depth", "The encoder has 12 layers.", False, [other]))
+    store.add("gate-1", result("lr", "It uses Adam [2].", True, [other]))
+    store.add("gate-1", result("capital", "Paris.", False, [other]))
+    store.close()
+
+    out = CliRunner().invoke(main, ["finetune", "data", "build", "fails", "--from", "run:gate-1",
+                                    "--json"])
+    assert out.exit_code == 0, out.output
+    rows = DatasetStore(home).get("fails").rows("train")
+    assert len(rows) == 1 and DatasetStore(home).get("fails").kind == "dpo"
+    (pair,) = rows
+    chosen, rejected = pair["chosen"][0]["content"], pair["rejected"][0]["content"]
+    assert "h = 8 parallel attention layers" in chosen and chosen.endswith("[1].")
+    assert rejected == "The base model uses 2 attention heads."  # the answer line left out
+    assert "In this work we employ h = 8" in pair["prompt"][0]["content"]  # as it was sent
+    skipped = json.loads(out.output)["skipped"]
+    assert skipped == {"no passage sentence states the key fact": 1,
+                       "a case that should be refused": 1}
+
+    bad = CliRunner().invoke(main, ["finetune", "data", "build", "x", "--from", "run:nope"])
+    assert bad.exit_code == 1 and "no evaluation run 'nope'" in bad.output
