@@ -178,6 +178,10 @@ def recipe(settings: Any, data: str, *, stages: tuple[Method, ...] = RECIPE,
     from finetune.config import spec as make_spec
 
     say = say or (lambda _m: None)
+    if gate:
+        from finetune.gate import find_suite
+
+        find_suite(gate)  # a mistyped suite is one line now, not after the training
     name = name or time.strftime(f"recipe-{data}-%Y%m%d-%H%M%S")
     out = Recipe(name, [])
     start: str | None = None

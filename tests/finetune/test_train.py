@@ -322,6 +322,9 @@ def test_the_recipe_runs_sft_then_grpo_from_that_adapter_and_continues_where_it_
 
     bad = CliRunner().invoke(main, ["finetune", "run", "--data", "r", "--recipe", "sft,ppo"])
     assert bad.exit_code == 1 and "unknown recipe stage 'ppo'" in bad.output
+    typo = CliRunner().invoke(main, ["finetune", "run", "--data", "r", "--eval", "keyfakts"])
+    assert typo.exit_code == 1 and "no suite 'keyfakts'" in typo.output
+    assert "stage 1" not in typo.output  # refused before any training
 
 
 def test_a_long_example_is_trained_whole_not_cut_before_its_answer(home: Path) -> None:
