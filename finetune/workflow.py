@@ -115,7 +115,9 @@ def gate_adapter(settings: Any, adapter: str, suite: str, *, say: Say | None = N
 
 # The default recipe: SFT on the library's grounded examples, then GRPO whose rewards are
 # checked against the library (finetune.rewards: key fact, verified claims, citations,
-# refusal). Measured in bench/finetune_quality.py; docs/finetuning.md has the figures.
+# refusal). Not chosen by measurement: in bench/finetune_quality.py (2026-12-03) neither it nor
+# SFT alone passed the gate on an unseen paper, and they differed by one case of 14
+# (docs/finetuning.md).
 RECIPE: tuple[Method, ...] = ("sft", "grpo")
 
 
