@@ -331,12 +331,7 @@ def _run_command(method: str) -> click.Command:
             click.echo(f"  eval loss {evals[0][1]:.3f} → {evals[-1][1]:.3f}; the adapter is "
                        f"step {step}'s, the lowest ({best:.3f}){early}")
         click.echo(f"  loss curve: {result.folder / 'loss.png'}")
-        if out.loaded:
-            click.echo(f"  {out.loaded}")
-        if out.gate:
-            _print_gate(out.gate)
-        else:
-            click.echo(f"  try it: litlab ask --model {result.adapter} \"...\"")
+        _print_ending(out.loaded, out.gate, f"try it: litlab ask --model {result.adapter} \"...\"")
 
     return command
 
@@ -415,12 +410,7 @@ def run_recipe(ctx: click.Context, data: str, suite: str | None, stages: str | N
         else:
             click.echo(f"{r.name}: done before; adapter '{r.adapter}'")
         click.echo(f"  curve: {r.folder / 'loss.png'}")
-    if out.loaded:
-        click.echo(f"  {out.loaded}")
-    if out.gate:
-        _print_gate(out.gate)
-    else:
-        click.echo(f"  gate it: litlab adapters eval {out.adapter} keyfacts")
+    _print_ending(out.loaded, out.gate, f"gate it: litlab adapters eval {out.adapter} keyfacts")
 
 
 @finetune_group.command("runs")
@@ -458,6 +448,16 @@ def _gate(s: Any, adapter: str, suite: str) -> dict[str, Any]:
     with progress_bar("gate") as bar:
         return gate_adapter(s, adapter, suite, say=lambda m: click.echo(m, err=True),
                             progress=lambda d, t, p: bar(d, t, f"{p / d:.0%} passed" if d else ""))
+
+
+def _print_ending(loaded: str | None, gate: dict[str, Any] | None, hint: str) -> None:
+    """What loading the adapter said, then the gate's verdict, or what to do next."""
+    if loaded:
+        click.echo(f"  {loaded}")
+    if gate:
+        _print_gate(gate)
+    else:
+        click.echo(f"  {hint}")
 
 
 def _print_gate(gate: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from agentlab.citations import NOT_IN_LIBRARY, Source, format_sources
@@ -48,7 +49,7 @@ def pairs(run_store: Any, run_ref: str, home: Any, embed: Any, *,
         raise UserError(f"run {info.id} has no target '{target}'",
                         f"targets: {', '.join(names)}")
     try:
-        cases = {str(c.id): c for c in load_suite(_path(info.suite)).all_cases()}
+        cases = {str(c.id): c for c in load_suite(Path(info.suite)).all_cases()}
     except (OSError, UserError) as e:
         raise UserError(f"the suite of run {info.id} cannot be read: {e}",
                         "the run's cases need their suite file") from None
@@ -99,8 +100,3 @@ def pairs(run_store: Any, run_ref: str, home: Any, embed: Any, *,
                               "target": target, "question": case.question}})
     return rows, skipped
 
-
-def _path(suite: str) -> Any:
-    from pathlib import Path
-
-    return Path(suite)
