@@ -30,6 +30,9 @@ Embed = Callable[[list[str]], np.ndarray]
 
 _MARKER = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+(?=[A-Z0-9\"'(])")
+# a period that ends an abbreviation, not a sentence: "Lo et al. (2020) show", "e.g. GROBID"
+_ABBREVIATION = re.compile(r"(?i)(?:\bet al|\be\.g|\bi\.e|\bcf|\bvs|\bfigs?|\bsecs?|\beqs?|"
+                           r"\btab|\bapprox|\bresp)\.$")
 MIN_CLAIM_WORDS = 4  # "See also." or "Yes." claims nothing to attribute
 VERIFY_SLACK = 0.1
 
@@ -69,10 +72,18 @@ class Sentence:
 def split_sentences(text: str) -> list[str]:
     """Sentences, each with the markers that follow it; list items and lines stay apart."""
     out: list[str] = []
+    fresh = True  # a new block: never joined to the one before
     for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)", text):
         block = block.strip()
         if block:
-            out += [s.strip() for s in _SENTENCE_END.split(block) if s.strip()]
+            for s in _SENTENCE_END.split(block):
+                s = s.strip()
+                if out and _ABBREVIATION.search(out[-1]) and s and not fresh:
+                    out[-1] += " " + s
+                elif s:
+                    out.append(s)
+                fresh = False
+            fresh = True
     return out
 
 

@@ -421,8 +421,14 @@ def check(claim: Reading, window: Reading, context: str = "",
                 missing_numbers.append(number.text)
             continue
         # the same value, about the same thing
-        if any(_same(number, m, loose) and (not near or same_thing(m, 1))
-               for m in window.numbers):
+        matching = [m for m in window.numbers
+                    if _same(number, m, loose) and (not near or same_thing(m, 1))]
+        foreign = [_given_to(claim, number, window, m) for m in matching]
+        if matching and all(foreign):
+            # a table row or "1.0M arXiv publications": the value is another name's
+            conflicts.append(f"{matching[0].text} for {foreign[0]}")
+            continue
+        if matching:
             given = _swapped_value(claim, number, window, loose)
             if given is not None:  # but the source gives it to another term of a list
                 conflicts.append(given.text)
@@ -654,16 +660,76 @@ def _swapped_value(claim: Reading, number: Number, window: Reading,
     return None
 
 
+def _names_before(r: Reading, pos: int, reach: int, *, adjacent: bool) -> list[str]:
+    """The names in the ``reach`` tokens before ``pos`` (nearest first), up to another number;
+    ``adjacent``: only those right before it, with nothing else between (a table row's label:
+    "S2ORC (PDF-parse) 8.1M", "BillSum 23,455")."""
+    numbers = {n.pos for n in r.numbers}
+    out: list[str] = []
+    for p in range(pos - 1, max(-1, pos - reach - 1), -1):
+        if p in numbers:
+            break
+        tok = r.tokens[p].rstrip(".-")
+        if tok in r.names:
+            out.append(tok)
+        elif adjacent:
+            break
+    return out
+
+
+def _given_to(claim: Reading, number: Number, window: Reading, theirs: Number) -> str | None:
+    """The name the source gives the claim's value to, when it is not the claim's: the label
+    right before the value ("S2ORC (PDF-parse) 8.1M" against "PubMed Central (OA) has 8.1M
+    papers") or a name in what it counts ("1.0M arXiv publications" against "1.0M PubMed
+    publications"). None when the source binds the value to no name, or to one of the
+    claim's."""
+    def foreign(names: list[str]) -> list[str]:
+        return [n for n in names if not _name_in(n, claim, "")]
+
+    mine = _names_before(claim, number.pos, 4, adjacent=False)
+    label = _names_before(window, theirs.pos, 3, adjacent=True)
+    if mine and label and len(foreign(label)) == len(label) and \
+            not set(mine) & set(_names_before(window, theirs.pos, 4, adjacent=False)):
+        return window.raw[theirs.pos - 1]
+    counted = [t for t in claim.unit(number) if t in claim.names]
+    counted_there = [t for t in window.unit(theirs) if t in window.names]
+    if counted and counted_there and not set(counted) & set(counted_there) \
+            and len(foreign(counted_there)) == len(counted_there):
+        return window.raw[window.tokens.index(counted_there[0], theirs.pos)]
+    return None
+
+
 def _as_written(r: Reading, stem_: str) -> str:
     return r.tokens[r.words[stem_][0]] if r.words.get(stem_) else stem_
+
+
+def _foreign_at(sentence: Reading, pos: int, claim: Reading, name: bool) -> str | None:
+    """The sentence's name (``name``) or content word at ``pos`` as written, when the claim
+    does not hold it."""
+    if not 0 <= pos < len(sentence.tokens):
+        return None
+    tok = sentence.tokens[pos].rstrip(".-")
+    if tok in sentence.names or name:
+        return None if not name or tok not in sentence.names or _name_in(tok, claim, "") \
+            else sentence.raw[pos]
+    word = next((w for w, at in sentence.words.items() if pos in at), None)
+    if word is None or word in _RELATIONS or _has(claim, word):
+        return None
+    return sentence.raw[pos]
+
+
+_DETERMINERS = frozenset(["the", "a", "an"])
+_LINKS = frozenset(["for", "of", "in", "on", "at", "to", "from", "by", "with", "like", "as"])
 
 
 def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
     """(the claim's word, the sentence's word in its place) when the sentence says the same
     around a word of the claim but another word there: "scale *linearly* with sequence length"
     against "scale *quadratically* with ...", "focuses on *extractive* approaches" against
-    "*abstractive*". The anchors are the claim's words, names and numbers on either side that
-    the sentence holds; relation verbs and generic words are neither replaced nor anchors."""
+    "*abstractive*", "wraps models like *GPT-3*" against "like *Contriever*", "a model for
+    *medicine*" against "for *science*". The anchors are the claim's words, names and numbers
+    on either side that the sentence holds; relation verbs and generic words are neither
+    replaced nor anchors (a relation verb after "the" is a word: "the *state* courts")."""
     anchors: list[tuple[int, int]] = []  # (position in the claim, position in the sentence)
     for w, at in claim.words.items():
         if w not in _RELATIONS and _has(sentence, w):
@@ -678,29 +744,47 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
         if same:
             anchors.append((number.pos, same[0]))
     anchors.sort()
-    for w, at in claim.words.items():
-        if w in _RELATIONS or _has(sentence, w):
-            continue
-        pos = at[0]
+    # a word is replaced by a word, a name by a name
+    missing = [(at[0], _as_written(claim, w), False) for w, at in claim.words.items()
+               if not _has(sentence, w) and (w not in _RELATIONS or (
+                   at[0] > 0 and claim.tokens[at[0] - 1] in _DETERMINERS))]
+    missing += [(p, claim.raw[p], True) for n, p in claim.names.items()
+                if not _name_in(n, sentence, "") and not abbreviates(claim.raw[p], sentence)]
+    for pos, shown, name in sorted(missing):
         before = [a for a in anchors if a[0] < pos]
         after = [a for a in anchors if a[0] > pos]
-        if not before and after and after[0][0] == pos + 1:
-            # the word right before a term both hold: the term's modifier ("*tiny* summaries"
-            # against "*Long* summaries")
-            modifier = [sw for sw, sps in sentence.words.items() if after[0][1] - 1 in sps
-                        and sw not in _RELATIONS and not _has(claim, sw)]
-            if modifier:
-                return _as_written(claim, w), _as_written(sentence, modifier[0])
+        trail = claim.tokens[pos + 1:after[0][0]] if after else []
+        spot = after[0][1] - len(trail) - 1 if after else -1
+        if not name and after and len(trail) <= 2 and all(
+                t in STOP_WORDS for t in trail) and spot >= 0 and \
+                sentence.tokens[spot + 1:after[0][1]] == trail:
+            # the word right before a term both hold, or before the same small words: the
+            # term's modifier ("*tiny* summaries" against "*Long* summaries"), the subject
+            # ("*captions* are linked" against "Citations are linked"); not a name there,
+            # which is mostly what the claim is about ("the Multi-LexSum summarizers", "For
+            # abstractive summarizers")
+            other = _foreign_at(sentence, spot, claim, False)
+            if other:
+                return shown, other
+        if before and not after and claim.tokens[pos - 1] in _LINKS:
+            # the last word, after a term both hold and the same words ("a language model
+            # *for medicine*" against "language model for science")
+            lead = claim.tokens[before[-1][0]:pos]
+            spot = before[-1][1]
+            if len(lead) <= 4 and sentence.tokens[spot:spot + len(lead)] == lead:
+                other = _foreign_at(sentence, spot + len(lead), claim, name)
+                if other:
+                    return shown, other
         if not before or not after:
             continue  # a word at either end: nothing holds its place (a paraphrase may end
             # otherwise: "baseline comparison" and "baseline evaluation" alike)
         lo, hi = before[-1][1], after[0][1]
         if not 0 < hi - lo <= (after[0][0] - before[-1][0]) + 3:
             continue
-        words = {sw: sp for sw, sps in sentence.words.items() for sp in sps if lo < sp < hi}
-        replacing = [sw for sw in words if sw not in _RELATIONS and not _has(claim, sw)]
+        replacing = [t for t in (_foreign_at(sentence, p, claim, name)
+                                 for p in range(lo + 1, hi)) if t]
         if replacing:
-            return _as_written(claim, w), _as_written(sentence, replacing[0])
+            return shown, replacing[0]
     return None
 
 
@@ -951,6 +1035,31 @@ def _one_clause(claim: Reading, sentence: str, result: Check, context: str,
     return Check(NOT_FOUND, result.coverage, "no one clause of the source says this")
 
 
+_ITEM = re.compile(r"\((?:\d{1,2}|[ivx]{1,4}|[a-h])\)\s")
+
+
+def _one_item(claim: Reading, sentence: str, result: Check, context: str,
+              vocabulary: Vocabulary | None) -> Check:
+    """A sentence that enumerates ("Its contributions include (1) magelib, ..., (2)
+    Predictors, ..., and (3) Recipes, which provide turn-key access ...") says one thing an
+    item: the claim must be supported by the sentence's lead with one item, not by one item's
+    name and another's words ("Predictors provide turn-key access")."""
+    marks = list(_ITEM.finditer(sentence))
+    if len(marks) < 2:
+        return result
+    lead = sentence[:marks[0].start()]
+    items = [sentence[m.end():(marks[i + 1].start() if i + 1 < len(marks) else len(sentence))]
+             for i, m in enumerate(marks)]
+    flat = " ".join(context.split())
+    for i, item in enumerate(items):
+        rest = flat
+        for other in items[:i] + items[i + 1:]:
+            rest = rest.replace(" ".join(other.split()).lower(), " ")
+        if check(claim, read(lead + " " + item), rest, vocabulary).verdict == SUPPORTED:
+            return result
+    return Check(NOT_FOUND, result.coverage, "no one item of the source's list says this")
+
+
 def windows(count: int) -> list[tuple[int, int]]:
     """(first, last) indices of ``count`` sentences: every sentence, and every two adjacent
     ones."""
@@ -992,6 +1101,8 @@ def judge(claim: str, pieces: Sequence[tuple[int, str]], similarity: Sequence[fl
                                "says this")
             if result.verdict == SUPPORTED and ";" in quote:
                 result = _one_clause(mine, quote, result, contexts.get(n, ""), vocabulary)
+            if result.verdict == SUPPORTED:
+                result = _one_item(mine, quote, result, contexts.get(n, ""), vocabulary)
             score = 0.6 * meaning + 0.4 * result.coverage
             if meaning < min_meaning and result.verdict != NOT_FOUND:
                 result = Check(NOT_FOUND, result.coverage, "the source is about something else")

@@ -263,7 +263,8 @@ def main() -> None:
             for name in ("claims_sampled", "claims_heldout", "claims_heldout2",
                          "claims_heldout3", "claims_heldout4", "claims_comparisons",
                          "claims_comparisons2", "claims_comparisons3", "claims_heldout5",
-                         "claims_respectively", "claims_heldout6", "claims_heldout7"):
+                         "claims_respectively", "claims_heldout6", "claims_heldout7",
+                         "claims_heldout8"):
                 sets.append((name, dev, json.loads((data / f"{name}.json").read_text())))
         if args.sets:
             sets = [s for s in sets if s[0] in args.sets.split(",")]

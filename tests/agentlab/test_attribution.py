@@ -66,6 +66,10 @@ def test_sentences_keep_their_markers_and_list_items_stay_apart() -> None:
     text = "Mamba is linear [1]. Attention is quadratic [1, 2].\n\n- first item\n- second item"
     assert split_sentences(text) == ["Mamba is linear [1].", "Attention is quadratic [1, 2].",
                                      "- first item", "- second item"]
+    # an abbreviation's period ends no sentence: a claim about "Taylor et al. (2022)" is one
+    text = "Galactica, by Taylor et al. (2022), is a model for science. See Fig. 2 for it.\n\nNo."
+    assert split_sentences(text) == ["Galactica, by Taylor et al. (2022), is a model for science.",
+                                     "See Fig. 2 for it.", "No."]
 
 
 def test_a_marker_on_a_sentence_too_short_to_judge_stands(embed) -> None:

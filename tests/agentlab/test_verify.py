@@ -315,3 +315,59 @@ def test_a_label_is_looked_up_where_the_claim_is_and_an_arrow_reads_to() -> None
     assert verdict("The D to L setting is the most effort-intensive one.", source) == SUPPORTED
     assert verdict("The D to T setting is the most effort-intensive one.", source,
                    "the tasks are d to l, l to s and l to t.") != SUPPORTED
+
+
+def test_a_value_given_to_another_name_is_contradicted() -> None:
+    """A table row's value belongs to the row's label; "1.0M arXiv publications" are not
+    PubMed's."""
+    table = ("Corpus Papers w/ body text Citation contexts AlphaCorp (PDF-parse) 8.1M full text yes "
+             "BetaBank (OA) 2.6M full text yes")
+    result = check(read("BetaBank (OA) has 8.1M papers with full text."), read(table))
+    assert result.verdict == CONTRADICTED and "8.1M" in (result.value or "")
+    assert verdict("BetaBank (OA) has 2.6M papers with full text.", table) == SUPPORTED
+    prose = "More recently, Saier and Farber introduce a corpus built using 1.0M arXiv publications."
+    assert verdict("Saier and Farber built a corpus from 1.0M PubMed publications.",
+                   prose, "pubmed central") == CONTRADICTED
+    assert verdict("Saier and Farber built a corpus from 1.0M arXiv publications.",
+                   prose) == SUPPORTED
+
+
+def test_a_name_or_word_in_the_same_place_is_contradicted() -> None:
+    """The passage names GPT-3 elsewhere, but this sentence wraps Contriever; a model *for
+    science* is not one for medicine; the state courts are not the federal ones; captions are
+    not the citations linked to bibliography entries."""
+    snippet = ("We also implement SnippetRetrievalPredictor which wraps models like Contriever "
+               "to perform top-k within-document snippet retrieval.")
+    claim = ("SnippetRetrievalPredictor wraps models like {} to perform top-k "
+             "within-document snippet retrieval.")
+    result = check(read(claim.format("GPT-3")), read(snippet), "apipredictor calls gpt-3")
+    assert result.verdict == CONTRADICTED and result.value == "Contriever"
+    assert verdict(claim.format("Contriever"), snippet) == SUPPORTED
+    for source, wrong, right in [
+            ("Galactica: A large language model for science.",
+             "Galactica is a large language model for medicine.",
+             "Galactica is a large language model for science."),
+            ("All the source documents are posted (albeit some behind a paywall) by the "
+             "federal courts.", "The source documents are posted by the state courts.",
+             "The source documents are posted by the federal courts."),
+            ("Citations are linked to bibliography entries, which are linked to other papers "
+             "in S2ORC.", "In S2ORC, captions are linked to bibliography entries.",
+             "In S2ORC, citations are linked to bibliography entries.")]:
+        assert verdict(wrong, source) == CONTRADICTED, wrong
+        assert verdict(right, source) == SUPPORTED, right
+
+
+def test_one_item_of_an_enumeration_says_its_own_thing(embed) -> None:
+    text = ("Its contributions include (1) magelib, a library of primitives for documents, "
+            "(2) Predictors, a set of implementations that integrate analysis models, and (3) "
+            "Recipes, which provide turn-key access to well-tested combinations of modules.")
+
+    def judged(claim: str) -> str:
+        (sentence,) = attribute(claim, [Source(1, 1, "pm", "A toolkit", "1 Intro", "1", text)],
+                                embed)
+        return sentence.verdict
+
+    assert judged("The toolkit's Recipes provide turn-key access to well-tested combinations "
+                  "of modules.") == SUPPORTED
+    assert judged("The toolkit's Predictors provide turn-key access to well-tested combinations of "
+                  "modules.") != SUPPORTED
