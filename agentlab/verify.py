@@ -134,7 +134,7 @@ class Reading:
         before = number.pos - 1
         if before >= 1 and self.tokens[before] in _NAMING:
             # "a user rating of 0.43", "F1 is 90.4": what it counts comes before
-            for p in range(max(0, before - 2), before):
+            for p in range(max(0, before - 4), before):
                 word = self.tokens[p].replace("-", "")
                 if word.isalpha() and len(word) > 2 and word not in STOP_WORDS | FILLER_WORDS:
                     out.add(stem(word))
@@ -322,8 +322,13 @@ def _has(reading: Reading, word: str) -> bool:
     if word in reading.words:
         return True
     words = list(reading.words) + [stem(n) for n in reading.names if n.isalpha()]
-    return word in words or len(word) >= 5 and any(
-        w.startswith(word) or (len(w) >= 5 and word.startswith(w)) for w in words)
+    if word in words or len(word) >= 5 and any(
+            w.startswith(word) or (len(w) >= 5 and word.startswith(w)) for w in words):
+        return True
+    # the words as written, where the stemmer cut one short ("proceed" -> "proc", while
+    # "proceeding" -> "proceed")
+    return len(word) >= 5 and any(len(t) >= 5 and (t.startswith(word) or word.startswith(t))
+                                  for t in reading.tokens if t.isalpha())
 
 
 def _name_in(name: str, reading: Reading, context: str) -> bool:
@@ -768,11 +773,15 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
                 return shown, other
         if before and not after and claim.tokens[pos - 1] in _LINKS:
             # the last word, after a term both hold and the same words ("a language model
-            # *for medicine*" against "language model for science")
+            # *for medicine*" against "language model for science"; not the word right after
+            # the term: "baseline comparison" and "baseline evaluation" alike)
             lead = claim.tokens[before[-1][0]:pos]
             spot = before[-1][1]
             if len(lead) <= 4 and sentence.tokens[spot:spot + len(lead)] == lead:
-                other = _foreign_at(sentence, spot + len(lead), claim, name)
+                spot += len(lead)
+                while spot < len(sentence.tokens) - 1 and sentence.tokens[spot] in STOP_WORDS:
+                    spot += 1  # "linked to *their* captions"
+                other = _foreign_at(sentence, spot, claim, name)
                 if other:
                     return shown, other
         if not before or not after:
@@ -1019,7 +1028,8 @@ def _one_clause(claim: Reading, sentence: str, result: Check, context: str,
     nothing of its own, goes on about the one before ("... are paid $15/hour; the rate was
     lower in prior years"). Names may still be elsewhere in the passage, but not in the
     other clauses."""
-    clauses = [" ".join(c.split()) for c in sentence.split(";") if c.strip()]
+    # a semicolon inside parentheses separates citations, not clauses
+    clauses = [" ".join(c.split()) for c in re.split(r";(?![^()]*\))", sentence) if c.strip()]
     flat = " ".join(context.split())
     for i in range(len(clauses)):
         j = i

@@ -371,3 +371,18 @@ def test_one_item_of_an_enumeration_says_its_own_thing(embed) -> None:
                   "of modules.") == SUPPORTED
     assert judged("The toolkit's Predictors provide turn-key access to well-tested combinations of "
                   "modules.") != SUPPORTED
+
+
+def test_a_word_the_stemmer_cuts_short_is_still_the_same_word(embed) -> None:
+    """"proceed" and "proceeding" are one word; a semicolon between citations in parentheses
+    does not cut a sentence into clauses."""
+    assert verdict("Proceeding by pseudonym is limited to cases involving minors.",
+                   "Parties can request to proceed by pseudonym, which is limited to cases "
+                   "involving minors.") == SUPPORTED
+    text = ("Extracting clean text from PDF documents (Lo et al., 2020; Wang et al., 2020) forms "
+            "a first step in pretraining language models of science (Beltagy et al., 2019; Lee "
+            "et al., 2019).")
+    (sentence,) = attribute("Extracting clean text from PDF documents is a first step in "
+                            "pretraining language models of science.",
+                            [Source(1, 1, "pm", "A toolkit", "1 Intro", "1", text)], embed)
+    assert sentence.verdict == SUPPORTED
