@@ -107,12 +107,16 @@ def plain_text(text: str, kind: str) -> str:
 def sentences(text: str) -> Iterator[tuple[int, str]]:
     """(line number, sentence) of the draft's sentences that claim something."""
     for start, block in _blocks(text):
-        flat = block.replace("\n", " ")
-        for s in split_sentences(flat):
-            at = flat.find(s)
-            s = " ".join(s.split())
-            if len(tokens(s)) >= MIN_CLAIM_WORDS and not s.endswith(":"):
-                yield start + block[:max(at, 0)].count("\n"), s
+        # a line that ends a sentence ends it whatever the next one starts with ("...
+        # science.\npapermage's ...")
+        for part in re.finditer(r".+?(?:[.!?](?=[ \t]*\n)|$)", block, re.S):
+            line = start + block[:part.start()].count("\n")
+            flat = part.group(0).replace("\n", " ")
+            for s in split_sentences(flat):
+                at = flat.find(s)
+                s = " ".join(s.split())
+                if len(tokens(s)) >= MIN_CLAIM_WORDS and not s.endswith(":"):
+                    yield line + part.group(0)[:max(at, 0)].count("\n"), s
 
 
 def _blocks(text: str) -> Iterator[tuple[int, str]]:

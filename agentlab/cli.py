@@ -336,6 +336,17 @@ def _short(text: str, width: int) -> str:
     return flat if len(flat) <= width else flat[:width - 3] + "..."
 
 
+def _around(text: str, value: str | None, width: int) -> str:
+    """``text`` shortened to ``width`` around the source's ``value`` (what contradicts the
+    claim), so a long table row shows the value rather than the row's first cells."""
+    flat = " ".join(text.split())
+    at = flat.find(value.split()[0]) if value else -1
+    if len(flat) <= width or at < width - 40:
+        return _short(flat, width)
+    start = max(0, at - width // 2)
+    return "..." + _short(flat[start:], width - 3)
+
+
 def _print_verdict(s: Any) -> None:
     """One sentence with its verdict, and the source's words behind it: the sentence(s) that
     support it, or the value that contradicts it."""
@@ -350,7 +361,7 @@ def _print_verdict(s: Any) -> None:
             click.secho(f"        [{e.n}] “{_short(e.quote, 150)}”", dim=True)
     elif s.contradicted and quote is not None:
         click.secho(f"  ✗ contradicted  {text}", fg="red")
-        click.secho(f"        [{quote.n}] {quote.reason}: “{_short(quote.quote, 150)}”", fg="red")
+        click.secho(f"        [{quote.n}] {quote.reason}: “{_around(quote.quote, quote.value, 150)}”", fg="red")
     else:
         click.secho(f"  ? unsupported  {text}", fg="yellow")
 
@@ -664,7 +675,8 @@ def check(state: State, draft: str, k: int, as_json: bool, bib: bool, show_all: 
                                               else "") if x)
                 lead = e["reason"] + ": " if c.verdict == CONTRADICTED and e["reason"] else ""
                 label = "closest" if c.verdict == NOT_FOUND else "source"
-                click.secho(f"    {label}: {lead}“{_short(e['quote'], 160)}”", dim=True)
+                click.secho(f"    {label}: {lead}“{_around(e['quote'], e['value'], 160)}”",
+                            dim=True)
                 click.secho(f"      {e['title'][:70]} ({e['paper']}){', ' + where if where else ''}",
                             dim=True)
         click.secho(f"{len(checked)} sentences: {counts[SUPPORTED]} supported, "

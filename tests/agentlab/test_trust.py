@@ -230,3 +230,30 @@ def test_an_answer_stopped_early_still_counts_the_tokens_it_got() -> None:
             finish_reason=None, delta=SimpleNamespace(content=piece, tool_calls=None))]))
     result = acc.finish()
     assert result.text == "It injects trainable matrices." and result.completion_tokens == 5
+
+
+def test_a_draft_is_cut_into_the_sentences_a_person_wrote() -> None:
+    """A line that ends a sentence ends it, whatever the next line starts with; "et al." and
+    "Fig." end none; each sentence keeps its line number."""
+    from agentlab.check import sentences
+
+    text = ("Galactica, by Taylor et al. (2022), is a model for science.\n"
+            "papermage wraps models like Contriever for snippet retrieval.\n"
+            "A claim that runs over\ntwo lines, as in Fig. 2 of the paper.\n\n"
+            "A new paragraph says one more thing.")
+    assert list(sentences(text)) == [
+        (1, "Galactica, by Taylor et al. (2022), is a model for science."),
+        (2, "papermage wraps models like Contriever for snippet retrieval."),
+        (3, "A claim that runs over two lines, as in Fig. 2 of the paper."),
+        (6, "A new paragraph says one more thing.")]
+
+
+def test_a_long_source_is_quoted_around_the_value_that_contradicts() -> None:
+    """A table row read as one long sentence is shown where its value is, not its first
+    cells."""
+    from agentlab.cli import _around
+
+    row = "Corpus Papers w/ body text " * 8 + "AlphaCorp (PDF-parse) 8.1M full text yes"
+    shown = _around(row, "8.1M for PDF-parse", 80)
+    assert "8.1M" in shown and len(shown) <= 80 and shown.startswith("...")
+    assert _around("Short source says 8.", "8", 80) == "Short source says 8."
