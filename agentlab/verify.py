@@ -95,6 +95,8 @@ _RANGE = re.compile(r"^(\d[\d.,]*)[-/\u2013](\d[\d.,]*)$")  # "10-20", "3/4"
 _MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
 _CITATION = re.compile(r"\((?:[^()]*?\bet al\.?|[A-Z][A-Za-z\-]+(?: (?:and|&) [A-Z][A-Za-z\-]+)?)"
                        r",? \d{4}[a-z]?(?:[;,] [^()]*?)?\)|\bet al\.?,? \(?\d{4}[a-z]?\)?")
+# a year in parentheses after a name: "Kingma and Ba (2014)", "Saier and Farber (2019)"
+_NAME_YEAR = re.compile(r"(?<=[A-Za-z\u00a8]) \((?:1[89]|20)\d{2}[a-z]?\)")
 _ARROW = re.compile(r"\s*(?:\u2192|->|\u27f6)\s*")
 _RATE = re.compile(r"(?<=\d)/(?=[A-Za-z])")
 _ARXIV = re.compile(r"(?i)arxiv:\s*\S+|\b\d{4}\.\d{4,5}(?:v\d+)?\b")
@@ -156,6 +158,7 @@ def _clean(text: str, arrows: bool = True) -> str:
     if arrows:
         text = _ARROW.sub(" to ", text)  # "D → L": D to L
     text = _CITATION.sub(" ", text)
+    text = _NAME_YEAR.sub(" ", text)
     text = _ARXIV.sub(" ", text)
     return _HEADING.sub("", text)
 
@@ -391,10 +394,13 @@ def check(claim: Reading, window: Reading, context: str = "",
     coverage = sum(v for w, v in wanted.items() if held(w)) / total if wanted else 1.0
     unheard = [w for w in wanted if vocabulary is not None and w not in _RELATIONS
                and not held(w) and not vocabulary.holds(_as_written(claim, w))]
-    # a label of a letter or two ("region B", "task T") is looked up in the window alone: a
-    # passage holds "b" somewhere, whatever it says of region B
+    # a label of a letter or two ("region B", "task T", "B1") is looked up in the window
+    # alone: a passage holds "b" somewhere, whatever it says of region B (a two-letter name
+    # written as a word, the surname "Ba", is a name)
     missing_names = [n for n, at in claim.names.items()
-                     if not _name_in(n, window, context if len(n) > 2 else "")
+                     if not _name_in(n, window, context if len(n) > 2 or (
+                         claim.raw[at][:1].isupper() and claim.raw[at][1:].islower()
+                         and len(n) == 2) else "")
                      and not abbreviates(claim.raw[at], window)]
 
     conflicts: list[str] = []

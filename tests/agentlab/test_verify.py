@@ -386,3 +386,13 @@ def test_a_word_the_stemmer_cuts_short_is_still_the_same_word(embed) -> None:
                             "pretraining language models of science.",
                             [Source(1, 1, "pm", "A toolkit", "1 Intro", "1", text)], embed)
     assert sentence.verdict == SUPPORTED
+
+
+def test_a_citation_year_after_names_is_no_number_to_verify() -> None:
+    """"Kingma and Ba (2014)" cites; the source need not give 2014 as a value (nor may it
+    support a claimed 2014 by its year); "Ba" is a surname, not a label."""
+    claim = "Kingma and Ba (2014) introduced Adam, a method for stochastic optimization."
+    assert not read(claim).numbers
+    assert verdict(claim, "Adam: A method for stochastic optimization.",
+                   "diederik kingma and jimmy ba. 2014.") == SUPPORTED
+    assert read("The corpus was released in 2014.").numbers  # a year as a value still counts
