@@ -361,7 +361,8 @@ def _print_verdict(s: Any) -> None:
             click.secho(f"        [{e.n}] “{_short(e.quote, 150)}”", dim=True)
     elif s.contradicted and quote is not None:
         click.secho(f"  ✗ contradicted  {text}", fg="red")
-        click.secho(f"        [{quote.n}] {quote.reason}: “{_around(quote.quote, quote.value, 150)}”", fg="red")
+        shown = _around(quote.quote, quote.value, 150)
+        click.secho(f"        [{quote.n}] {quote.reason}: “{shown}”", fg="red")
     else:
         click.secho(f"  ? unsupported  {text}", fg="yellow")
 

@@ -363,6 +363,12 @@ def missing_names(text: str | Reading, source: str, context: str = "") -> list[s
     return out
 
 
+def _is_label(raw: str) -> bool:
+    """A label of a letter or two ("B", "T", "B1"), not a two-letter name written as a word
+    ("Ba")."""
+    return len(raw) <= 2 and not (len(raw) == 2 and raw[0].isupper() and raw[1].islower())
+
+
 def frame(claim: Reading) -> int:
     """The position of "that" ending an attribution frame at the claim's start ("The
     PaperMage authors warn that ...", "Lo et al. (2020) show that ..."), else -1."""
@@ -398,9 +404,7 @@ def check(claim: Reading, window: Reading, context: str = "",
     # alone: a passage holds "b" somewhere, whatever it says of region B (a two-letter name
     # written as a word, the surname "Ba", is a name)
     missing_names = [n for n, at in claim.names.items()
-                     if not _name_in(n, window, context if len(n) > 2 or (
-                         claim.raw[at][:1].isupper() and claim.raw[at][1:].islower()
-                         and len(n) == 2) else "")
+                     if not _name_in(n, window, "" if _is_label(claim.raw[at]) else context)
                      and not abbreviates(claim.raw[at], window)]
 
     conflicts: list[str] = []
@@ -720,9 +724,11 @@ def _foreign_at(sentence: Reading, pos: int, claim: Reading, name: bool) -> str 
     if not 0 <= pos < len(sentence.tokens):
         return None
     tok = sentence.tokens[pos].rstrip(".-")
-    if tok in sentence.names or name:
-        return None if not name or tok not in sentence.names or _name_in(tok, claim, "") \
-            else sentence.raw[pos]
+    if name:
+        return sentence.raw[pos] if tok in sentence.names and not _name_in(tok, claim, "") \
+            else None
+    if tok in sentence.names:
+        return None
     word = next((w for w, at in sentence.words.items() if pos in at), None)
     if word is None or word in _RELATIONS or _has(claim, word):
         return None
@@ -1025,6 +1031,15 @@ def _refers_back(sentence: str) -> bool:
     return bool(first) and first.group(1).lower() in _REFERRING  # type: ignore[union-attr]
 
 
+def _without(context: str, parts: Sequence[str]) -> str:
+    """``context`` (lower case) with ``parts`` of its sentence taken out: where a claim's names
+    may still be, but not in the other clauses or items."""
+    rest = " ".join(context.split())
+    for part in parts:
+        rest = rest.replace(" ".join(part.split()).lower(), " ")
+    return rest
+
+
 def _one_clause(claim: Reading, sentence: str, result: Check, context: str,
                 vocabulary: Vocabulary | None) -> Check:
     """A sentence of clauses joined by semicolons says one thing a clause: the claim must be
@@ -1036,16 +1051,13 @@ def _one_clause(claim: Reading, sentence: str, result: Check, context: str,
     other clauses."""
     # a semicolon inside parentheses separates citations, not clauses
     clauses = [" ".join(c.split()) for c in re.split(r";(?![^()]*\))", sentence) if c.strip()]
-    flat = " ".join(context.split())
     for i in range(len(clauses)):
         j = i
         while j + 1 < len(clauses) and (_refers_back(clauses[j + 1])
                                         or not read(clauses[j + 1]).names):
             j += 1
         part = "; ".join(clauses[i:j + 1])
-        rest = flat
-        for other in clauses[:i] + clauses[j + 1:]:
-            rest = rest.replace(other.lower(), " ")
+        rest = _without(context, clauses[:i] + clauses[j + 1:])
         if check(claim, read(part), rest, vocabulary).verdict == SUPPORTED:
             return result
     return Check(NOT_FOUND, result.coverage, "no one clause of the source says this")
@@ -1066,11 +1078,8 @@ def _one_item(claim: Reading, sentence: str, result: Check, context: str,
     lead = sentence[:marks[0].start()]
     items = [sentence[m.end():(marks[i + 1].start() if i + 1 < len(marks) else len(sentence))]
              for i, m in enumerate(marks)]
-    flat = " ".join(context.split())
     for i, item in enumerate(items):
-        rest = flat
-        for other in items[:i] + items[i + 1:]:
-            rest = rest.replace(" ".join(other.split()).lower(), " ")
+        rest = _without(context, items[:i] + items[i + 1:])
         if check(claim, read(lead + " " + item), rest, vocabulary).verdict == SUPPORTED:
             return result
     return Check(NOT_FOUND, result.coverage, "no one item of the source's list says this")

@@ -19,6 +19,12 @@ def verdict(claim: str, source: str, context: str = "") -> str:
     return check(read(claim), read(source), context).verdict
 
 
+def attributed(claim: str, text: str, embed) -> str:
+    """The verdict on ``claim`` attributed, as an answer's sentence is, against one source."""
+    (sentence,) = attribute(claim, [Source(1, 1, "p", "A paper", "1 Intro", "1", text)], embed)
+    return sentence.verdict
+
+
 def test_a_number_must_be_the_sources_value_for_the_same_thing() -> None:
     assert verdict("The Transformer uses 8 parallel attention heads.", HEADS,
                    "the transformer") == SUPPORTED
@@ -285,10 +291,8 @@ def test_a_question_and_its_answer_support_together(embed) -> None:
     text = ("Who was involved in the data collection process (e.g., students, crowdworkers)? "
             "Legal experts from the University of Michigan, including legal scholars and "
             "attorneys.")
-    (sentence,) = attribute("Legal experts from the University of Michigan were involved in "
-                            "the data collection process.",
-                            [Source(1, 1, "mls", "Multi-LexSum", "Datasheet", "1", text)], embed)
-    assert sentence.verdict == SUPPORTED
+    assert attributed("Legal experts from the University of Michigan were involved in the "
+                      "data collection process.", text, embed) == SUPPORTED
 
 
 def test_a_clause_after_a_semicolon_says_its_own_thing(embed) -> None:
@@ -361,16 +365,10 @@ def test_one_item_of_an_enumeration_says_its_own_thing(embed) -> None:
     text = ("Its contributions include (1) magelib, a library of primitives for documents, "
             "(2) Predictors, a set of implementations that integrate analysis models, and (3) "
             "Recipes, which provide turn-key access to well-tested combinations of modules.")
-
-    def judged(claim: str) -> str:
-        (sentence,) = attribute(claim, [Source(1, 1, "pm", "A toolkit", "1 Intro", "1", text)],
-                                embed)
-        return sentence.verdict
-
-    assert judged("The toolkit's Recipes provide turn-key access to well-tested combinations "
-                  "of modules.") == SUPPORTED
-    assert judged("The toolkit's Predictors provide turn-key access to well-tested combinations of "
-                  "modules.") != SUPPORTED
+    assert attributed("The toolkit's Recipes provide turn-key access to well-tested "
+                      "combinations of modules.", text, embed) == SUPPORTED
+    assert attributed("The toolkit's Predictors provide turn-key access to well-tested "
+                      "combinations of modules.", text, embed) != SUPPORTED
 
 
 def test_a_word_the_stemmer_cuts_short_is_still_the_same_word(embed) -> None:
@@ -382,10 +380,8 @@ def test_a_word_the_stemmer_cuts_short_is_still_the_same_word(embed) -> None:
     text = ("Extracting clean text from PDF documents (Lo et al., 2020; Wang et al., 2020) forms "
             "a first step in pretraining language models of science (Beltagy et al., 2019; Lee "
             "et al., 2019).")
-    (sentence,) = attribute("Extracting clean text from PDF documents is a first step in "
-                            "pretraining language models of science.",
-                            [Source(1, 1, "pm", "A toolkit", "1 Intro", "1", text)], embed)
-    assert sentence.verdict == SUPPORTED
+    assert attributed("Extracting clean text from PDF documents is a first step in "
+                      "pretraining language models of science.", text, embed) == SUPPORTED
 
 
 def test_a_citation_year_after_names_is_no_number_to_verify() -> None:
