@@ -492,6 +492,10 @@ def check(claim: Reading, window: Reading, context: str = "",
     if swapped:
         return Check(CONTRADICTED, coverage, f"the source says {swapped[1]}, not {swapped[0]}",
                      swapped[1])
+    counted = quantity(claim, window) if coverage >= coverage_needed else None
+    if counted:
+        return Check(CONTRADICTED, coverage, f"the source says {counted[1]}, not {counted[0]}",
+                     counted[1])
     if coverage < coverage_needed:
         missing = [w for w in claim.words if not _has(window, w)]
         return Check(NOT_FOUND, coverage, "the source does not say this (not in it: "
@@ -748,11 +752,14 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
     on either side that the sentence holds; relation verbs and generic words are neither
     replaced nor anchors (a relation verb after "the" is a word: "the *state* courts")."""
     anchors: list[tuple[int, int]] = []  # (position in the claim, position in the sentence)
+    every: dict[int, list[int]] = {}  # a word's every position in the sentence ("summaries
+    # ... long summary": the word before the second is the one in the claim's word's place)
     for w, at in claim.words.items():
         if w not in _RELATIONS and _has(sentence, w):
             theirs = sentence.words.get(w) or next(
                 (v for k, v in sentence.words.items() if _same_word(k, w)), [])
             anchors += [(p, theirs[0]) for p in at] if theirs else []
+            every.update((p, theirs) for p in at)
     for n, p in claim.names.items():
         if n in sentence.names:
             anchors.append((p, sentence.names[n]))
@@ -771,18 +778,18 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
         before = [a for a in anchors if a[0] < pos]
         after = [a for a in anchors if a[0] > pos]
         trail = claim.tokens[pos + 1:after[0][0]] if after else []
-        spot = after[0][1] - len(trail) - 1 if after else -1
-        if not name and after and len(trail) <= 2 and all(
-                t in STOP_WORDS for t in trail) and spot >= 0 and \
-                sentence.tokens[spot + 1:after[0][1]] == trail:
+        if not name and after and len(trail) <= 2 and all(t in STOP_WORDS for t in trail):
             # the word right before a term both hold, or before the same small words: the
             # term's modifier ("*tiny* summaries" against "*Long* summaries"), the subject
             # ("*captions* are linked" against "Citations are linked"); not a name there,
             # which is mostly what the claim is about ("the Multi-LexSum summarizers", "For
             # abstractive summarizers")
-            other = _foreign_at(sentence, spot, claim, False)
-            if other:
-                return shown, other
+            for at_term in every.get(after[0][0], [after[0][1]]):
+                spot = at_term - len(trail) - 1
+                if spot >= 0 and sentence.tokens[spot + 1:at_term] == trail:
+                    other = _foreign_at(sentence, spot, claim, False)
+                    if other:
+                        return shown, other
         if before and not after and claim.tokens[pos - 1] in _LINKS:
             # the last word, after a term both hold and the same words ("a language model
             # *for medicine*" against "language model for science"; not the word right after
@@ -806,6 +813,32 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
                                  for p in range(lo + 1, hi)) if t]
         if replacing:
             return shown, replacing[0]
+    return None
+
+
+# how many, said in words: one thing, several, none ("a *single* paragraph" against
+# "*multiple* paragraphs")
+_HOW_MANY = {"single": 1, "sole": 1, "multiple": 2, "several": 2, "many": 2, "numerous": 2,
+             "various": 2, "no": 0, "zero": 0}
+
+
+def quantity(claim: Reading, window: Reading) -> tuple[str, str] | None:
+    """(the claim's words, the source's) when both say how many of the same thing in words
+    and say differently: "a single paragraph" against "multiple paragraphs"."""
+    def said(r: Reading, term: str) -> list[tuple[int, str]]:
+        out = []
+        for at in r.words.get(term) or next(
+                (v for k, v in r.words.items() if _same_word(k, term)), []):
+            for k in range(max(0, at - 2), at):
+                if r.tokens[k] in _HOW_MANY:
+                    out.append((_HOW_MANY[r.tokens[k]], " ".join(r.tokens[k:at + 1])))
+        return out
+
+    for term in claim.words:
+        mine = said(claim, term)
+        theirs = said(window, term)
+        if mine and theirs and not {m for m, _ in mine} & {t for t, _ in theirs}:
+            return mine[0][1], theirs[0][1]
     return None
 
 

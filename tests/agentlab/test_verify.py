@@ -392,3 +392,25 @@ def test_a_citation_year_after_names_is_no_number_to_verify() -> None:
     assert verdict(claim, "Adam: A method for stochastic optimization.",
                    "diederik kingma and jimmy ba. 2014.") == SUPPORTED
     assert read("The corpus was released in 2014.").numbers  # a year as a value still counts
+
+
+def test_how_many_said_in_words_must_be_the_sources() -> None:
+    source = ("Long (L) summaries typically contain multiple paragraphs, covering the case "
+              "background, parties involved, and proceedings.")
+    result = check(read("Long summaries typically contain a single paragraph, covering the case "
+                        "background, parties involved, and proceedings."), read(source))
+    assert result.verdict == CONTRADICTED and result.value == "multiple paragraphs"
+    # the same "how many" in other words is the source's
+    assert verdict("Long summaries typically contain several paragraphs, covering the case "
+                   "background.", source) == SUPPORTED
+
+
+def test_a_modifier_is_read_before_every_place_of_its_term() -> None:
+    # "summaries" stands twice in the source; the word in "tiny"'s place is before the second
+    source = ("Finally, multi-task approaches that train on the multiple granularities of "
+              "summaries in Multi-LexSum demonstrate promise for improving long summary quality.")
+    claim = read("Multi-task approaches that train on the multiple granularities of summaries "
+                 "demonstrate promise for improving tiny summary quality.")
+    assert check(claim, read(source)).verdict == CONTRADICTED
+    assert verdict("Multi-task approaches that train on the multiple granularities of summaries "
+                   "demonstrate promise for improving long summary quality.", source) == SUPPORTED
