@@ -247,8 +247,9 @@ class ResearchAgent:
         tools = turn.tools()
         names = [t.name for t in tools]
         deadline = time.monotonic() + self.time_limit
-        the_plan = plan(question) if self.search_first else None
-        searches = [question, *(the_plan.parts if the_plan else [])]
+        the_plan = plan(question, _papers_named(self.library, question)) \
+            if self.search_first else None
+        searches = [question, *(the_plan.searches if the_plan else [])]
         if self.protocol == "tools":
             model = self.chat_model.bind_tools(tools)
             system = TOOLS_SYSTEM
@@ -291,7 +292,7 @@ class ResearchAgent:
             if stop.is_set():  # a tool's Stopped became an observation; end the turn here
                 raise Stopped
             if calls == 0 and the_plan is not None:
-                combined = combine(the_plan, [turn.found.get(q, []) for q in the_plan.parts],
+                combined = combine(the_plan, [turn.found.get(q, []) for q in the_plan.searches],
                                    getattr(self.library, "idf", None),
                                    lambda e: turn.call("calculator", {"expression": e}))
                 if combined is not None:
@@ -369,7 +370,7 @@ class ResearchAgent:
             if self.search_first:  # the library first; the model decides what comes next
                 if the_plan is not None:
                     turn.steps.append(Step("plan", 0, {"kind": the_plan.kind,
-                                                       "sub_questions": the_plan.parts}))
+                                                       "sub_questions": the_plan.searches}))
                 # a part's number may sit below the top 4: its searches reach further
                 calls = [{"name": "search_library", "args": {"query": q, "k": 6 if i else 4},
                           "id": f"search-first-{i}", "type": "tool_call"}
@@ -511,3 +512,9 @@ def _same(a: str, b: str) -> bool:
 def _tool_error(e: Exception) -> str:
     """What the model reads when a tool fails: the reason, and that it may try otherwise."""
     return f"Error: {e}. Try another tool or other arguments."
+
+
+def _papers_named(library: Any, question: str) -> list[str]:
+    """The short names of the library's papers that ``question`` names ("Multi-LexSum")."""
+    catalog = getattr(library, "catalog", None)
+    return catalog.short_names_in(question) if catalog is not None else []

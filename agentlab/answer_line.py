@@ -68,12 +68,13 @@ def best_sentence(question: str, sources: Sequence[Any], idf: Any = None,
 
 
 def answering_number(question: str, sentence: str, idf: Any = None,
-                     counted: str = "") -> Any:
+                     counted: str = "", count: bool = False) -> Any:
     """The number of ``sentence`` that answers ``question`` (a :class:`agentlab.verify.Number`):
     the one with most of the question's weight within a few tokens of it ("8" in "we employ
     h = 8 parallel attention layers, or heads" for "how many attention heads"); with
     ``counted`` (what is counted: "attention heads"), only a number with one of its words
-    close by. None when no number qualifies."""
+    close by; with ``count``, only a count or a size (not a share, a ratio or a score below
+    one). None when no number qualifies."""
     from agentlab.verify import read
 
     weight = {stem(w): max(float(idf(w)) if idf else 1.0, 0.1) for w in keywords(question)}
@@ -86,6 +87,8 @@ def answering_number(question: str, sentence: str, idf: Any = None,
         if what and not (what & _counts(reading, number) and _a_count(reading, number)
                          and not re.search(rf"\(\s*{re.escape(number.text)}\s*\)", sentence)):
             continue  # "0.94" of "coverage of 0.94" counts no summaries, "(1)" is a list's
+        if count and not _a_count(reading, number):
+            continue  # "which is larger": a vocabulary's 31k, not its Jaccard index of 0.536
         score = sum(v for s, v in weight.items() if s in near)
         if score > 0 and (best is None or score > best[0]):
             best = (score, number)

@@ -462,6 +462,20 @@ class Catalog:
         colon ("PaSa", "S2ORC", "Multi-LexSum", "LONGEVAL", "Paper Plain"), as whole words in
         any case. A short name of one plain word ("Attention: ...") names nothing: it would
         match questions that only use the word."""
+        names = self._short_name_ids()
+        return {pid for name in self.short_names_in(query) for pid in names[name.lower()]}
+
+    def short_names_in(self, query: str) -> list[str]:
+        """The papers' short names ``query`` holds (see :meth:`papers_named`), as it writes
+        them, in the order it does."""
+        found = []
+        for name in self._short_name_ids():
+            m = re.search(rf"(?<![\w-]){re.escape(name)}(?!\w)", query, re.IGNORECASE)
+            if m:
+                found.append((m.start(), m.group(0)))
+        return [text for _, text in sorted(found)]
+
+    def _short_name_ids(self) -> dict[str, set[int]]:
         marker = self.db.execute("SELECT COUNT(*), MAX(id) FROM papers").fetchone()
         if self._short_names is None or self._short_names[0] != tuple(marker):
             names: dict[str, set[int]] = {}
@@ -470,9 +484,7 @@ class Catalog:
                 if name:
                     names.setdefault(name.lower(), set()).add(int(pid))
             self._short_names = (tuple(marker), names)
-        low = query.lower()
-        return {pid for name, ids in self._short_names[1].items()
-                if re.search(rf"(?<![\w-]){re.escape(name)}(?!\w)", low) for pid in ids}
+        return self._short_names[1]
 
     def paper_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]:
         """chunk id -> its paper's id."""

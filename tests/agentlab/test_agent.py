@@ -150,7 +150,7 @@ def test_a_turn_that_loops_still_ends_with_a_cited_answer(library: Library) -> N
 
 
 def test_a_comparison_is_searched_part_by_part(library: Library) -> None:
-    from agentlab.plan import sub_questions
+    from agentlab.plan import plan, sub_questions
 
     assert sub_questions("Which study had more participants: the CiteSee study or the Paper "
                          "Plain study?") == ["How many participants in CiteSee study?",
@@ -163,6 +163,32 @@ def test_a_comparison_is_searched_part_by_part(library: Library) -> None:
                          "text?") == ["How many papers does S2ORC contain?",
                                       "How many papers with full text does S2ORC contain?"]
     assert sub_questions("What does sparse attention restrict?") == []
+    # the other side of a difference is the same amount of another thing, or a clause
+    assert sub_questions("How many more words than a tiny summary does a short summary have "
+                         "on average?") == [
+        "How many words does a short summary have on average?",
+        "How many words does a tiny summary have on average?"]
+    assert sub_questions("How many more words does a long Multi-LexSum summary have on "
+                         "average than a short one?") == [
+        "How many words does a long Multi-LexSum summary have on average?",
+        "How many words does a short summary have on average? Multi-LexSum"]
+    assert sub_questions("How many more tokens does the pretraining corpus hold than S2ORC "
+                         "has papers?") == ["How many tokens does the pretraining corpus hold?",
+                                            "How many papers does S2ORC have?"]
+    # a comparison whose sides name their own amounts; which one wins still reads "higher"
+    compared = plan("Which is higher: PRIMERA's ROUGE-1 or the SciBERT F1 on BC5CDR?")
+    assert compared is not None and compared.parts == ["PRIMERA's ROUGE-1", "SciBERT F1 on BC5CDR"]
+    assert compared.larger is True
+    # the second part takes the first's names only when it refers back to them
+    assert sub_questions("Which model does GROBID use, and which tool does the CoreRecipe "
+                         "use?")[1] == "which tool does the CoreRecipe use"
+    assert sub_questions("Which model does GROBID use, and which version is it?")[1] == \
+        "which version is it GROBID"
+    # the paper the question names is searched with every part that names no paper itself
+    scoped = plan("How long does writing a summary take in Multi-LexSum, and how many "
+                  "documents does a writer select?", ["Multi-LexSum"])
+    assert scoped is not None and scoped.searches[1].endswith("Multi-LexSum")
+    assert scoped.parts[1] == "how many documents does a writer select"  # what is answered
 
     bot, _ = agent(library, ["Final Answer: Mamba scales linearly [1]."])
     answer = bot.run("Which is trained on human preference comparisons: the reward model or "
@@ -283,6 +309,11 @@ def test_a_difference_is_computed_with_the_calculator_from_quoted_numbers(
     bot, _ = agent(studies, [])
     answer = bot.run("How many more warmup steps than attention heads does the base model use?")
     assert answer.text.startswith("3,992 (4000 − 8).")
+    # the same amount of two things: how many participants each study had
+    other, _ = agent(studies, [])
+    gap = other.run("How many more participants does the Paper Plain usability study have than "
+                    "the CiteSee lab study?")
+    assert gap.text.startswith("2 (12 − 10).") and "10 participants" in gap.text
     assert "“We used the Adam optimizer" in answer.text and "h = 8 parallel" in answer.text
     (calc,) = [s for s in answer.steps if s.kind == "tool" and s.data["tool"] == "calculator"]
     assert calc.data["args"] == {"expression": "4000 - 8"} and calc.data["result"] == "3992.0"
