@@ -292,9 +292,9 @@ def _run_command(method: str) -> click.Command:
                 spec.training["max_steps"] = steps
             if lr:
                 spec.training["learning_rate"] = lr
-        with progress_bar(method, every=5) as bar:
-            def say(msg: str) -> None:  # printed above the bar
-                click.echo(msg, err=True)
+        shown = progress_bar(method, every=5)
+        with shown as bar:
+            say = shown.say  # printed above the bar
 
             def on_log(step: int, total: int, entry: dict[str, Any]) -> None:
                 bar(step, total, f"loss {entry['loss']:.3f}" if "loss" in entry else "")
@@ -373,13 +373,14 @@ def run_recipe(ctx: click.Context, data: str, suite: str | None, stages: str | N
     chosen = parse_recipe(stages) if stages else RECIPE
     name = name or time.strftime(f"recipe-{data}-%Y%m%d-%H%M%S")
     training = {m: {"max_steps": steps} for m in chosen} if steps else None
-    with progress_bar("recipe", every=5) as bar:
+    shown = progress_bar("recipe", every=5)
+    with shown as bar:
         label: dict[str, str] = {"stage": chosen[0]}
 
         def say(msg: str) -> None:
             if msg.startswith("stage "):
                 label["stage"] = msg.split(":")[1].split()[0]
-            click.echo(msg, err=True)
+            shown.say(msg)  # above the bar, not on its line
 
         def on_log(step: int, total: int, entry: dict[str, Any]) -> None:
             loss = f" loss {entry['loss']:.3f}" if "loss" in entry else ""
@@ -445,8 +446,9 @@ def runs(ctx: click.Context, as_json: bool) -> None:
 def _gate(s: Any, adapter: str, suite: str) -> dict[str, Any]:
     from finetune.workflow import gate_adapter
 
-    with progress_bar("gate") as bar:
-        return gate_adapter(s, adapter, suite, say=lambda m: click.echo(m, err=True),
+    shown = progress_bar("gate")
+    with shown as bar:
+        return gate_adapter(s, adapter, suite, say=shown.say,
                             progress=lambda d, t, p: bar(d, t, f"{p / d:.0%} passed" if d else ""))
 
 

@@ -30,12 +30,15 @@ def progress_line() -> Iterator[Callable[[str], None]]:
 
 class progress_bar:
     """A progress bar for long work: done/total, a note (loss, pass rate...) and the time
-    left; on a pipe or in CI, a plain line every ``every`` steps and at the end."""
+    left; on a pipe or in CI, a plain line every ``every`` steps and at the end. :meth:`say`
+    prints a line above the bar (a stage that begins, a note), never on the bar's own line.
+    ``console``: where to draw (a Rich console; stderr by default)."""
 
-    def __init__(self, label: str, every: int = 10) -> None:
-        self.label, self.every = label, every
+    def __init__(self, label: str, every: int = 10, console: Any = None) -> None:
+        self.label, self.every, self.console = label, every, console
 
     def __enter__(self) -> Callable[[int, int, str], None]:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -44,10 +47,12 @@ class progress_bar:
             TimeRemainingColumn,
         )
 
-        tty = sys.stderr.isatty()
+        console = self.console or Console(stderr=True)
+        self.tty = tty = console.is_terminal
         self.progress = Progress(TextColumn(f"[b]{self.label}[/b]"), BarColumn(),
                                  MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
-                                 TimeRemainingColumn(), transient=True, disable=not tty)
+                                 TimeRemainingColumn(), transient=True, disable=not tty,
+                                 console=console)
         self.progress.start()
         task = self.progress.add_task(self.label, total=None, note="")
         last = [-1]
@@ -59,6 +64,13 @@ class progress_bar:
                 click.echo(f"{self.label}: {done}/{total} {note}".rstrip(), err=True)
 
         return update
+
+    def say(self, msg: str) -> None:
+        """``msg`` on a line of its own: above the live bar on a terminal, plain otherwise."""
+        if getattr(self, "tty", False):
+            self.progress.console.print(msg, markup=False, highlight=False, soft_wrap=True)
+        else:
+            click.echo(msg, err=True)
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
