@@ -475,7 +475,9 @@ def _interleaved(turn: Turn) -> list[Any]:
     lists = list(turn.found.values())
     out: list[Any] = []
     for rank in range(max((len(x) for x in lists), default=0)):
-        out += [x[rank] for x in lists if rank < len(x) and x[rank] not in out]
+        for x in lists:
+            if rank < len(x) and x[rank] not in out:  # once, though several searches found it
+                out.append(x[rank])
     return out + [src for src in turn.sources if src not in out]
 
 

@@ -27,6 +27,9 @@ _ARXIV_ASKED = re.compile(r"\barxiv\b|\b\d{4}\.\d{4,5}\b|\b[a-z-]+(?:\.[A-Z]{2})
                           r"|\b(?:index|download|fetch|ingest)\b", re.I)
 
 
+_CALL = re.compile(r'\s*\{\s*"tool"')  # a schema step that calls a tool ('{ "tool": ...')
+
+
 class ToolRefused(Exception):
     """A tool call the agent may not make; the model sees the reason as an observation."""
 
@@ -85,7 +88,7 @@ def hop(step: Step) -> str | None:
                 f"{r['with']['tool']} instead" if r.get("with") else "nothing new to look up")
         if "error" in d:
             return f"model: {d['error']}"
-        return None if d.get("tool_calls") or d.get("text", "").lstrip().startswith("{\"tool") \
+        return None if d.get("tool_calls") or _CALL.match(d.get("text", "")) \
             else "model: final answer"
     if step.kind == "combine":
         return "combined the parts' numbers" if d.get("expression") or d.get("plan") != "parts" \

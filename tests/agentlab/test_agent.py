@@ -411,3 +411,24 @@ def test_a_schema_agent_that_never_finishes_ends_with_a_cited_answer(library: Li
     assert stop.data["reason"] == "nothing new to look up"
     assert answer.citations and "without a final answer" not in answer.text
     assert answer.steps[-1].data["ended"] == "the assistant's answer over the evidence found"
+
+
+def test_a_passage_several_searches_found_is_given_once() -> None:
+    from agentlab.agent import _interleaved
+    from agentlab.tools import Turn
+
+    turn = Turn("q", None, None)
+    turn.found = {"the question": ["a", "b"], "part one": ["a", "c"], "part two": ["a", "d"]}
+    turn.numbering.sources = ["a", "b", "c", "d", "e"]  # e: a passage read around another
+    assert _interleaved(turn) == ["a", "b", "c", "d", "e"]
+
+
+def test_a_hop_reads_a_tool_call_however_its_json_is_spaced() -> None:
+    from agentlab.chats import Step
+    from agentlab.tools import hop
+
+    for text in ('{"tool": "calculator", "args": {}}', '{ "tool": "read", "args": {}}',
+                 '{\n  "tool": "search_library"}'):
+        assert hop(Step("model", 0, {"text": text})) is None  # the tool's own hop says it
+    assert hop(Step("model", 0, {"text": '{"final_answer": "8 heads [1]"}'})) == \
+        "model: final answer"
