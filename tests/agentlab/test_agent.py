@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
@@ -418,8 +419,9 @@ def test_a_passage_several_searches_found_is_given_once() -> None:
     from agentlab.tools import Turn
 
     turn = Turn("q", None, None)
-    turn.found = {"the question": ["a", "b"], "part one": ["a", "c"], "part two": ["a", "d"]}
-    turn.numbering.sources = ["a", "b", "c", "d", "e"]  # e: a passage read around another
+    found: Any = {"the question": ["a", "b"], "part one": ["a", "c"], "part two": ["a", "d"]}
+    passages: Any = ["a", "b", "c", "d", "e"]  # e: a passage read around another
+    turn.found, turn.numbering.sources = found, passages
     assert _interleaved(turn) == ["a", "b", "c", "d", "e"]
 
 
