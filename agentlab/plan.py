@@ -40,6 +40,9 @@ _MORE = re.compile(r"\b(?:more|larger|bigger|higher|greater|longer|most|largest|
                    re.IGNORECASE)
 _FEWER = re.compile(r"\b(?:fewer|less|smaller|lower|shorter|least|smallest|lowest)\b",
                     re.IGNORECASE)
+_SCOPE = re.compile(r",\s*(?:according to|as (?:reported|given|stated) (?:in|by))\s+"
+                    r"(?P<where>[^,?]+?)\s*\?*$", re.IGNORECASE)
+_GENERIC_SCOPES = frozenset({"the paper", "this paper", "the authors", "its authors"})
 _SIZE = re.compile(r"\b(?:more|fewer|larger|bigger|smaller|greater)\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][\w.-]*[A-Za-z0-9]\b")
 # what a difference's other side is when it is a thing, not an amount: "than a tiny summary",
@@ -88,6 +91,12 @@ def plan(question: str, papers: Sequence[str] = ()) -> Plan | None:
     names of the library's papers the question names ("Multi-LexSum"): every part that names
     no paper is searched with them, so that its search reaches the paper asked about."""
     q = " ".join(question.split())
+    scope = _SCOPE.search(q)  # ", according to its datasheet": where to look, not what to count
+    if scope:
+        where = scope.group("where")
+        q = q[:scope.start()] + "?"
+        if where.lower() not in _GENERIC_SCOPES:
+            papers = [*papers, where]
     m = _DIFFERENCE.match(q)
     if m is None or _ASKED_AGAIN.search(m.group("x")):  # "more tokens does X hold than ..."
         m = _DIFFERENCE_AFTER.match(q)
@@ -161,7 +170,8 @@ def _the_thing(y: str, x: str) -> bool:
 
 def _scoped(p: Plan, papers: Sequence[str]) -> Plan:
     """``p`` searching each part that names none of the papers the question names with them
-    (a comparison of two papers' amounts keeps each side's own)."""
+    (a comparison of two papers' amounts keeps each side's own), and with where the question
+    says to look ("according to its datasheet")."""
     p.searches = [part if any(n.lower() in part.lower() for n in papers) else
                   " ".join([part, *papers]) for part in p.parts]
     return p

@@ -190,6 +190,13 @@ def test_a_comparison_is_searched_part_by_part(library: Library) -> None:
                   "documents does a writer select?", ["Multi-LexSum"])
     assert scoped is not None and scoped.searches[1].endswith("Multi-LexSum")
     assert scoped.parts[1] == "how many documents does a writer select"  # what is answered
+    # where to look ("according to its datasheet") is searched, not counted in every part
+    sourced = plan("How many more source documents than summaries does the dataset have, "
+                   "according to its datasheet?")
+    assert sourced is not None and sourced.parts == [
+        "How many source documents does the dataset have?",
+        "How many summaries does the dataset have?"]
+    assert all(q.endswith("its datasheet") for q in sourced.searches)
 
     bot, _ = agent(library, ["Final Answer: Mamba scales linearly [1]."])
     answer = bot.run("Which is trained on human preference comparisons: the reward model or "
