@@ -10,6 +10,7 @@ cannot support is the shared sentinel :data:`NOT_IN_LIBRARY`, never an invented 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -88,8 +89,14 @@ class Numbering:
         self.sources: list[Source] = []
         self._by_chunk: dict[int, Source] = {}
         self._figures: dict[int, Sequence[Any]] = {}
+        # an agent's opening searches run in parallel threads: one number a passage, always
+        self._lock = threading.Lock()
 
     def add(self, hits: Sequence[Any]) -> list[Source]:
+        with self._lock:
+            return self._add(hits)
+
+    def _add(self, hits: Sequence[Any]) -> list[Source]:
         out = []
         for h in hits:
             cid = int(h.chunk.id or 0)
@@ -105,6 +112,10 @@ class Numbering:
 
     def add_figures(self, hits: Sequence[Any]) -> list[Source]:
         """Number figure hits as sources too (once per figure), after the passages."""
+        with self._lock:
+            return self._add_figures(hits)
+
+    def _add_figures(self, hits: Sequence[Any]) -> list[Source]:
         out = []
         for h in hits:
             key = -int(h.figure.id or 0)  # figures share the index with chunks, negated

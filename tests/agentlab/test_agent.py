@@ -441,3 +441,31 @@ def test_a_hop_reads_a_tool_call_however_its_json_is_spaced() -> None:
         assert hop(Step("model", 0, {"text": text})) is None  # the tool's own hop says it
     assert hop(Step("model", 0, {"text": '{"final_answer": "8 heads [1]"}'})) == \
         "model: final answer"
+
+
+def test_parallel_searches_number_every_passage_once() -> None:
+    """The opening searches run in threads; each passage gets one number, all different."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from agentlab.citations import Numbering
+
+    def hit(i: int) -> Any:
+        paper = SimpleNamespace(id=i, arxiv_id="", key=f"p{i}", title=f"Paper {i}")
+        chunk = SimpleNamespace(id=i, text=f"passage {i}", section="1", pages="1")
+        return SimpleNamespace(chunk=chunk, paper=paper)
+
+    def figures_of(_pid: int) -> list[Any]:  # a slow catalog lookup
+        time.sleep(0.002)
+        return []
+
+    numbering = Numbering(figures_of)
+    searches = [[hit(0)] + [hit(i) for i in range(s + 1, 40, 4)] for s in range(4)]
+    threads = [threading.Thread(target=numbering.add, args=(hits,)) for hits in searches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    numbers = [s.n for s in numbering.sources]
+    assert sorted(numbers) == list(range(1, 41))  # 40 passages, hit(0) numbered once
