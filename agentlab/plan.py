@@ -4,9 +4,9 @@ Three forms are split: a comparison ("Which study had more participants: the Cit
 the Paper Plain study?", "Which is higher: X's F1 or Y's F1?"), a difference ("How many more
 warmup steps than attention heads does the base Transformer use?", "... than a tiny summary
 does a short one have?", "... than S2ORC has papers?") and a two-part question ("Which two
-agents make up PaSa, and which base model are they built on?"). Each part becomes a search of its own, so the evidence for
-both sides is in front of the model (a 135M model does not plan a second search by itself); a
-question of one part has no plan.
+agents make up PaSa, and which base model are they built on?"). Each part becomes a search
+of its own, so the evidence for both sides is in front of the model (a 135M model does not
+plan a second search by itself); a question of one part has no plan.
 
 Once each part has been searched, :func:`combine` answers from the parts' own passages without
 a model: each part's answering sentence (the answer line's choice, :mod:`agentlab.answer_line`)
@@ -97,12 +97,17 @@ def plan(question: str, papers: Sequence[str] = ()) -> Plan | None:
         q = q[:scope.start()] + "?"
         if where.lower() not in _GENERIC_SCOPES:
             papers = [*papers, where]
+    found = _split(q, papers)
+    return _scoped(found, papers) if found else None
+
+
+def _split(q: str, papers: Sequence[str]) -> Plan | None:
+    """The parts of question ``q`` by the forms above, before they are scoped."""
     m = _DIFFERENCE.match(q)
     if m is None or _ASKED_AGAIN.search(m.group("x")):  # "more tokens does X hold than ..."
         m = _DIFFERENCE_AFTER.match(q)
     if m:
-        return _scoped(_difference(m.group("x"), m.group("y"), m.group("aux"), m.group("rest")),
-                       papers)
+        return _difference(m.group("x"), m.group("y"), m.group("aux"), m.group("rest"))
     m = _COMPARISON.match(q)
     if m and len(m.group("a").split()) <= 8 and len(m.group("b").split()) <= 8:
         head = m.group("head")
@@ -112,25 +117,23 @@ def plan(question: str, papers: Sequence[str] = ()) -> Plan | None:
         if larger is not None and not core:
             # "Which is higher: PRIMERA's ROUGE-1 ... or the S2ORC-SciBERT F1 ...?": each side
             # names its own amount
-            return _scoped(Plan("comparison", [a, b], (a, b), larger,
-                                sizes=bool(_SIZE.search(head))), papers)
+            return Plan("comparison", [a, b], (a, b), larger, sizes=bool(_SIZE.search(head)))
         if larger is None:
-            return _scoped(Plan("comparison", [f"{a} {core}".strip(), f"{b} {core}".strip()],
-                                (a, b)), papers)
+            return Plan("comparison", [f"{a} {core}".strip(), f"{b} {core}".strip()], (a, b))
         counted = core.split()[-1]  # "study participants": participants
-        return _scoped(Plan("comparison", [f"How many {counted} in {a}?",
-                                           f"How many {counted} in {b}?"],
-                            (a, b), larger, (counted, counted)), papers)
+        return Plan("comparison", [f"How many {counted} in {a}?", f"How many {counted} in {b}?"],
+                    (a, b), larger, (counted, counted))
     parts = [p.strip(" ?") for p in _TWO_PARTS.split(q) if len(p.split()) >= 3]
     if len(parts) == 2:
         second = parts[1]
         if _REFERS_BACK.search(second) or not _NAME.findall(second):
             # "which GROBID version does *it* use": the names the first part asks about
             # (not its first word; a paper's name is searched with every part, below)
+            known = {p.lower() for p in papers}
             names = [n for n in _NAME.findall(parts[0])[1:] if n not in second
-                     and n.lower() not in {p.lower() for p in papers}]
+                     and n.lower() not in known]
             second = " ".join([second, *names])
-        return _scoped(Plan("parts", [parts[0], second]), papers)
+        return Plan("parts", [parts[0], second])
     return None
 
 
