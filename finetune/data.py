@@ -176,6 +176,10 @@ class DatasetStore:
                     break
                 refusal = refusals < builder.refusal_share * (have + 1)
                 made = builder.make(paper, chunk, refusal)
+                if made.row is None and refusal:  # (a library of one paper has no refusals)
+                    report.rejected[f"refusal: {made.rejected}"] += 1
+                    refusal = False
+                    made = builder.make(paper, chunk, refusal)
                 if made.row is None:
                     report.rejected[str(made.rejected)] += 1
                     continue

@@ -6,9 +6,10 @@ library for the question (hard negatives, as retrieval would bring them), and an
 quotes the oracle and cites it as ``[n]``. Refusal examples give the question with distractors
 only and teach the ``NOT_IN_LIBRARY`` sentinel.
 
-Questions and answers come from a *teacher* model (any OpenAI-compatible server), or from an
-*extractive* construction that needs no model: the oracle's most informative sentence is the
-answer, and the question asks about its rarest terms. Either way every example is checked
+Questions and answers come from a *teacher* model (any OpenAI-compatible server), or are
+written without a model: a question the way people ask one about the fact of the oracle's most
+informative sentence that has one (:mod:`finetune.questions`), answered by the clause that
+states it; else the most informative sentence, asked about by its rarest terms. Either way every example is checked
 before it is kept: its markers resolve to the oracle and nothing else, and every claim of the
 answer is supported by the oracle (litlab's sentence attribution). A refusal is kept only when
 no distractor supports the answer.
@@ -33,6 +34,7 @@ from agentlab.attribution import attribute, split_sentences
 from agentlab.citations import NOT_IN_LIBRARY, Source, format_sources, resolve
 from agentlab.prompts import load_template
 from agentlab.verify import Vocabulary
+from finetune.questions import GENERIC_KEYS, ask_about
 from litcore.text import FILLER_WORDS, GENERIC_WORDS, STOP_WORDS, terms
 
 Embed = Callable[[list[str]], Any]
@@ -56,6 +58,7 @@ class Candidate:
     question: str
     answer: str  # without markers
     teacher: str | None = None
+    key: str | None = None  # the fact a right answer states, when the question asks for one
 
 
 class Teacher:
@@ -128,31 +131,43 @@ def quotable(section: str) -> bool:
     return not SKIP_SECTIONS.search(section or "")
 
 
-def extractive(chunk_text: str, rarity: Rarity) -> tuple[str, str] | None:
-    """(question, answer) from a chunk without a model, or None when no sentence is fit.
-
-    The answer is the chunk's most informative sentence (rare terms, numbers, a sensible
-    length); the question asks what the library says about that sentence's rarest terms."""
-    best: tuple[float, str, list[str]] | None = None
+def claims(chunk_text: str) -> Iterator[tuple[str, list[str]]]:
+    """The sentences of a chunk fit to train on, with their words: a sensible length, ending
+    as a sentence does, not a list of names, a reference or a table row; the paper's own
+    reference markers and ligatures undone."""
     for s in split_sentences(chunk_text.replace("\n", " ")):
-        s = _CITATION.sub("", s)  # the paper's own reference markers are not ours
-        words = terms(unicodedata.normalize("NFKC", s))  # "ﬁ" ligatures as "fi"
-        if not 8 <= len(words) <= 40 or s.count("|") > 2 or not s.rstrip().endswith("."):
+        s = unicodedata.normalize("NFKC", _CITATION.sub("", s)).strip()  # "ﬁ" as "fi"
+        words = terms(s)
+        if not 8 <= len(words) <= 40 or s.count("|") > 2 or not s.endswith("."):
             continue
         lower = sum(1 for w in words if w[0].islower())
         if lower < 0.5 * len(words) or s.count(",") > 4:  # a list of names, not a claim
             continue
         if sum(1 for w in words if w[0].isdigit()) > 0.2 * len(words):  # a table row
             continue
+        yield s, words
+
+
+def _informative(chunk_text: str, rarity: Rarity) -> list[tuple[str, list[str]]]:
+    """The chunk's sentences fit to train on, with their content words, most informative
+    first (rare terms, numbers; a long sentence does not win by length alone)."""
+    scored = []
+    for s, words in claims(chunk_text):
         content = [w for w in words if w.lower() not in COMMON and len(w) > 2]
-        if len(content) < 3:
-            continue
-        score = sum(rarity.idf(w) for w in content) / len(words) ** 0.5
-        if best is None or score > best[0]:
-            best = (score, s.strip(), content)
-    if best is None:
+        if len(content) >= 3:
+            scored.append((sum(rarity.idf(w) for w in content) / len(words) ** 0.5, s, content))
+    scored.sort(key=lambda x: -x[0])
+    return [(s, content) for _, s, content in scored]
+
+
+def extractive(chunk_text: str, rarity: Rarity) -> tuple[str, str] | None:
+    """(question, answer) from a chunk without a model, or None when no sentence is fit:
+    the most informative sentence, asked about by its rarest terms ("What does the library
+    say about X, Y and Z?"). The retriever's question pairs are these."""
+    ranked = _informative(chunk_text, rarity)
+    if not ranked:
         return None
-    _, sentence, content = best
+    sentence, content = ranked[0]
     def salience(w: str) -> float:  # names, versions and numbers say more than rare verbs
         technical = any(c.isupper() or c.isdigit() or c == "-" for c in w[1:])
         return rarity.idf(w) * (1.5 if technical else 1.0)
@@ -161,6 +176,18 @@ def extractive(chunk_text: str, rarity: Rarity) -> tuple[str, str] | None:
     ordered = [w for w in dict.fromkeys(content) if w in top]
     topic = ", ".join(ordered[:-1]) + f" and {ordered[-1]}" if len(ordered) > 1 else ordered[0]
     return f"What does the library say about {topic}?", sentence
+
+
+def asked(chunk_text: str, rarity: Rarity) -> tuple[str, str, str] | None:
+    """(question, answer, key fact): a question the way people ask one
+    (:mod:`finetune.questions`: "How many papers does S2ORC contain?", "Which tool ...?")
+    about the fact of the chunk's most informative sentence that has one, answered by the
+    clause that states it; None when no fit sentence has a fact to ask for."""
+    for sentence, _ in _informative(chunk_text, rarity):
+        found = ask_about(sentence, GENERIC_KEYS)
+        if found is not None:
+            return found.question, found.answer, found.key
+    return None
 
 
 def cite(answer: str, n: int) -> str:
@@ -217,6 +244,7 @@ class Builder:
     home: Any = None
     rarity: Rarity | None = None
     rng: random.Random = field(init=False)
+    asked_before: set[str] = field(default_factory=set)  # answers of examples made so far
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -253,6 +281,9 @@ class Builder:
             q, a = self.teacher.write(chunk.text, paper.title)
             return Candidate(chunk, paper, q, a, self.teacher.model) if q and a else None
         assert self.rarity is not None
+        found = asked(chunk.text, self.rarity)
+        if found is not None:
+            return Candidate(chunk, paper, found[0], found[1], key=found[2])
         qa = extractive(chunk.text, self.rarity)
         return Candidate(chunk, paper, *qa) if qa else None
 
@@ -271,6 +302,8 @@ class Builder:
         if cand is None:
             return Made(rejected="no sentence fit to quote" if self.teacher is None
                         else "the teacher wrote nothing")
+        if cand.answer in self.asked_before:  # overlapping chunks hold the same sentence
+            return Made(rejected="the same answer as an earlier example")
         hits = self.distractors(cand.question, chunk, self.k - 1 if not refusal else self.k,
                                 other_papers=refusal)
         if refusal:
@@ -290,6 +323,7 @@ class Builder:
                        Vocabulary.of(self.library))
         if reason:
             return Made(rejected=reason)
+        self.asked_before.add(cand.answer)
         return Made(self._row(cand, sources, answer, pos + 1))
 
     def _row(self, cand: Candidate, sources: list[Source], answer: str,
@@ -303,7 +337,7 @@ class Builder:
             "sources": [{"n": s.n, "title": s.title, "section": s.section, "text": s.text}
                         for s in sources],
             "meta": {"paper": cand.paper.key, "chunk_id": cand.chunk.id,
-                     "question": cand.question, "teacher": cand.teacher,
+                     "question": cand.question, "teacher": cand.teacher, "key": cand.key,
                      "kind": "grounded" if oracle is not None else "refusal",
                      "sources": [s.chunk_id for s in sources]},
         }

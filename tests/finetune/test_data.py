@@ -321,3 +321,32 @@ def test_dpo_pairs_from_an_eval_runs_failures(tmp_path: Path) -> None:
 
     bad = CliRunner().invoke(main, ["finetune", "data", "build", "x", "--from", "run:nope"])
     assert bad.exit_code == 1 and "no evaluation run 'nope'" in bad.output
+
+
+def test_one_paper_library_builds_questions_that_ask_for_a_fact(tmp_path: Path) -> None:
+    """A library of one paper has no passages of another paper to refuse with: the refusals
+    asked for are built as grounded examples instead (not zero examples), and an example asks
+    for a fact the way a person would and answers with the clause that states it."""
+    home = Path(os.environ["LITLAB_HOME"])
+    note = tmp_path / "splade.md"
+    note.write_text(
+        "# Sparse Retrieval at Scale\n\n## Method\n"
+        "SPLADE expands every query with 30 weighted vocabulary terms before the search. "
+        "We use BM25 as the first-stage retriever for every experiment in this study. "
+        "The final index holds 8.8M passages drawn from anonymised web search logs.\n\n"
+        "## Results\nThe reranker improves recall substantially over the first stage on "
+        "every benchmark that we tried during the development of the system.\n")
+    lib = Library(home)
+    assert lib.index_files([note]).ok
+    report = DatasetStore(home).from_library(
+        "one", Builder(lib, k=2, refusal_share=0.5, home=home), examples=3, eval_share=0)
+    rows = report.dataset.rows("train")
+    assert rows and all(r["meta"]["kind"] == "grounded" for r in rows)
+    assert any(k.startswith("refusal: ") for k in report.rejected)
+    facts = [r for r in rows if r["meta"]["key"]]
+    assert facts, [r["meta"]["question"] for r in rows]
+    for r in facts:
+        assert r["meta"]["question"].endswith("?")
+        assert r["meta"]["key"] not in r["meta"]["question"]
+        assert r["meta"]["key"] in r["completion"][0]["content"]
+    lib.close()
