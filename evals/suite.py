@@ -135,6 +135,9 @@ class Suite(_Strict):
     cases: list[Annotated[Annotated[Case, Tag("case")] | Annotated[CaseFile, Tag("file")],
                           Discriminator(_case_kind)]]
     judge: str | None = Field(None, description="Model that judges (default: each target's).")
+    gate: list[str] = Field(default_factory=list, description="The targets a fine-tuning gate "
+                            "compares base and adapter on, the first deciding the headline "
+                            "(default: the first model target).")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -465,12 +465,15 @@ def _print_ending(loaded: str | None, gate: dict[str, Any] | None, hint: str) ->
 def _print_gate(gate: dict[str, Any]) -> None:
     verdict = click.style("passed" if gate["passed"] else "failed", bold=True,
                           fg="green" if gate["passed"] else "red")
-    click.echo(f"  gate ({Path(gate['suite']).stem}): {verdict} — pass rate "
-               f"{gate['pass_base']:.0%} (base) → {gate['pass_adapter']:.0%} (adapter), "
-               f"p = {gate['p_value']:.3g}")
-    for d in gate["comparison"]["deltas"]:
-        click.echo(f"    {d['assertion']:<16} {d['pass_a']:>5.0%} → {d['pass_b']:>5.0%}  "
-                   f"p = {d['p_value']:.3g}")
+    click.echo(f"  gate ({Path(gate['suite']).stem}): {verdict}")
+    targets = gate.get("targets") or {gate.get("target", ""): gate}
+    for name, v in targets.items():
+        click.echo(f"    {name + ': ' if len(targets) > 1 else ''}pass rate "
+                   f"{v['pass_base']:.0%} (base) → {v['pass_adapter']:.0%} (adapter), "
+                   f"p = {v['p_value']:.3g}")
+        for d in v["comparison"]["deltas"]:
+            click.echo(f"      {d['assertion']:<16} {d['pass_a']:>5.0%} → {d['pass_b']:>5.0%}  "
+                       f"p = {d['p_value']:.3g}")
     if gate["regressions"]:
         click.echo(f"    significantly worse: {', '.join(gate['regressions'])}")
 

@@ -132,12 +132,15 @@ class ModelsScreen(Screen[None]):
                                   for k, v in info.metrics.items() if v is not None)]
         gate = info.gate
         if gate:
-            lines.append(f"  gate: {info.gate_state} on {gate['suite'].rsplit('/', 1)[-1]} — "
-                         f"{gate['pass_base']:.0%} (base) → {gate['pass_adapter']:.0%}, "
-                         f"p = {gate['p_value']:.3g}")
-            for d in gate["comparison"]["deltas"]:
-                lines.append(f"    {d['assertion'][:16]:<16} {d['pass_a']:4.0%} → "
-                             f"{d['pass_b']:4.0%}  p={d['p_value']:.3g}")
+            lines.append(f"  gate: {info.gate_state} on {gate['suite'].rsplit('/', 1)[-1]}")
+            targets = gate.get("targets") or {"": gate}
+            for name, v in targets.items():
+                lines.append(f"   {' ' + name + ':' if len(targets) > 1 else ''} "
+                             f"{v['pass_base']:.0%} (base) → {v['pass_adapter']:.0%}, "
+                             f"p = {v['p_value']:.3g}")
+                for d in v["comparison"]["deltas"]:
+                    lines.append(f"    {d['assertion'][:16]:<16} {d['pass_a']:4.0%} → "
+                                 f"{d['pass_b']:4.0%}  p={d['p_value']:.3g}")
         else:
             lines.append(f"  gate: not evaluated (`litlab adapters eval {info.name} citations`)")
         self.query_one("#details", Static).update("\n".join(lines))
