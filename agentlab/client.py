@@ -146,7 +146,7 @@ class _Errors:
         url = self.base_url
         if isinstance(e, openai.APITimeoutError):
             return ServerUnavailable(
-                f"the model server at {url} did not answer in time",
+                f"the model server at {url} {TIMED_OUT}",
                 "raise request_timeout, or check the server log",
             )
         if isinstance(e, openai.APIConnectionError):
@@ -168,6 +168,9 @@ class _Errors:
                                     "check its log; `litlab serve --stop` restarts litlab's own")
             return UserError(f"the model server rejected the request: {detail}")
         return UserError(f"model request failed: {e}")
+
+
+TIMED_OUT = "did not answer in time"  # how a request that ran past request_timeout is named
 
 
 def _retryable(e: Exception) -> bool:

@@ -100,14 +100,17 @@ def run(ctx: click.Context, suite_path: Path, jobs: int, targets: tuple[str, ...
     if as_json:
         click.echo(json.dumps({"run": summary.run_id, "requests": summary.requests,
                                "cache_hits": summary.cache_hits, "resumed": summary.resumed,
-                               "seconds": round(summary.seconds, 2),
+                               "retried": summary.retried, "seconds": round(summary.seconds, 2),
                                "servers": summary.servers, "notes": summary.notes,
                                "switched": summary.switched, **report},
                               indent=2))
     else:
         print_summary(report, summary.run_id)
         click.secho(f"\n{summary.requests} requests, {summary.cache_hits} from cache, "
-                    f"{summary.resumed} resumed, {summary.seconds:.1f} s · report: {html_path}",
+                    f"{summary.resumed} resumed, "
+                    + (f"{summary.retried} asked again after a timeout, " if summary.retried
+                       else "")
+                    + f"{summary.seconds:.1f} s · report: {html_path}",
                     dim=True, err=True)
         if summary.servers:
             click.secho("answers by server: " + ", ".join(

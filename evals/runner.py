@@ -52,6 +52,7 @@ class RunSummary:
     servers: dict[str, int] = field(default_factory=dict)  # answers per server (several only)
     notes: list[str] = field(default_factory=list)  # e.g. a server that left the run
     switched: list[str] = field(default_factory=list)  # models the server was switched to
+    retried: int = 0  # cases asked again, alone, after their request timed out
 
     @property
     def pass_rate(self) -> float:
@@ -114,6 +115,8 @@ class Runner:
         ``switch`` (a model name → a client for a server that serves it): targets whose
         models need different base models run one base at a time, the server switched
         between them; a base that cannot be served fails its cases with the reason."""
+        from agentlab.client import TIMED_OUT
+
         started = time.perf_counter()
         units = self.units(targets, tags, repeat)
         if not units:
@@ -150,8 +153,9 @@ class Runner:
                                   {self.judge_model(u.target) for u in group})
                 except UserError as e:
                     down = str(e)
+            timed_out: list[Unit] = []
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                futures = [pool.submit(self.run_unit, u, down) for u in group]
+                futures = {pool.submit(self.run_unit, u, down): u for u in group}
                 for f in as_completed(futures):
                     if f.cancelled():
                         continue
@@ -159,12 +163,24 @@ class Runner:
                     self.store.add(run_id, result)
                     finished += 1
                     passed += result.passed
+                    if TIMED_OUT in str(result.output.get("error") or ""):
+                        timed_out.append(futures[f])
                     if progress:
                         progress(finished, len(units), passed)
                     if stop is not None and stop.is_set() and not stopped:
                         stopped = True
                         for other in futures:
                             other.cancel()
+            # a request that waited behind the others past request_timeout (a slow CPU, long
+            # prompts) says nothing about the model: asked again once, alone, it replaces
+            # the timed-out result
+            for u in [] if stopped else timed_out:
+                result = self.run_unit(u, down)
+                self.store.add(run_id, result)
+                passed += result.passed
+                summary.retried += 1
+                if progress:
+                    progress(finished, len(units), passed)
         if not stopped:
             self.store.finish(run_id)
         summary.stopped = stopped

@@ -160,6 +160,47 @@ def test_a_server_that_goes_away_fails_its_cases_with_the_reason(tmp_path: Path)
                for r in failed)
 
 
+def test_a_case_whose_request_timed_out_is_asked_again_alone(tmp_path: Path) -> None:
+    """On a slow CPU a request can wait behind the others past request_timeout: that says
+    nothing about the model, so the case is asked again once, alone, and the answer replaces
+    the timeout (a gate comparing base and adapter would otherwise count it as a failure)."""
+    from agentlab.client import ChatResult
+    from agentlab.errors import ServerUnavailable
+    from agentlab.settings import Settings
+    from evals.runner import Runner
+    from evals.store import RunStore
+
+    class Slow:
+        """Times out on question 1 the first time it is asked; on question 2 always."""
+
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        def chat(self, messages, **kw):
+            q = messages[-1]["content"]
+            self.asked.append(q)
+            if "question 2" in q or ("question 1" in q and self.asked.count(q) == 1):
+                raise ServerUnavailable("the model server at http://127.0.0.1:9/v1 did not "
+                                        "answer in time", "raise request_timeout")
+            return ChatResult("fine", "m", 1, 1, "stop")
+
+    cases = "".join(f'{{"id": "q{i}", "question": "question {i}?"}}\n' for i in range(4))
+    (tmp_path / "c.jsonl").write_text(cases)
+    (tmp_path / "s.yaml").write_text(
+        "targets: [{name: base, kind: prompt, model: m}]\nprompts: [zero_shot]\n"
+        "assert: [{type: icontains, value: fine}]\ncases: [{file: c.jsonl}]\n")
+    settings = Settings(home=tmp_path / "home")
+    client = Slow()
+    summary = Runner(load_suite(tmp_path / "s.yaml"), settings, client,
+                     store=RunStore(settings.home_dir)).run(jobs=2)
+    assert summary.retried == 2 and len(summary.results) == 4
+    by_case = {r.case_id: r for r in summary.results}
+    assert by_case["q1"].passed  # the second asking answered
+    assert not by_case["q2"].passed and "did not answer in time" in by_case["q2"].output["error"]
+    assert sum("question 1" in q for q in client.asked) == 2  # once more, not in a loop
+    assert sum("question 2" in q for q in client.asked) == 2
+
+
 def test_targets_on_different_base_models_each_reach_a_server_that_serves_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A suite comparing the two packaged base models: litlab's server is switched to each
