@@ -123,6 +123,9 @@ class Reading:
     words: dict[str, list[int]] = field(default_factory=dict)  # content-word stem -> positions
     negations: list[int] = field(default_factory=list)
     approximate: set[int] = field(default_factory=set)  # positions of approximated numbers
+    # a token inside parentheses -> the token before the opening one ("documents (on
+    # average, eight)": eight -> documents)
+    bracketed: dict[int, int] = field(default_factory=dict)
 
     def stems_near(self, pos: int, span: int) -> set[str]:
         """The content words and names within ``span`` tokens of ``pos``."""
@@ -140,6 +143,12 @@ class Reading:
                 word = self.tokens[p].replace("-", "")
                 if word.isalpha() and len(word) > 2 and word not in STOP_WORDS | FILLER_WORDS:
                     out.add(stem(word))
+        head = self.bracketed.get(number.pos)
+        if head is not None and number.pos + 1 not in self.bracketed:
+            # the number ends its parentheses: it counts what they follow
+            word = self.tokens[head].replace("-", "")
+            if word.isalpha() and len(word) > 2 and word not in STOP_WORDS | FILLER_WORDS:
+                out.add(stem(word))
         for p in range(number.pos + 1, min(number.pos + 4, len(self.tokens))):
             word = self.tokens[p].replace("-", "")
             if word in self.names or self.tokens[p] in self.names:
@@ -200,6 +209,15 @@ def read(text: str) -> Reading:
     starts = {i for i, m in enumerate(found)
               if i == 0 or _SENTENCE_GAP.search(clean[found[i - 1].end():m.start()])}
     r = Reading(text, [t.lower() for t in raw], raw)
+    heads: list[int] = []  # for each open parenthesis, the token before it
+    for k, m in enumerate(found):
+        for ch in clean[found[k - 1].end() if k else 0:m.start()]:
+            if ch == "(":
+                heads.append(k - 1)
+            elif ch == ")" and heads:
+                heads.pop()
+        if heads and heads[-1] >= 0:
+            r.bracketed[k] = heads[-1]
     i = 0
     while i < len(raw):
         tok, low = raw[i], raw[i].lower()
@@ -877,10 +895,12 @@ def exchanged(claim: Reading, window: Reading) -> tuple[str, str] | None:
                 continue
             a_took = (mine[a] & theirs[b]) - theirs[a]  # a's role in the claim is b's there
             b_took = (mine[b] & theirs[a]) - theirs[b]
-            if a_took and (b_took - a_took or not (mine[b] or theirs[a])):
+            if a_took and (b_took - a_took or not (mine[b] or theirs[a])
+                           and a_took != {"of"}):
                 # both traded roles, or b has none in the claim and a none in the source:
                 # "preserve paragraph breaks rather than line breaks" against "line breaks
-                # rather than paragraph breaks"
+                # rather than paragraph breaks"; "of" alone is too common to be a role
+                # taken ("the documents of a case" against "the length of the documents")
                 return a, b
     return None
 

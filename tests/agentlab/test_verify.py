@@ -128,6 +128,24 @@ def test_one_term_moved_into_the_others_role_is_contradicted() -> None:
                    more) == CONTRADICTED
 
 
+def test_of_alone_is_no_role_taken() -> None:
+    """ "of" marks nearly every noun: a claim that puts a term after "of" where the source put
+    another there is not a swap (seen on held-out claims: "the source documents of a case"
+    against "the length of the source documents, ... pages per case")."""
+    source = ("The task is hard given the length of the source documents, often exceeding two "
+              "hundred pages per case.")
+    assert verdict("The source documents of a case often exceed two hundred pages.",
+                   source) == SUPPORTED
+
+
+def test_a_number_in_parentheses_counts_what_they_follow() -> None:
+    source = ("The summary writer selects a small subset of documents (on average, eight) that "
+              "provide information about major events.")
+    assert verdict("The summary writer selects on average eight documents.", source) == SUPPORTED
+    assert verdict("The summary writer selects on average eighteen documents.",
+                   source) != SUPPORTED
+
+
 def test_a_comparison_must_go_the_sources_way() -> None:
     stable = "Table 9 shows that the increased test split size leads to more stable test results."
     result = check(read("The increased test split size leads to less stable test results."),
