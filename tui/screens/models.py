@@ -138,8 +138,9 @@ class ModelsScreen(Screen[None]):
                 lines.append(f"   {' ' + name + ':' if len(targets) > 1 else ''} "
                              f"{v['pass_base']:.0%} (base) → {v['pass_adapter']:.0%}, "
                              f"p = {v['p_value']:.3g}")
+                pad = "      " if len(targets) > 1 else "    "
                 for d in v["comparison"]["deltas"]:
-                    lines.append(f"    {d['assertion'][:16]:<16} {d['pass_a']:4.0%} → "
+                    lines.append(f"{pad}{d['assertion'][:16]:<16} {d['pass_a']:4.0%} → "
                                  f"{d['pass_b']:4.0%}  p={d['p_value']:.3g}")
         else:
             lines.append(f"  gate: not evaluated (`litlab adapters eval {info.name} citations`)")
