@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,9 +160,19 @@ class Reading:
         return out
 
 
+_CONTRACTED = re.compile(r"(?i)\b(\w+)n[\u2019']t\b")
+_CONTRACTIONS = {"can't": "can not", "won't": "will not", "can\u2019t": "can not",
+                 "won\u2019t": "will not"}
+
+
 def _clean(text: str, arrows: bool = True) -> str:
     """The text without what is no evidence: reference markers, citations, arXiv ids,
-    heading numbers at the start of a line."""
+    heading numbers at the start of a line. Letters lose their accents ("Färber", and a PDF's
+    "Farber ¨" alike), ligatures are undone, and "n't" is "not" ("haven't found")."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(c) and c != "\u00a8")
+    text = _CONTRACTED.sub(lambda m: _CONTRACTIONS.get(m.group(0).lower(), m.group(1) + " not"),
+                           text)
     text = _MARKERS.sub(" ", text)
     text = _RATE.sub(" per ", text)  # "$15/hour": 15 per hour
     if arrows:
@@ -804,6 +815,8 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
             # abstractive summarizers")
             for at_term in every.get(after[0][0], [after[0][1]]):
                 spot = at_term - len(trail) - 1
+                if any(_family(shown.lower(), t) for t in sentence.tokens[max(0, spot - 2):spot]):
+                    continue  # "PDF *parser* with" against "PDF parsing *utility* with"
                 if spot >= 0 and sentence.tokens[spot + 1:at_term] == trail:
                     other = _foreign_at(sentence, spot, claim, False)
                     if other:
@@ -827,11 +840,24 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
         lo, hi = before[-1][1], after[0][1]
         if not 0 < hi - lo <= (after[0][0] - before[-1][0]) + 3:
             continue
+        if any(_family(shown.lower(), sentence.tokens[p]) for p in range(lo + 1, hi)):
+            continue  # the same word in another form ("PDF *parser*" against "PDF *parsing*
+            # utility"): a paraphrase, not a swap
         replacing = [t for t in (_foreign_at(sentence, p, claim, name)
                                  for p in range(lo + 1, hi)) if t]
         if replacing:
             return shown, replacing[0]
     return None
+
+
+def _family(a: str, b: str) -> bool:
+    """Two forms of one word: a shared beginning of four letters or more, most of the shorter,
+    both of five letters or more ("parser" and "parsing", "encoder" and "encoding"; not
+    "extractive" and "abstractive", nor "text" and "textual")."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n >= 4 and min(len(a), len(b)) >= 5 and n >= 0.6 * min(len(a), len(b))
 
 
 # how many, said in words: one thing, several, none ("a *single* paragraph" against

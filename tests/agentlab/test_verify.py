@@ -146,6 +146,25 @@ def test_a_number_in_parentheses_counts_what_they_follow() -> None:
                    source) != SUPPORTED
 
 
+def test_the_same_word_in_another_form_is_no_swap() -> None:
+    source = ("Our current default combines the pdfplumber PDF parsing utility with the I-VILA "
+              "research model.")
+    assert verdict("The default combines the pdfplumber PDF parser with the I-VILA research "
+                   "model.", source) == SUPPORTED
+    assert verdict("The default combines the pdfplumber PDF renderer with the I-VILA research "
+                   "model.", source) != SUPPORTED
+
+
+def test_accents_and_contractions_read_as_written_out() -> None:
+    """A PDF's "Farber ¨" is the claim's "Färber"; "haven't" is "have not"."""
+    source = "Saier and Farber \u00a8 (2019) introduce a corpus built using 1.0M arXiv publications."
+    assert verdict("Saier and Färber introduce a corpus built from 1.0M arXiv publications.",
+                   source) == SUPPORTED
+    errata = "Currently we haven't found any errors in the version to be released."
+    assert verdict("The authors have not found any errors in the version.", errata) == SUPPORTED
+    assert verdict("The authors have found errors in the version.", errata) != SUPPORTED
+
+
 def test_a_comparison_must_go_the_sources_way() -> None:
     stable = "Table 9 shows that the increased test split size leads to more stable test results."
     result = check(read("The increased test split size leads to less stable test results."),
