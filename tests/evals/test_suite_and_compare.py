@@ -4,6 +4,7 @@ regression is flagged with its significance; two equal runs are not."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,11 +125,25 @@ def test_compare_command_exits_non_zero_on_a_planted_regression(tmp_path: Path) 
     assert "citations" in __import__("json").loads(one.output)["regressed"]
 
 
-def test_a_server_that_goes_away_fails_its_cases_with_the_reason(tmp_path: Path) -> None:
-    from agentlab.errors import ServerUnavailable
+def _prompt_runner(tmp_path: Path, cases: int, client: Any) -> Any:
+    """A runner of a suite of ``cases`` questions ("question 0?", ...) on one prompt target
+    that passes when the answer says "fine"."""
     from agentlab.settings import Settings
     from evals.runner import Runner
     from evals.store import RunStore
+
+    lines = "".join(f'{{"id": "q{i}", "question": "question {i}?"}}\n' for i in range(cases))
+    (tmp_path / "c.jsonl").write_text(lines)
+    (tmp_path / "s.yaml").write_text(
+        "targets: [{name: base, kind: prompt, model: m}]\nprompts: [zero_shot]\n"
+        "assert: [{type: icontains, value: fine}]\ncases: [{file: c.jsonl}]\n")
+    settings = Settings(home=tmp_path / "home")
+    return Runner(load_suite(tmp_path / "s.yaml"), settings, client,
+                  store=RunStore(settings.home_dir))
+
+
+def test_a_server_that_goes_away_fails_its_cases_with_the_reason(tmp_path: Path) -> None:
+    from agentlab.errors import ServerUnavailable
 
     class GoesAway:
         """Answers twice, then the server is gone."""
@@ -144,15 +159,7 @@ def test_a_server_that_goes_away_fails_its_cases_with_the_reason(tmp_path: Path)
                                         "start it with `litlab serve`")
             return ChatResult("fine", "m", 1, 1, "stop")
 
-    cases = "".join(f'{{"id": "q{i}", "question": "question {i}?"}}\n' for i in range(5))
-    (tmp_path / "c.jsonl").write_text(cases)
-    (tmp_path / "s.yaml").write_text(
-        "targets: [{name: base, kind: prompt, model: m}]\nprompts: [zero_shot]\n"
-        "assert: [{type: icontains, value: fine}]\ncases: [{file: c.jsonl}]\n")
-    settings = Settings(home=tmp_path / "home")
-    runner = Runner(load_suite(tmp_path / "s.yaml"), settings, GoesAway(),
-                    store=RunStore(settings.home_dir))
-    summary = runner.run(jobs=1)
+    summary = _prompt_runner(tmp_path, 5, GoesAway()).run(jobs=1)
     assert len(summary.results) == 5  # the run finished
     failed = [r for r in summary.results if not r.passed]
     assert len(failed) == 3
@@ -166,9 +173,6 @@ def test_a_case_whose_request_timed_out_is_asked_again_alone(tmp_path: Path) -> 
     the timeout (a gate comparing base and adapter would otherwise count it as a failure)."""
     from agentlab.client import ChatResult
     from agentlab.errors import ServerUnavailable
-    from agentlab.settings import Settings
-    from evals.runner import Runner
-    from evals.store import RunStore
 
     class Slow:
         """Times out on question 1 the first time it is asked; on question 2 always."""
@@ -184,15 +188,8 @@ def test_a_case_whose_request_timed_out_is_asked_again_alone(tmp_path: Path) -> 
                                         "answer in time", "raise request_timeout")
             return ChatResult("fine", "m", 1, 1, "stop")
 
-    cases = "".join(f'{{"id": "q{i}", "question": "question {i}?"}}\n' for i in range(4))
-    (tmp_path / "c.jsonl").write_text(cases)
-    (tmp_path / "s.yaml").write_text(
-        "targets: [{name: base, kind: prompt, model: m}]\nprompts: [zero_shot]\n"
-        "assert: [{type: icontains, value: fine}]\ncases: [{file: c.jsonl}]\n")
-    settings = Settings(home=tmp_path / "home")
     client = Slow()
-    summary = Runner(load_suite(tmp_path / "s.yaml"), settings, client,
-                     store=RunStore(settings.home_dir)).run(jobs=2)
+    summary = _prompt_runner(tmp_path, 4, client).run(jobs=2)
     assert summary.retried == 2 and len(summary.results) == 4
     by_case = {r.case_id: r for r in summary.results}
     assert by_case["q1"].passed  # the second asking answered
