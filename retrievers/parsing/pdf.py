@@ -40,6 +40,9 @@ def _save_images(page: Any, number: int, folder: Path) -> list[str]:
 _CAPTION = re.compile(r"^\s*(Figure|Fig\.)\s*(\d+)[:.]\s*(.+)$")
 
 
+FOOTNOTES = "Footnotes"  # the section of the footnotes, gathered at the end
+
+
 def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
     """Per-page text in reading order, sections from headings, figures from captions.
 
@@ -53,8 +56,9 @@ def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
         reader = PdfReader(path)
         if reader.is_encrypted:
             raise ParseError(f"{path.name} is encrypted; decrypt it first (e.g. qpdf --decrypt)")
-        pages = page_texts(path) or [pypdf_page_text(p) for p in reader.pages]
-        pages = [dehyphenate(p) for p in pages]
+        read = page_texts(path) or [(pypdf_page_text(p), "") for p in reader.pages]
+        pages = [dehyphenate(text) for text, _ in read]
+        notes = [dehyphenate(note) for _, note in read]
     except ParseError:
         raise
     except (PdfReadError, ValueError, KeyError, OSError, TypeError) as e:
@@ -105,6 +109,10 @@ def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
                                               image_path=image_path))
                 else:
                     figure.image_path = image_path
+    # footnotes after the paper's text, each with its page: drawn where a column ends, they
+    # had cut the sentence running on into the next column or page in two
+    doc.segments += [Segment(FOOTNOTES, note.strip(), number)
+                     for number, note in enumerate(notes, start=1) if note.strip()]
     if images_to is not None:  # captions with no embedded image: vector drawings, cropped
         from retrievers.parsing.pdf_figures import crop_vector_figures
 

@@ -22,8 +22,9 @@ from typing import Any
 MID_MARGIN = 3.0  # points a run may reach past the middle and still sit in one half
 
 
-def page_texts(path: Path) -> list[str] | None:
-    """Each page's text, or None when PDFium cannot read the file (pypdf's text is used)."""
+def page_texts(path: Path) -> list[tuple[str, str]] | None:
+    """Each page's (text, footnotes), or None when PDFium cannot read the file (pypdf's text
+    is used)."""
     import pypdfium2 as pdfium
 
     try:
@@ -38,11 +39,93 @@ def page_texts(path: Path) -> list[str] | None:
         pdf.close()
 
 
-def page_text(page: Any) -> str:
+def page_text(page: Any) -> tuple[str, str]:
+    """The page's running text and its footnotes, apart (see :func:`_footnotes_apart`)."""
     text = page.get_textpage()
     if not _drawn_out_of_order(text, page.get_width() / 2, page.get_height()):
-        return _clean(text.get_text_range())
-    return _banded(page, text)
+        return _footnotes_apart(text, page.get_height())
+    return _banded(page, text), ""
+
+
+FOOTNOTE_TYPE = 0.92  # a footnote's type is at most this share of the page's body type
+# A footnote opens with its mark, a number or a symbol, then an address or a capital
+# ("12The S2ORC data format ...", "3https://...", "* Equal contribution")
+_FOOTNOTE_MARK = re.compile(r"^\s*(?:\d{1,2}|[*\u2020\u2021\u2217\u00a7\u00b6])\s?"
+                            r"(?:(?P<address>https?:|www\.)|(?=[A-Z\u201c\"(]))")
+
+
+def _opens_footnote(line: str) -> bool:
+    """The line opens a footnote: its mark, then an address or words (three of letters
+    only; a table's row in small type has numbers: "1BW (800M) 0.41")."""
+    m = _FOOTNOTE_MARK.match(line)
+    if not m:
+        return False
+    words = [w for w in line[m.end():].split() if re.fullmatch(r"[(\u201c\"]?[A-Za-z]{2,}[.,;:)]?", w)]
+    return bool(m.group("address")) or len(words) >= 3
+
+
+_PAGE_NUMBER = re.compile(r"^\s*(?:\d{1,4}|[ivxlc]{1,6})\s*$")
+MARGIN = 0.08  # the page's head and foot margins, a share of its height
+
+
+def _footnotes_apart(text: Any, height: float) -> tuple[str, str]:
+    """The page's text in drawing order without what interrupts its sentences: footnotes
+    (drawn after their column's last line, so a sentence that runs on into the next column
+    or page read "we use majority voting to select 12The S2ORC data format is described at
+    https:// ... canonical metadata values") come back apart, and page numbers in the head
+    or foot margin are left out. A footnote is a run of lines in smaller type than the
+    page's body, the first opening with a mark, that ends its column (the next line is
+    higher up, or there is none)."""
+    import pypdfium2.raw as pdfium_c
+
+    raw = text.get_text_range()
+    if len(raw) != text.count_chars():  # no way to tell each character's type: as it is
+        return _clean(raw), ""
+    lines: list[tuple[str, float, float, float]] = []  # (text, type size, bottom, top)
+    sizes: dict[float, int] = {}
+    start = 0
+    for end in [i for i, ch in enumerate(raw) if ch == "\n"] + [len(raw)]:
+        letters = [i for i in range(start, end) if raw[i].isalpha()]
+        size, bottom, top = 0.0, 0.0, 0.0
+        if letters:
+            counts: dict[float, int] = {}
+            for i in letters:
+                s = round(pdfium_c.FPDFText_GetFontSize(text.raw, i), 1)
+                counts[s] = counts.get(s, 0) + 1
+                sizes[s] = sizes.get(s, 0) + 1
+            size = max(counts, key=lambda s: counts[s])
+            _, bottom, _, top = text.get_charbox(letters[0])
+        elif raw[start:end].strip():
+            _, bottom, _, top = text.get_charbox(start + len(raw[start:end]) -
+                                                 len(raw[start:end].lstrip()))
+        lines.append((raw[start:end].rstrip("\r"), size, bottom, top))
+        start = end + 1
+    if not sizes:
+        return _clean(raw), ""
+    body = max(sizes, key=lambda s: sizes[s])
+    small = [0 < size <= FOOTNOTE_TYPE * body for _, size, _, _ in lines]
+    keep: list[str] = []
+    notes: list[str] = []
+    i = 0
+    while i < len(lines):
+        line, _, bottom, top = lines[i]
+        if _PAGE_NUMBER.match(line) and (top < MARGIN * height or bottom > (1 - MARGIN) * height):
+            i += 1
+            continue
+        if small[i] and _opens_footnote(line):
+            j = i  # the run of small lines going down the column
+            while j + 1 < len(lines) and (small[j + 1] or not lines[j + 1][0].strip()) \
+                    and lines[j + 1][3] <= lines[j][3] + 1:
+                j += 1
+            after = next((k for k in range(j + 1, len(lines)) if lines[k][0].strip()), None)
+            if after is None or lines[after][3] > lines[j][3] + 1 or \
+                    _PAGE_NUMBER.match(lines[after][0]):
+                notes += [ln for ln, *_ in lines[i:j + 1]]
+                i = j + 1
+                continue
+        keep.append(line)
+        i += 1
+    return _clean("\n".join(keep)), _clean("\n".join(notes))
 
 
 OUT_OF_ORDER_CHARS = 40  # left-column characters drawn after right-column text below them

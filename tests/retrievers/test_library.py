@@ -106,6 +106,45 @@ def test_columns_drawn_in_order_keep_every_character(tmp_path: Path) -> None:
     assert " ".join(left + right) in text
 
 
+
+def test_a_footnote_and_page_number_do_not_cut_a_sentence_that_runs_on(tmp_path: Path) -> None:
+    """A footnote in small type at the foot of the left column and the page number below it
+    are drawn between the column's last line and the right column's first: the sentence
+    that runs on reads whole, the footnote comes back in a Footnotes section with its page,
+    and the page number is gone. A table row in small type at a column's foot stays."""
+    from reportlab.lib.pagesizes import letter
+    from reportlab.pdfgen import canvas
+
+    from retrievers.parsing.pdf import FOOTNOTES, parse_pdf
+
+    path = tmp_path / "notes.pdf"
+    c = canvas.Canvas(str(path), pagesize=letter)
+    width = letter[0]
+    c.setFont("Helvetica", 11)
+    body = ["Where the metadata the publishers give is", "incomplete, we use majority voting to select"]
+    for i, line in enumerate(body):
+        c.drawString(60, 600 - 14 * i, line)
+    c.setFont("Helvetica", 8)
+    c.drawString(60, 120, "12The data format is described at https://")
+    c.drawString(60, 110, "github.com/allenai/s2orc")
+    c.setFont("Helvetica", 11)
+    c.drawString(width / 2 + 15, 600, "canonical metadata values for every cluster.")
+    c.drawString(width / 2 + 15, 586, "Ties are broken by the number of sources.")
+    c.setFont("Helvetica", 8)
+    c.drawString(width / 2 + 15, 120, "1BW (800M) 0.41")
+    c.setFont("Helvetica", 11)
+    c.drawString(width / 2 - 10, 30, "4972")
+    c.save()
+    doc = parse_pdf(path)
+    running = " ".join(s.text for s in doc.segments if s.section != FOOTNOTES)
+    assert "majority voting to select canonical metadata values" in " ".join(running.split())
+    assert "4972" not in running and "1BW (800M) 0.41" in running
+    notes = [s for s in doc.segments if s.section == FOOTNOTES]
+    assert len(notes) == 1 and notes[0].page == 1
+    assert " ".join(notes[0].text.split()) == \
+        "12The data format is described at https:// github.com/allenai/s2orc"
+
+
 def test_a_caption_drawn_twice_is_one_figure(tmp_path: Path) -> None:
     """A caption whose words appear twice on a page (papermage's page 4 shows a screenshot that
     repeats them) is one figure, not two entries in the paper's figure list."""
