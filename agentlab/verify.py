@@ -818,6 +818,8 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
                 if any(_family(shown.lower(), t) for t in sentence.tokens[max(0, spot - 2):spot]):
                     continue  # "PDF *parser* with" against "PDF parsing *utility* with"
                 if spot >= 0 and sentence.tokens[spot + 1:at_term] == trail:
+                    while spot > 0 and _abbreviation(sentence.raw[spot]):
+                        spot -= 1  # "*Long* (L) summaries": the word before its letter
                     other = _foreign_at(sentence, spot, claim, False)
                     if other:
                         return shown, other
@@ -848,6 +850,12 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
         if replacing:
             return shown, replacing[0]
     return None
+
+
+def _abbreviation(raw: str) -> bool:
+    """A letter or two in capitals, as a term's short form is written after it ("Long (L)",
+    "Short (S)")."""
+    return 1 <= len(raw) <= 2 and raw.isalpha() and raw.isupper() and raw != "A"
 
 
 def _family(a: str, b: str) -> bool:

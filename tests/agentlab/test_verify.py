@@ -155,6 +155,18 @@ def test_the_same_word_in_another_form_is_no_swap() -> None:
                    "model.", source) != SUPPORTED
 
 
+def test_a_term_with_its_short_form_after_it_is_still_in_its_place() -> None:
+    """"*Long* (L) summaries" against a claim about "*Tiny* summaries": the letter in
+    parentheses is Long's short form, and Long is the word in Tiny's place."""
+    source = ("The summaries come in three different lengths: Long (L) summaries typically "
+              "contain multiple paragraphs, covering the case background and proceedings.")
+    result = check(read("Tiny summaries typically contain multiple paragraphs, covering the "
+                        "case background and proceedings."), read(source))
+    assert result.verdict == CONTRADICTED and "Long" in result.reason
+    assert verdict("Long summaries typically contain multiple paragraphs, covering the case "
+                   "background and proceedings.", source) == SUPPORTED
+
+
 def test_accents_and_contractions_read_as_written_out() -> None:
     """A PDF's "Farber ¨" is the claim's "Färber"; "haven't" is "have not"."""
     source = "Saier and Farber \u00a8 (2019) introduce a corpus built using 1.0M arXiv publications."
