@@ -98,6 +98,8 @@ _CITATION = re.compile(r"\((?:[^()]*?\bet al\.?|[A-Z][A-Za-z\-]+(?: (?:and|&) [A
                        r",? \d{4}[a-z]?(?:[;,] [^()]*?)?\)|\bet al\.?,? \(?\d{4}[a-z]?\)?")
 # a year in parentheses after a name: "Kingma and Ba (2014)", "Saier and Farber (2019)"
 _NAME_YEAR = re.compile(r"(?<=[A-Za-z\u00a8]) \((?:1[89]|20)\d{2}[a-z]?\)")
+# a footnote's mark after a sentence's full stop, before the next sentence or the end
+_NOTE_AFTER_STOP = re.compile(r"(?<=[a-z]{2})\.\d{1,2}(?=\s+[A-Z]|\s*$)")
 _ARROW = re.compile(r"\s*(?:\u2192|->|\u27f6)\s*")
 _RATE = re.compile(r"(?<=\d)/(?=[A-Za-z])")
 _ARXIV = re.compile(r"(?i)arxiv:\s*\S+|\b\d{4}\.\d{4,5}(?:v\d+)?\b")
@@ -137,6 +139,9 @@ class Reading:
         """What a number counts: the words and names in the three tokens after it, the
         generic ones too ("81.1M academic papers" -> academic, paper; "8 heads" -> head)."""
         out = set()
+        compound = _COMPOUND.match(number.text.lower())
+        if compound:  # "a 4-point scale" and "the 4-point rating": points both
+            out.add(stem(compound.group(2)))
         before = number.pos - 1
         if before >= 1 and self.tokens[before] in _NAMING:
             # "a user rating of 0.43", "F1 is 90.4": what it counts comes before
@@ -174,6 +179,7 @@ def _clean(text: str, arrows: bool = True) -> str:
     text = _CONTRACTED.sub(lambda m: _CONTRACTIONS.get(m.group(0).lower(), m.group(1) + " not"),
                            text)
     text = _MARKERS.sub(" ", text)
+    text = _NOTE_AFTER_STOP.sub(".", text)  # "on a 4-point scale.5 System design"
     text = _RATE.sub(" per ", text)  # "$15/hour": 15 per hour
     if arrows:
         text = _ARROW.sub(" to ", text)  # "D → L": D to L

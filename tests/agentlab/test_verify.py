@@ -155,6 +155,19 @@ def test_the_same_word_in_another_form_is_no_swap() -> None:
                    "model.", source) != SUPPORTED
 
 
+def test_a_count_written_with_its_word_counts_that_word_whatever_follows() -> None:
+    """"a 4-point scale" and "a 4-point rating" count points both; a footnote's mark after a
+    full stop ("scale.5") is no part of the word."""
+    source = "Each writer gives the selected summary a 4-point rating, and we report the mean."
+    assert verdict("Each writer rates the selected summary on a 4-point scale.",
+                   source) == SUPPORTED
+    result = check(read("Each writer rates the selected summary on a 10-point scale."),
+                   read(source))
+    assert result.verdict == CONTRADICTED and result.value == "4-point"
+    noted = "We asked writers to rate each generation on a 4-point scale.5 Writers then edit it."
+    assert verdict("Writers rate each generation on a 4-point scale.", noted) == SUPPORTED
+
+
 def test_a_term_with_its_short_form_after_it_is_still_in_its_place() -> None:
     """"*Long* (L) summaries" against a claim about "*Tiny* summaries": the letter in
     parentheses is Long's short form, and Long is the word in Tiny's place."""
