@@ -118,7 +118,8 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
             sentence.origin = "model" if sentence.sources else None
             out.append(sentence)
             continue
-        best = judge(text, pieces, [float(x) for x in similarity[i]], contexts, vocabulary)
+        best = judge(text, pieces, [float(x) for x in similarity[i]], contexts, vocabulary,
+                     titles={s.n: s.title for s in sources})
         sentence.scores = {n: e.score for n, e in best.items()}
         passing = {n for n, e in best.items() if e.verdict == SUPPORTED}
         ranked = sorted((n for n in passing if best[n].score >= threshold),

@@ -415,12 +415,14 @@ def frame(claim: Reading) -> int:
 
 
 def check(claim: Reading, window: Reading, context: str = "",
-          vocabulary: Vocabulary | None = None, *, coverage_needed: float = 0.6) -> Check:
+          vocabulary: Vocabulary | None = None, *, coverage_needed: float = 0.6,
+          title: str = "") -> Check:
     """Whether ``window`` (a sentence or two of a source) supports ``claim``, contradicts it, or
     does neither. ``context``: the source's title, section and whole text, where the claim's
     names may also be (a passage about the Transformer need not name it in every sentence);
     ``vocabulary``: the library's, which weighs each content word by its rarity and knows the
-    words it never uses (a claim word the library never uses is something it does not say)."""
+    words it never uses (a claim word the library never uses is something it does not say);
+    ``title``: the source paper's title, whose name the source may call "this project"."""
     def weight(w: str) -> float:
         rarity = vocabulary.idf(_as_written(claim, w)) if vocabulary else 1.0
         return max(rarity, 0.1) * (0.25 if w in _RELATIONS else 1.0)
@@ -523,7 +525,7 @@ def check(claim: Reading, window: Reading, context: str = "",
     if unheard:
         return Check(NOT_FOUND, coverage, "the library never says "
                      + ", ".join(_as_written(claim, w) for w in unheard[:3]))
-    swapped = substitution(claim, window) if coverage >= coverage_needed else None
+    swapped = substitution(claim, window, title) if coverage >= coverage_needed else None
     if swapped:
         return Check(CONTRADICTED, coverage, f"the source says {swapped[1]}, not {swapped[0]}",
                      swapped[1])
@@ -778,14 +780,16 @@ _DETERMINERS = frozenset(["the", "a", "an"])
 _LINKS = frozenset(["for", "of", "in", "on", "at", "to", "from", "by", "with", "like", "as"])
 
 
-def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
+def substitution(claim: Reading, sentence: Reading, title: str = "") -> tuple[str, str] | None:
     """(the claim's word, the sentence's word in its place) when the sentence says the same
     around a word of the claim but another word there: "scale *linearly* with sequence length"
     against "scale *quadratically* with ...", "focuses on *extractive* approaches" against
     "*abstractive*", "wraps models like *GPT-3*" against "like *Contriever*", "a model for
     *medicine*" against "for *science*". The anchors are the claim's words, names and numbers
     on either side that the sentence holds; relation verbs and generic words are neither
-    replaced nor anchors (a relation verb after "the" is a word: "the *state* courts")."""
+    replaced nor anchors (a relation verb after "the" is a word: "the *state* courts"). A
+    paper that calls itself "this project" or "our toolkit" does not swap its own name
+    (``title``: the paper's title) for those words."""
     anchors: list[tuple[int, int]] = []  # (position in the claim, position in the sentence)
     every: dict[int, list[int]] = {}  # a word's every position in the sentence ("summaries
     # ... long summary": the word before the second is the one in the claim's word's place)
@@ -827,7 +831,7 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
                     while spot > 0 and _abbreviation(sentence.raw[spot]):
                         spot -= 1  # "*Long* (L) summaries": the word before its letter
                     other = _foreign_at(sentence, spot, claim, False)
-                    if other:
+                    if other and not _itself(sentence, spot, shown, title):
                         return shown, other
         if before and not after and claim.tokens[pos - 1] in _LINKS:
             # the last word, after a term both hold and the same words ("a language model
@@ -851,11 +855,24 @@ def substitution(claim: Reading, sentence: Reading) -> tuple[str, str] | None:
         if any(_family(shown.lower(), sentence.tokens[p]) for p in range(lo + 1, hi)):
             continue  # the same word in another form ("PDF *parser*" against "PDF *parsing*
             # utility"): a paraphrase, not a swap
-        replacing = [t for t in (_foreign_at(sentence, p, claim, name)
-                                 for p in range(lo + 1, hi)) if t]
+        replacing = [t for p in range(lo + 1, hi)
+                     if (t := _foreign_at(sentence, p, claim, name))
+                     and not _itself(sentence, p, shown, title)]
         if replacing:
             return shown, replacing[0]
     return None
+
+
+_SELF = frozenset(["this", "our", "present"])  # "this project", "our toolkit", "the present work"
+
+
+def _itself(sentence: Reading, pos: int, shown: str, title: str) -> bool:
+    """The sentence's word at ``pos`` is the paper speaking of itself ("*This project* was
+    supported by ...", "our toolkit") where the claim names it ("papermage was supported"):
+    the claim's word is the name in the paper's title."""
+    name = shown.lower()
+    return bool(title) and pos > 0 and sentence.tokens[pos - 1] in _SELF and \
+        re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", title.lower()) is not None
 
 
 def _abbreviation(raw: str) -> bool:
@@ -1134,7 +1151,7 @@ def _without(context: str, parts: Sequence[str]) -> str:
 
 
 def _one_clause(claim: Reading, sentence: str, result: Check, context: str,
-                vocabulary: Vocabulary | None) -> Check:
+                vocabulary: Vocabulary | None, title: str = "") -> Check:
     """A sentence of clauses joined by semicolons says one thing a clause: the claim must be
     supported by one clause (with those after it that refer back), as by one sentence
     ("Region A consists of ... generative models; region B consists of ... graph learning"
@@ -1151,7 +1168,7 @@ def _one_clause(claim: Reading, sentence: str, result: Check, context: str,
             j += 1
         part = "; ".join(clauses[i:j + 1])
         rest = _without(context, clauses[:i] + clauses[j + 1:])
-        if check(claim, read(part), rest, vocabulary).verdict == SUPPORTED:
+        if check(claim, read(part), rest, vocabulary, title=title).verdict == SUPPORTED:
             return result
     return Check(NOT_FOUND, result.coverage, "no one clause of the source says this")
 
@@ -1160,7 +1177,7 @@ _ITEM = re.compile(r"\((?:\d{1,2}|[ivx]{1,4}|[a-h])\)\s")
 
 
 def _one_item(claim: Reading, sentence: str, result: Check, context: str,
-              vocabulary: Vocabulary | None) -> Check:
+              vocabulary: Vocabulary | None, title: str = "") -> Check:
     """A sentence that enumerates ("Its contributions include (1) magelib, ..., (2)
     Predictors, ..., and (3) Recipes, which provide turn-key access ...") says one thing an
     item: the claim must be supported by the sentence's lead with one item, not by one item's
@@ -1173,7 +1190,8 @@ def _one_item(claim: Reading, sentence: str, result: Check, context: str,
              for i, m in enumerate(marks)]
     for i, item in enumerate(items):
         rest = _without(context, items[:i] + items[i + 1:])
-        if check(claim, read(lead + " " + item), rest, vocabulary).verdict == SUPPORTED:
+        if check(claim, read(lead + " " + item), rest, vocabulary,
+                 title=title).verdict == SUPPORTED:
             return result
     return Check(NOT_FOUND, result.coverage, "no one item of the source's list says this")
 
@@ -1186,11 +1204,13 @@ def windows(count: int) -> list[tuple[int, int]]:
 
 def judge(claim: str, pieces: Sequence[tuple[int, str]], similarity: Sequence[float],
           contexts: dict[int, str], vocabulary: Vocabulary | None = None,
-          min_meaning: float = 0.3) -> dict[int, Evidence]:
+          min_meaning: float = 0.3, titles: dict[int, str] | None = None) -> dict[int, Evidence]:
     """The best evidence in each source for ``claim``: ``pieces`` are the sources' sentences
     (source number, sentence) in order, ``similarity`` the claim's cosine to each. A window is
     read only where it means something close to the claim (``min_meaning``). ``contexts``: each
-    source's title, section and text (lower case), where the claim's names may be."""
+    source's title, section and text (lower case), where the claim's names may be; ``titles``:
+    each source's paper title."""
+    titles = titles or {}
     mine = read(claim)
     by_source: dict[int, list[int]] = {}
     for j, (n, _) in enumerate(pieces):
@@ -1205,7 +1225,7 @@ def judge(claim: str, pieces: Sequence[tuple[int, str]], similarity: Sequence[fl
                 continue
             quote = " ".join(pieces[idx[k]][1] for k in range(a, b + 1))
             window = readings[idx[a]] if a == b else read(quote)
-            result = check(mine, window, contexts.get(n, ""), vocabulary)
+            result = check(mine, window, contexts.get(n, ""), vocabulary, title=titles.get(n, ""))
             if a != b and result.verdict == SUPPORTED and not _refers_back(pieces[idx[b]][1]) \
                     and not pieces[idx[a]][1].rstrip().endswith("?"):
                 # two sentences support one claim only when the second goes on about the
@@ -1218,9 +1238,11 @@ def judge(claim: str, pieces: Sequence[tuple[int, str]], similarity: Sequence[fl
                 result = Check(NOT_FOUND, result.coverage, "no one sentence of the source "
                                "says this")
             if result.verdict == SUPPORTED and ";" in quote:
-                result = _one_clause(mine, quote, result, contexts.get(n, ""), vocabulary)
+                result = _one_clause(mine, quote, result, contexts.get(n, ""), vocabulary,
+                                     titles.get(n, ""))
             if result.verdict == SUPPORTED:
-                result = _one_item(mine, quote, result, contexts.get(n, ""), vocabulary)
+                result = _one_item(mine, quote, result, contexts.get(n, ""), vocabulary,
+                                   titles.get(n, ""))
             score = 0.6 * meaning + 0.4 * result.coverage
             if meaning < min_meaning and result.verdict != NOT_FOUND:
                 result = Check(NOT_FOUND, result.coverage, "the source is about something else")
@@ -1235,9 +1257,10 @@ def judge(claim: str, pieces: Sequence[tuple[int, str]], similarity: Sequence[fl
         # models; region B ... graph representation learning")
         if best[n].verdict == SUPPORTED and best[n].quote.count(". ") >= 1:
             for j in idx:
-                swapped = substitution(mine, readings[j])
+                swapped = substitution(mine, readings[j], titles.get(n, ""))
                 if swapped and similarity[j] >= min_meaning and \
-                        check(mine, readings[j], contexts.get(n, ""), vocabulary).coverage >= 0.5:
+                        check(mine, readings[j], contexts.get(n, ""), vocabulary,
+                              title=titles.get(n, "")).coverage >= 0.5:
                     best[n] = Evidence(n, pieces[j][1], CONTRADICTED, best[n].score,
                                        f"the source says {swapped[1]}, not {swapped[0]}",
                                        swapped[1])

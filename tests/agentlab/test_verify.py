@@ -168,6 +168,22 @@ def test_a_count_written_with_its_word_counts_that_word_whatever_follows() -> No
     assert verdict("Writers rate each generation on a 4-point scale.", noted) == SUPPORTED
 
 
+def test_a_paper_calling_itself_this_project_does_not_swap_its_own_name(embed) -> None:
+    """papermage's acknowledgements say "This project was supported by ...": a claim naming
+    papermage is supported there, not contradicted as if "project" stood in its place; a
+    name that is not the paper's is still swapped."""
+    text = ("This project was supported in part by NSF Grant OIA-2033558 and NSF Grant "
+            "CNS-2213656. All authors contributed to the implementation of papermage.")
+    source = Source(1, 1, "p", "PaperMage: A Unified Toolkit for Scientific Documents",
+                    "Acknowledgements", "9", text)
+    (ok,) = attribute("papermage was supported in part by NSF Grant OIA-2033558.", [source],
+                      embed)
+    assert ok.verdict == SUPPORTED
+    (other,) = attribute("scispacy was supported in part by NSF Grant OIA-2033558.", [source],
+                         embed)
+    assert other.verdict != SUPPORTED
+
+
 def test_a_term_with_its_short_form_after_it_is_still_in_its_place() -> None:
     """"*Long* (L) summaries" against a claim about "*Tiny* summaries": the letter in
     parentheses is Long's short form, and Long is the word in Tiny's place."""
