@@ -71,6 +71,12 @@ cost per claim. Sets:
     misses then shaped the paraphrase guard: design data now);
   - bench/data/claims_heldout15.json (20 claims, seed 359, written before measuring the
     paraphrase guard: 0.875 / 0.7 with and without it; two bugs it showed were then fixed);
+  - bench/data/claims_heldout16.json (20 claims, seed 367, written on 2026-12-07 before that
+    session's changes: first read 0.875 / 0.7; its misses shaped footnotes read apart from
+    the text (parsing), a term's short form "(L)" and a count's own word: design data now);
+  - bench/data/claims_heldout17.json (20 claims, seed 373, written before measuring those:
+    their held-out reading, 1.0 / 0.9 (0.8 without them); its one miss ("This project was
+    supported" for papermage) then shaped the paper-speaking-of-itself rule);
   - fixtures: claims on the small papers the tests make (no ../shared needed; --smoke runs it
     alone).
 Goal (issue 24): precision of "supported" at least 0.95 with recall at least 0.85, and no
@@ -289,7 +295,8 @@ def main() -> None:
                          "claims_respectively", "claims_heldout6", "claims_heldout7",
                          "claims_heldout8", "claims_heldout9", "claims_heldout10",
                          "claims_heldout11", "claims_heldout12", "claims_heldout13",
-                         "claims_heldout14", "claims_heldout15"):
+                         "claims_heldout14", "claims_heldout15", "claims_heldout16",
+                         "claims_heldout17"):
                 sets.append((name, dev, json.loads((data / f"{name}.json").read_text())))
         if args.sets:
             sets = [s for s in sets if s[0] in args.sets.split(",")]
