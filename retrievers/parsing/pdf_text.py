@@ -54,6 +54,9 @@ _FOOTNOTE_MARK = re.compile(r"^\s*(?:\d{1,2}|[*\u2020\u2021\u2217\u00a7\u00b6])\
                             r"(?:(?P<address>https?:|www\.)|(?=[A-Z\u201c\"(]))")
 
 
+_MARK_ALONE = re.compile(r"^\s*(?:\d{1,2}|[*\u2020\u2021\u2217\u00a7\u00b6])\s*$")  # "1" above its note
+
+
 def _opens_footnote(line: str) -> bool:
     """The line opens a footnote: its mark, then an address or words (three of letters
     only; a table's row in small type has numbers: "1BW (800M) 0.41")."""
@@ -85,19 +88,20 @@ def _footnotes_apart(text: Any, height: float) -> tuple[str, str]:
     sizes: dict[float, int] = {}
     start = 0
     for end in [i for i, ch in enumerate(raw) if ch == "\n"] + [len(raw)]:
-        letters = [i for i in range(start, end) if raw[i].isalpha()]
+        # the type of a line's letters (of its digits and marks when it has none: "1" set
+        # above its footnote); only letters make the page's body type
+        letters = [i for i in range(start, end) if raw[i].isalpha()] or \
+            [i for i in range(start, end) if not raw[i].isspace()]
         size, bottom, top = 0.0, 0.0, 0.0
         if letters:
             counts: dict[float, int] = {}
             for i in letters:
                 s = round(pdfium_c.FPDFText_GetFontSize(text.raw, i), 1)
                 counts[s] = counts.get(s, 0) + 1
-                sizes[s] = sizes.get(s, 0) + 1
+                if raw[i].isalpha():
+                    sizes[s] = sizes.get(s, 0) + 1
             size = max(counts, key=lambda s: counts[s])
             _, bottom, _, top = text.get_charbox(letters[0])
-        elif raw[start:end].strip():
-            _, bottom, _, top = text.get_charbox(start + len(raw[start:end]) -
-                                                 len(raw[start:end].lstrip()))
         lines.append((raw[start:end].rstrip("\r"), size, bottom, top))
         start = end + 1
     if not sizes:
@@ -112,7 +116,9 @@ def _footnotes_apart(text: Any, height: float) -> tuple[str, str]:
         if _PAGE_NUMBER.match(line) and (top < MARGIN * height or bottom > (1 - MARGIN) * height):
             i += 1
             continue
-        if small[i] and _opens_footnote(line):
+        alone = _MARK_ALONE.match(line) and i + 1 < len(lines) and small[i + 1] \
+            and _opens_footnote(line.strip() + lines[i + 1][0].lstrip())
+        if small[i] and (_opens_footnote(line) or alone):
             j = i  # the run of small lines going down the column
             while j + 1 < len(lines) and (small[j + 1] or not lines[j + 1][0].strip()) \
                     and lines[j + 1][3] <= lines[j][3] + 1:

@@ -145,6 +145,33 @@ def test_a_footnote_and_page_number_do_not_cut_a_sentence_that_runs_on(tmp_path:
         "12The data format is described at https:// github.com/allenai/s2orc"
 
 
+def test_a_footnote_whose_mark_is_set_above_it_is_read_apart_across_a_page(
+        tmp_path: Path) -> None:
+    """A footnote's mark set on its own line above its text ("1", then "https://...") at the
+    foot of a page whose last sentence runs on into the next page."""
+    from reportlab.pdfgen import canvas
+
+    from retrievers.parsing.pdf import FOOTNOTES, parse_pdf
+
+    path = tmp_path / "pages.pdf"
+    c = canvas.Canvas(str(path))
+    c.setFont("Times-Roman", 10)
+    c.drawString(72, 700, "Today the Clearinghouse relies on legal experts to write the")
+    c.setFont("Times-Roman", 6)
+    c.drawString(80, 96, "1")
+    c.setFont("Times-Roman", 9)
+    c.drawString(84, 90, "https://clearinghouse.net.")
+    c.showPage()
+    c.setFont("Times-Roman", 10)
+    c.drawString(72, 700, "summaries of civil rights cases, explaining their events.")
+    c.save()
+    doc = parse_pdf(path)
+    running = " ".join(" ".join(s.text for s in doc.segments if s.section != FOOTNOTES).split())
+    assert "write the summaries of civil rights cases" in running
+    assert [(s.page, " ".join(s.text.split())) for s in doc.segments if s.section == FOOTNOTES] \
+        == [(1, "1 https://clearinghouse.net.")]
+
+
 def test_a_caption_drawn_twice_is_one_figure(tmp_path: Path) -> None:
     """A caption whose words appear twice on a page (papermage's page 4 shows a screenshot that
     repeats them) is one figure, not two entries in the paper's figure list."""
