@@ -149,6 +149,11 @@ def check_draft(text: str, kind: str, library: Any, *, k: int = 5,
         evidence = [{**e.to_dict(), "paper": by_n[e.n].paper, "title": by_n[e.n].title,
                      "section": by_n[e.n].section, "pages": by_n[e.n].pages,
                      "chunk_id": by_n[e.n].chunk_id} for e in s.evidence if e.n in by_n]
+        # overlapping chunks hold the same sentence: quoted once a paper
+        once: dict[tuple[str, str], dict[str, Any]] = {}
+        for e in evidence:
+            once.setdefault((e["paper"], " ".join(e["quote"].split())), e)
+        evidence = list(once.values())
         verdict = SUPPORTED if s.supported else CONTRADICTED if s.contradicted else NOT_FOUND
         if verdict == NOT_FOUND:
             evidence = evidence[:1]  # the closest the library comes

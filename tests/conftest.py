@@ -47,6 +47,14 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LITLAB_HOME", str(tmp_path / "home"))
 
 
+@pytest.fixture(scope="module")
+def embed():
+    """The packaged MiniLM's ``embed``, loaded once a test module."""
+    from retrievers.index.embeddings import get_embedder
+
+    return get_embedder().embed
+
+
 @pytest.fixture(scope="session")
 def prepared_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models/ folder with the default model prepared once for the whole session."""

@@ -4,8 +4,6 @@ numbers and names matched exactly."""
 
 from __future__ import annotations
 
-import pytest
-
 from agentlab.attribution import attribute, split_sentences
 from agentlab.citations import Source
 from agentlab.verify import CONTRADICTED, SUPPORTED, check, read
@@ -20,13 +18,6 @@ PASA = Source(3, 13, "2501.10120", "PaSa", "4 Experiments", "6",
               "We train the Crawler and the Selector on Qwen2.5-7b with 33,511 synthetic "
               "queries and evaluate on 45 million papers.")
 SOURCES = [MAMBA, REWARD, PASA]
-
-
-@pytest.fixture(scope="module")
-def embed():
-    from retrievers.index.embeddings import get_embedder
-
-    return get_embedder().embed
 
 
 def test_each_sentence_gets_the_source_that_supports_it(embed) -> None:

@@ -257,3 +257,25 @@ def test_a_long_source_is_quoted_around_the_value_that_contradicts() -> None:
     shown = _around(row, "8.1M for PDF-parse", 80)
     assert "8.1M" in shown and len(shown) <= 80 and shown.startswith("...")
     assert _around("Short source says 8.", "8", 80) == "Short source says 8."
+
+
+def test_a_sentence_two_overlapping_chunks_hold_is_quoted_once(embed) -> None:
+    """Chunks overlap, so two search hits of one paper can hold the same sentence: `check`
+    shows it once, not once a chunk."""
+    from types import SimpleNamespace
+
+    from agentlab.check import check_draft
+
+    sentence = "In cases where the metadata is incomplete, we use majority voting to select values."
+    paper = SimpleNamespace(arxiv_id=None, key="s2orc", title="S2ORC: A Corpus")
+    hits = [SimpleNamespace(paper=paper, chunk=SimpleNamespace(
+        id=i, text=text, section="2.3 Metadata", pages="3")) for i, text in
+        enumerate([f"Clusters hold several PDFs. {sentence}", f"{sentence} Ties are broken."],
+                  start=1)]
+    library = SimpleNamespace(search=lambda _claim, _k: hits,
+                              embedder=SimpleNamespace(embed_few=embed),
+                              idf=lambda _w: 1.0, holds=lambda _w: True)
+    (row,) = check_draft("Where the metadata is incomplete, majority voting selects the "
+                         "values.", "text", library)
+    assert row.verdict == "supported"
+    assert len(row.evidence) == 1 and row.evidence[0]["quote"] == sentence

@@ -27,13 +27,6 @@ OTHER = Source(1, 11, "1706.03762", "Attention", "3 Model", "2",
                "The Transformer uses multi-head attention with eight heads in every layer.")
 
 
-@pytest.fixture(scope="module")
-def embed():
-    from retrievers.index.embeddings import get_embedder
-
-    return get_embedder().embed
-
-
 def test_bad_rows_are_named_by_file_and_line(tmp_path: Path) -> None:
     f = tmp_path / "data.jsonl"
     good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
