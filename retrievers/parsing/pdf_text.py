@@ -90,8 +90,9 @@ def _footnotes_apart(text: Any, height: float) -> tuple[str, str]:
     for end in [i for i, ch in enumerate(raw) if ch == "\n"] + [len(raw)]:
         # the type of a line's letters (of its digits and marks when it has none: "1" set
         # above its footnote); only letters make the page's body type
-        letters = [i for i in range(start, end) if raw[i].isalpha()] or \
-            [i for i in range(start, end) if not raw[i].isspace()]
+        # (the first dozen are enough to tell, and keep parsing fast)
+        letters = [i for i in range(start, end) if raw[i].isalpha()][:12] or \
+            [i for i in range(start, end) if not raw[i].isspace()][:12]
         size, bottom, top = 0.0, 0.0, 0.0
         if letters:
             counts: dict[float, int] = {}
