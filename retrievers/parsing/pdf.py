@@ -40,6 +40,17 @@ def _save_images(page: Any, number: int, folder: Path) -> list[str]:
 _CAPTION = re.compile(r"^\s*(Figure|Fig\.)\s*(\d+)[:.]\s*(.+)$")
 
 
+# An appendix's heading, lettered ("A Multi-LexSum release", "B.2 Writing summaries"): read
+# only after the references begin (in the body "A Transformer ..." may start a line), else
+# every appendix was cited as "References"
+APPENDIX_HEADING = re.compile(r"^(?P<num>[A-H](?:\.\d{1,2})*)\.?\s+"
+                              r"(?P<title>[A-Z][A-Za-z][^\n]{0,68}[^\n.,;:0-9])$")
+
+
+def _appendix_may_start(section: str) -> bool:
+    return section == "References" or re.match(r"^[A-H](?:\.\d{1,2})* ", section) is not None
+
+
 FOOTNOTES = "Footnotes"  # the section of the footnotes, gathered at the end
 
 
@@ -82,11 +93,15 @@ def parse_pdf(path: Path, images_to: Path | None = None) -> Document:
                 else:
                     open_caption = None
             m = HEADING.match(line.strip())
-            if m:
+            lettered = APPENDIX_HEADING.match(line.strip()) if _appendix_may_start(section) \
+                else None
+            heading = m or lettered
+            if heading is not None:
                 if current:
                     doc.segments.append(Segment(section, "\n".join(current).strip(), number))
                     current = []
-                section = (m.group("named") or f"{m.group('num')} {m.group('title')}").strip()
+                named = heading.groupdict().get("named")
+                section = (named or f"{heading.group('num')} {heading.group('title')}").strip()
                 continue
             current.append(line)
             cap = _CAPTION.match(line)

@@ -145,6 +145,32 @@ def test_a_footnote_and_page_number_do_not_cut_a_sentence_that_runs_on(tmp_path:
         "12The data format is described at https:// github.com/allenai/s2orc"
 
 
+def test_an_appendix_after_the_references_is_its_own_section(tmp_path: Path) -> None:
+    """Lettered headings after the references ("A Dataset release", "B.2 Writing summaries")
+    are the appendix's sections, not more "References"; in the body a line that opens with
+    "A" and a capital word stays text."""
+    from reportlab.pdfgen import canvas
+
+    from retrievers.parsing.pdf import parse_pdf
+
+    path = tmp_path / "appendix.pdf"
+    c = canvas.Canvas(str(path))
+    c.setFont("Times-Roman", 10)
+    lines = ["1 Introduction", "We study summaries of legal cases written by experts and",
+             "A Transformer model drafts each summary paragraph by paragraph", "References",
+             "Zejiang Shen. Multi-LexSum. NeurIPS, 2022.", "A Dataset release",
+             "The dataset can be downloaded from its website under a licence.",
+             "B.2 Writing summaries", "Writers read the source documents before writing."]
+    for i, line in enumerate(lines):
+        c.drawString(72, 720 - 16 * i, line)
+    c.save()
+    sections = {s.section: " ".join(s.text.split()) for s in parse_pdf(path).segments}
+    assert "A Transformer model drafts" in sections["1 Introduction"]
+    assert sections["References"] == "Zejiang Shen. Multi-LexSum. NeurIPS, 2022."
+    assert sections["A Dataset release"].startswith("The dataset can be downloaded")
+    assert sections["B.2 Writing summaries"] == "Writers read the source documents before writing."
+
+
 def test_a_footnote_whose_mark_is_set_above_it_is_read_apart_across_a_page(
         tmp_path: Path) -> None:
     """A footnote's mark set on its own line above its text ("1", then "https://...") at the
