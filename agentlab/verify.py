@@ -1219,13 +1219,14 @@ def judge(claim: str, pieces: Sequence[tuple[int, str]], similarity: Sequence[fl
     rank = {SUPPORTED: 2, CONTRADICTED: 1, NOT_FOUND: 0}
     for n, idx in by_source.items():
         readings = {j: read(pieces[j][1]) for j in idx}
+        context, title = contexts.get(n, ""), titles.get(n, "")
         for a, b in windows(len(idx)):
             meaning = max(similarity[idx[a]], similarity[idx[b]])
             if meaning < min_meaning and best.get(n) is not None:
                 continue
             quote = " ".join(pieces[idx[k]][1] for k in range(a, b + 1))
             window = readings[idx[a]] if a == b else read(quote)
-            result = check(mine, window, contexts.get(n, ""), vocabulary, title=titles.get(n, ""))
+            result = check(mine, window, context, vocabulary, title=title)
             if a != b and result.verdict == SUPPORTED and not _refers_back(pieces[idx[b]][1]) \
                     and not pieces[idx[a]][1].rstrip().endswith("?"):
                 # two sentences support one claim only when the second goes on about the
@@ -1238,11 +1239,9 @@ def judge(claim: str, pieces: Sequence[tuple[int, str]], similarity: Sequence[fl
                 result = Check(NOT_FOUND, result.coverage, "no one sentence of the source "
                                "says this")
             if result.verdict == SUPPORTED and ";" in quote:
-                result = _one_clause(mine, quote, result, contexts.get(n, ""), vocabulary,
-                                     titles.get(n, ""))
+                result = _one_clause(mine, quote, result, context, vocabulary, title)
             if result.verdict == SUPPORTED:
-                result = _one_item(mine, quote, result, contexts.get(n, ""), vocabulary,
-                                   titles.get(n, ""))
+                result = _one_item(mine, quote, result, context, vocabulary, title)
             score = 0.6 * meaning + 0.4 * result.coverage
             if meaning < min_meaning and result.verdict != NOT_FOUND:
                 result = Check(NOT_FOUND, result.coverage, "the source is about something else")
@@ -1257,10 +1256,10 @@ def judge(claim: str, pieces: Sequence[tuple[int, str]], similarity: Sequence[fl
         # models; region B ... graph representation learning")
         if best[n].verdict == SUPPORTED and best[n].quote.count(". ") >= 1:
             for j in idx:
-                swapped = substitution(mine, readings[j], titles.get(n, ""))
+                swapped = substitution(mine, readings[j], title)
                 if swapped and similarity[j] >= min_meaning and \
-                        check(mine, readings[j], contexts.get(n, ""), vocabulary,
-                              title=titles.get(n, "")).coverage >= 0.5:
+                        check(mine, readings[j], context, vocabulary,
+                              title=title).coverage >= 0.5:
                     best[n] = Evidence(n, pieces[j][1], CONTRADICTED, best[n].score,
                                        f"the source says {swapped[1]}, not {swapped[0]}",
                                        swapped[1])

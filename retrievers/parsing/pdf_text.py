@@ -48,13 +48,12 @@ def page_text(page: Any) -> tuple[str, str]:
 
 
 FOOTNOTE_TYPE = 0.92  # a footnote's type is at most this share of the page's body type
-# A footnote opens with its mark, a number or a symbol, then an address or a capital
-# ("12The S2ORC data format ...", "3https://...", "* Equal contribution")
-_FOOTNOTE_MARK = re.compile(r"^\s*(?:\d{1,2}|[*\u2020\u2021\u2217\u00a7\u00b6])\s?"
-                            r"(?:(?P<address>https?:|www\.)|(?=[A-Z\u201c\"(]))")
-
-
-_MARK_ALONE = re.compile(r"^\s*(?:\d{1,2}|[*\u2020\u2021\u2217\u00a7\u00b6])\s*$")  # "1" above its note
+_MARK = r"^\s*(?:\d{1,2}|[*\u2020\u2021\u2217\u00a7\u00b6])"  # a footnote's: 12, *, \u2020 ...
+# A footnote opens with its mark, then an address or a capital ("12The S2ORC data format
+# ...", "3https://...", "* Equal contribution"), or has its mark on a line of its own above it
+_FOOTNOTE_MARK = re.compile(_MARK + r"\s?(?:(?P<address>https?:|www\.)|(?=[A-Z\u201c\"(]))")
+_MARK_ALONE = re.compile(_MARK + r"\s*$")
+_WORD = re.compile(r"[(\u201c\"]?[A-Za-z]{2,}[.,;:)]?")  # a word of letters only
 
 
 def _opens_footnote(line: str) -> bool:
@@ -63,12 +62,17 @@ def _opens_footnote(line: str) -> bool:
     m = _FOOTNOTE_MARK.match(line)
     if not m:
         return False
-    words = [w for w in line[m.end():].split() if re.fullmatch(r"[(\u201c\"]?[A-Za-z]{2,}[.,;:)]?", w)]
+    words = [w for w in line[m.end():].split() if _WORD.fullmatch(w)]
     return bool(m.group("address")) or len(words) >= 3
 
 
 _PAGE_NUMBER = re.compile(r"^\s*(?:\d{1,4}|[ivxlc]{1,6})\s*$")
 MARGIN = 0.08  # the page's head and foot margins, a share of its height
+
+
+def _in_margin(bottom: float, top: float, height: float) -> bool:
+    """In the page's head or foot margin (PDF coordinates run up from the page's foot)."""
+    return top < MARGIN * height or bottom > (1 - MARGIN) * height
 
 
 def _footnotes_apart(text: Any, height: float) -> tuple[str, str]:
@@ -88,9 +92,9 @@ def _footnotes_apart(text: Any, height: float) -> tuple[str, str]:
     sizes: dict[float, int] = {}
     start = 0
     for end in [i for i, ch in enumerate(raw) if ch == "\n"] + [len(raw)]:
-        # the type of a line's letters (of its digits and marks when it has none: "1" set
-        # above its footnote); only letters make the page's body type
-        # (the first dozen are enough to tell, and keep parsing fast)
+        # the type of a line's first dozen letters (enough to tell, and parsing stays fast;
+        # of its digits and marks when it has none: "1" set above its footnote); only
+        # letters make the page's body type
         letters = [i for i in range(start, end) if raw[i].isalpha()][:12] or \
             [i for i in range(start, end) if not raw[i].isspace()][:12]
         size, bottom, top = 0.0, 0.0, 0.0
@@ -114,12 +118,12 @@ def _footnotes_apart(text: Any, height: float) -> tuple[str, str]:
     i = 0
     while i < len(lines):
         line, _, bottom, top = lines[i]
-        if _PAGE_NUMBER.match(line) and (top < MARGIN * height or bottom > (1 - MARGIN) * height):
+        if _PAGE_NUMBER.match(line) and _in_margin(bottom, top, height):
             i += 1
             continue
-        alone = _MARK_ALONE.match(line) and i + 1 < len(lines) and small[i + 1] \
-            and _opens_footnote(line.strip() + lines[i + 1][0].lstrip())
-        if small[i] and (_opens_footnote(line) or alone):
+        if small[i] and (_opens_footnote(line) or (
+                _MARK_ALONE.match(line) and i + 1 < len(lines) and small[i + 1]
+                and _opens_footnote(line.strip() + lines[i + 1][0].lstrip()))):
             j = i  # the run of small lines going down the column
             while j + 1 < len(lines) and (small[j + 1] or not lines[j + 1][0].strip()) \
                     and lines[j + 1][3] <= lines[j][3] + 1:
@@ -145,7 +149,7 @@ def _drawn_out_of_order(text: Any, mid: float, height: float) -> bool:
     late = 0
     for i in range(text.count_chars()):
         left, bottom, right, top = text.get_charbox(i)
-        if right - left <= 0 or top < 0.08 * height or bottom > 0.92 * height:
+        if right - left <= 0 or _in_margin(bottom, top, height):
             continue
         if left > mid + MID_MARGIN:
             right_bottom = bottom if right_bottom is None else min(right_bottom, bottom)

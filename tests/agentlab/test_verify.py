@@ -8,15 +8,27 @@ import pytest
 
 from agentlab.attribution import attribute
 from agentlab.citations import Source
-from agentlab.verify import CONTRADICTED, NOT_FOUND, SUPPORTED, abbreviates, check, read
+from agentlab.verify import (
+    CONTRADICTED,
+    NOT_FOUND,
+    SUPPORTED,
+    Check,
+    abbreviates,
+    check,
+    read,
+)
 
 HEADS = ("Instead of performing a single attention function, we employ h = 8 parallel "
          "attention layers, or heads. For each of these we use dk = dv = 64.")
 PAPERS = "The resulting corpus consists of 81.1M papers and 380.5M resolved citation links."
 
 
+def checked(claim: str, source: str, context: str = "") -> Check:
+    return check(read(claim), read(source), context)
+
+
 def verdict(claim: str, source: str, context: str = "") -> str:
-    return check(read(claim), read(source), context).verdict
+    return checked(claim, source, context).verdict
 
 
 def attributed(claim: str, text: str, embed) -> str:
@@ -28,8 +40,8 @@ def attributed(claim: str, text: str, embed) -> str:
 def test_a_number_must_be_the_sources_value_for_the_same_thing() -> None:
     assert verdict("The Transformer uses 8 parallel attention heads.", HEADS,
                    "the transformer") == SUPPORTED
-    result = check(read("The Transformer uses 2 parallel attention heads."), read(HEADS),
-                   "the transformer")
+    result = checked("The Transformer uses 2 parallel attention heads.", HEADS,
+                     "the transformer")
     assert result.verdict == CONTRADICTED and result.value == "8"
     assert verdict("The corpus consists of 81.1M papers.", PAPERS) == SUPPORTED
     assert verdict("The corpus consists of 18.1M papers.", PAPERS) == CONTRADICTED
@@ -46,8 +58,8 @@ def test_a_number_must_be_the_sources_value_for_the_same_thing() -> None:
 
 def test_values_exchanged_between_the_terms_of_a_list_are_contradicted() -> None:
     lengths = "Summaries come at three levels: tiny (25 words, on average), short (130 words)."
-    result = check(read("Tiny summaries have 130 words and short summaries 25 words."),
-                   read(lengths))
+    result = checked("Tiny summaries have 130 words and short summaries 25 words.",
+                     lengths)
     assert result.verdict == CONTRADICTED and result.value == "25"
     assert verdict("Tiny summaries have 25 words and short summaries 130 words.", lengths) \
         == SUPPORTED
@@ -104,8 +116,8 @@ def test_a_reversed_relation_is_not_supported() -> None:
 def test_terms_in_each_others_roles_are_contradicted() -> None:
     source = ("First, she converts a user's highlighted passage from a visual selection to "
               "text, then runs the model on it.")
-    result = check(read("She converts a user's highlighted passage from text to a visual "
-                        "selection."), read(source))
+    result = checked("She converts a user's highlighted passage from text to a visual "
+                     "selection.", source)
     assert result.verdict == CONTRADICTED and "the other way round" in result.reason
     assert verdict("She converts a user's highlighted passage from a visual selection to text.",
                    source) == SUPPORTED
@@ -161,8 +173,8 @@ def test_a_count_written_with_its_word_counts_that_word_whatever_follows() -> No
     source = "Each writer gives the selected summary a 4-point rating, and we report the mean."
     assert verdict("Each writer rates the selected summary on a 4-point scale.",
                    source) == SUPPORTED
-    result = check(read("Each writer rates the selected summary on a 10-point scale."),
-                   read(source))
+    result = checked("Each writer rates the selected summary on a 10-point scale.",
+                     source)
     assert result.verdict == CONTRADICTED and result.value == "4-point"
     noted = "We asked writers to rate each generation on a 4-point scale.5 Writers then edit it."
     assert verdict("Writers rate each generation on a 4-point scale.", noted) == SUPPORTED
@@ -189,8 +201,8 @@ def test_a_term_with_its_short_form_after_it_is_still_in_its_place() -> None:
     parentheses is Long's short form, and Long is the word in Tiny's place."""
     source = ("The summaries come in three different lengths: Long (L) summaries typically "
               "contain multiple paragraphs, covering the case background and proceedings.")
-    result = check(read("Tiny summaries typically contain multiple paragraphs, covering the "
-                        "case background and proceedings."), read(source))
+    result = checked("Tiny summaries typically contain multiple paragraphs, covering the "
+                     "case background and proceedings.", source)
     assert result.verdict == CONTRADICTED and "Long" in result.reason
     assert verdict("Long summaries typically contain multiple paragraphs, covering the case "
                    "background and proceedings.", source) == SUPPORTED
@@ -208,8 +220,8 @@ def test_accents_and_contractions_read_as_written_out() -> None:
 
 def test_a_comparison_must_go_the_sources_way() -> None:
     stable = "Table 9 shows that the increased test split size leads to more stable test results."
-    result = check(read("The increased test split size leads to less stable test results."),
-                   read(stable))
+    result = checked("The increased test split size leads to less stable test results.",
+                     stable)
     assert result.verdict == CONTRADICTED and result.value == "more"
     assert verdict("The increased test split size leads to more stable test results.",
                    stable) == SUPPORTED
@@ -236,15 +248,15 @@ def test_a_comparison_must_go_the_sources_way() -> None:
 
 
 def test_a_comparison_the_source_does_not_make_is_not_supported() -> None:
-    result = check(read("The dataset with more expert-written summaries is Multi-LexSum."),
-                   read("Multi-LexSum contains expert-written summaries of up to three "
-                        "different granularities for the same source."))
+    result = checked("The dataset with more expert-written summaries is Multi-LexSum.",
+                     "Multi-LexSum contains expert-written summaries of up to three "
+                     "different granularities for the same source.")
     assert result.verdict == NOT_FOUND and "no comparison" in result.reason
 
 
 def test_names_on_the_wrong_sides_of_a_comparison_are_contradicted() -> None:
     source = "The results show that S2ORCSCIBERT outperforms SCIBERT on many tasks."
-    result = check(read("SciBERT outperforms S2ORC-SciBERT on many tasks."), read(source))
+    result = checked("SciBERT outperforms S2ORC-SciBERT on many tasks.", source)
     assert result.verdict == CONTRADICTED and "the other way round" in result.reason
     assert verdict("S2ORC-SciBERT outperforms SciBERT on many tasks.", source) == SUPPORTED
     assert verdict("LED and PRIMERA perform better than BART and PEGASUS.",
@@ -257,11 +269,11 @@ def test_a_value_read_with_respectively_belongs_to_its_own_term() -> None:
               "BERT-Scores were 45.6, 30.0, 35.4 and 38.0, respectively.")
     assert verdict("The generations had a Rouge-2 of 30.0.", scores) == SUPPORTED
     assert verdict("The generations had a BERT-Score of 38.0.", scores) == SUPPORTED
-    result = check(read("The generations had a Rouge-2 of 45.6."), read(scores))
+    result = checked("The generations had a Rouge-2 of 45.6.", scores)
     assert result.verdict == CONTRADICTED and result.value == "30.0"
     gains = ("Models trained on the L → S, L → T, and S → T task improve: the Rouge-2 of "
              "PEGASUS is improved by 79%, 104%, and 128%, respectively.")
-    result = check(read("PEGASUS trained on S to T improves Rouge-2 by 79%."), read(gains))
+    result = checked("PEGASUS trained on S to T improves Rouge-2 by 79%.", gains)
     assert result.verdict == CONTRADICTED and result.value == "128%"
     lengths = ("LED and PRIMERA handle longer inputs (16384 and 4096 tokens, respectively).")
     assert verdict("PRIMERA handles inputs of 16384 tokens.", lengths) == CONTRADICTED
@@ -275,8 +287,8 @@ def test_a_value_read_with_respectively_belongs_to_its_own_term() -> None:
 
 def test_a_modifier_replaced_before_the_same_term_is_contradicted() -> None:
     source = "Long summaries typically cover the case background and the parties involved."
-    result = check(read("Tiny summaries cover the case background and the parties involved."),
-                   read(source))
+    result = checked("Tiny summaries cover the case background and the parties involved.",
+                     source)
     assert result.verdict == CONTRADICTED and (result.value or "").lower() == "long"
     assert verdict("Long summaries cover the case background and the parties involved.",
                    source) == SUPPORTED
@@ -300,8 +312,8 @@ def test_two_sentences_support_together_only_when_the_second_refers_back(embed) 
 def test_another_name_of_the_same_kind_in_its_place_is_contradicted() -> None:
     # the passage names SentencePredictor too, but this sentence says WordPredictor
     source = "WordPredictor is a custom scikit-learn model to identify broken words."
-    result = check(read("SentencePredictor is a custom scikit-learn model to identify broken "
-                        "words."), read(source), "sentencepredictor wraps scispacy")
+    result = checked("SentencePredictor is a custom scikit-learn model to identify broken "
+                     "words.", source, "sentencepredictor wraps scispacy")
     assert result.verdict == CONTRADICTED and result.value == "WordPredictor"
 
 
@@ -345,8 +357,8 @@ def test_a_number_counts_the_words_before_of_as_well() -> None:
     source = "Yet, the system generations received a 0.43 user rating in the study."
     assert verdict("The system generations received a user rating of 0.43 in the study.",
                    source) == SUPPORTED
-    result = check(read("The system generations received a user rating of 0.63 in the study."),
-                   read(source))
+    result = checked("The system generations received a user rating of 0.63 in the study.",
+                     source)
     assert result.verdict == CONTRADICTED and result.value == "0.43"
 
 
@@ -404,7 +416,7 @@ def test_a_value_given_to_another_name_is_contradicted() -> None:
     PubMed's."""
     table = ("Corpus Papers w/ body text Citation contexts AlphaCorp (PDF-parse) 8.1M full text yes "
              "BetaBank (OA) 2.6M full text yes")
-    result = check(read("BetaBank (OA) has 8.1M papers with full text."), read(table))
+    result = checked("BetaBank (OA) has 8.1M papers with full text.", table)
     assert result.verdict == CONTRADICTED and "8.1M" in (result.value or "")
     assert verdict("BetaBank (OA) has 2.6M papers with full text.", table) == SUPPORTED
     prose = "More recently, Saier and Farber introduce a corpus built using 1.0M arXiv publications."
@@ -475,8 +487,8 @@ def test_a_citation_year_after_names_is_no_number_to_verify() -> None:
 def test_how_many_said_in_words_must_be_the_sources() -> None:
     source = ("Long (L) summaries typically contain multiple paragraphs, covering the case "
               "background, parties involved, and proceedings.")
-    result = check(read("Long summaries typically contain a single paragraph, covering the case "
-                        "background, parties involved, and proceedings."), read(source))
+    result = checked("Long summaries typically contain a single paragraph, covering the case "
+                     "background, parties involved, and proceedings.", source)
     assert result.verdict == CONTRADICTED and result.value == "multiple paragraphs"
     # the same "how many" in other words is the source's
     assert verdict("Long summaries typically contain several paragraphs, covering the case "
