@@ -34,6 +34,7 @@ from litcore.errors import UserError
 
 MODEL_ID = "litlab"
 MAX_BODY = 1_000_000  # bytes a request may carry
+DRAIN_LIMIT = 32 * MAX_BODY  # bytes of an oversized request read (and dropped) before the 413
 MAX_QUESTION = 8_000  # characters of the question answered
 
 
@@ -193,15 +194,22 @@ def build_app(answerer: Answerer, *, token: str | None = None) -> Any:
         return hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}")
 
     async def body_of(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        # An oversized body is still read (and dropped, up to DRAIN_LIMIT) before the 413:
+        # a server that answers while the client is still sending closes on it, and the
+        # client sees a broken pipe instead of the reason.
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > DRAIN_LIMIT:
             raise ApiError(413, f"the request is over {MAX_BODY} bytes")
-        raw = b""
+        raw, seen = bytearray(), 0
         async for part in request.stream():
-            raw += part
-            if len(raw) > MAX_BODY:
-                raise ApiError(413, f"the request is over {MAX_BODY} bytes")
-        return raw
+            seen += len(part)
+            if seen <= MAX_BODY:
+                raw += part
+            elif seen > DRAIN_LIMIT:
+                break
+        if seen > MAX_BODY:
+            raise ApiError(413, f"the request is over {MAX_BODY} bytes")
+        return bytes(raw)
 
     async def models(request: Request) -> Response:
         if not authorised(request):

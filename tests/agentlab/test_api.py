@@ -111,7 +111,7 @@ def test_bad_requests_get_one_json_error_each(api: str) -> None:
         b'{"messages": []}': (400, "non-empty"),
         b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": -3}': (400, "max_tokens"),
         b'{"messages": [{"role": "assistant", "content": "hi"}]}': (400, "user's question"),
-        b'{"messages": [{"role": "user", "content": "' + b"x" * 1_100_000 + b'"}]}':
+        b'{"messages": [{"role": "user", "content": "' + b"x" * 8_000_000 + b'"}]}':
             (413, "bytes"),
     }
     for body, (status, words) in cases.items():
