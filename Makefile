@@ -51,6 +51,7 @@ lint: $(STAMP)
 # bench/results/NAME.json; `python bench/NAME.py --smoke` checks one runs, in seconds.
 bench: setup
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/cpu_serving.py
 	$(BIN)/python bench/indexing.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/ask.py

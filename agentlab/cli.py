@@ -261,7 +261,7 @@ def serve(state: State, stop: bool, status: bool, background: bool, port: int | 
     if background:
         with progress_line() as progress:
             url = server.ensure(progress)
-        click.echo(f"serving {server.base} at {url}")
+        click.echo(f"serving {server.served_name} at {url}")
         return
     server.serve_foreground(lambda msg: click.echo(msg, err=True))
 

@@ -203,6 +203,64 @@ def _convert(gguf: Path, out: Path, chat_template: str | None) -> None:
     tokenizer.save_pretrained(out)
 
 
+MERGED = "litlab-merged.json"
+
+
+def merge_adapter(base: Path, adapter: Path, dest: Path, stamp: dict[str, object],
+                  progress: Callable[[str], None] = lambda _m: None) -> Path:
+    """Write the base checkpoint ``base`` with the LoRA ``adapter`` merged into its weights,
+    as one float32 checkpoint vLLM or transformers load on their own (with the base's
+    tokenizer and chat template), atomically into ``dest``; ``stamp`` is recorded beside it."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    progress(f"merging {adapter.name} into {base.name}")
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    # float32: the sum W + BA exactly as LoRA computes it (a bfloat16 copy would round it)
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    merged.save_pretrained(tmp, safe_serialization=True)
+    AutoTokenizer.from_pretrained(base).save_pretrained(tmp)
+    (tmp / MERGED).write_text(json.dumps(stamp, default=str))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return dest
+
+
+def adapter_stamp(adapter: Path) -> dict[str, object]:
+    """What identifies one training of an adapter: its weights file's size and time."""
+    weights = adapter / "adapter_model.safetensors"
+    st = weights.stat() if weights.is_file() else None
+    return {"adapter": adapter.name,
+            "weights": [st.st_size, st.st_mtime_ns] if st is not None else None}
+
+
+def merged_checkpoint(models_dir: Path, adapter: Path,
+                      progress: Callable[[str], None] = lambda _m: None
+                      ) -> Path:
+    """The adapter merged into its base, under ``models/merged/NAME`` (written on first use
+    and again after the adapter is retrained)."""
+    base_name = adapter_base(adapter)
+    if base_name is None:
+        raise ModelNotFound(f"{adapter} is not an adapter of a packaged model",
+                            "train it with `litlab finetune sft`")
+    dest = models_dir / "merged" / adapter.name
+    stamp = adapter_stamp(adapter)
+    try:
+        if json.loads((dest / MERGED).read_text()).get("weights") == stamp["weights"]:
+            return dest
+    except (OSError, ValueError, AttributeError):
+        pass
+    base = get_packaged(base_name).path(models_dir)
+    if not (base / MARKER).is_file():
+        prepare(base_name, models_dir, progress=progress)
+    return merge_adapter(base, adapter, dest, {**stamp, "base": base_name}, progress)
+
+
 def adapter_base(path: Path) -> str | None:
     """The packaged base model a PEFT adapter directory was trained on, if it is one (None for
     a folder that is not an adapter, an unreadable config, or another base)."""

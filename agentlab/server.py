@@ -110,6 +110,31 @@ def _check_one(url: str, settings: Settings) -> str:
     return url
 
 
+def on_gpu() -> bool:
+    """Whether an NVIDIA GPU is visible (vLLM then runs there, not on the CPU)."""
+    return any(Path("/dev").glob("nvidia[0-9]*"))
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); without, vLLM's CPU
+    kernels emulate it."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return True  # cannot tell: keep the checkpoint's dtype
+    flags = next((ln.split(":", 1)[1].split() for ln in cpuinfo.splitlines()
+                  if ln.startswith("flags")), [])
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
+
+
+def server_dtype(setting: str) -> str:
+    """The ``--dtype`` the local server runs with (``setting``: the ``dtype`` setting)."""
+    if setting != "auto":
+        return setting
+    return "float32" if not on_gpu() and not cpu_has_bf16() else "auto"
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -156,7 +181,12 @@ class LocalServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.base = self._base_model_name(settings.model)
-        self.checkpoint = get_packaged(self.base).path(settings.models_dir)
+        # an adapter served merged into its base: its own checkpoint, under its own name
+        self.merged = (settings.model if settings.adapter_serving == "merged"
+                       and settings.model != self.base else None)
+        self.served_name = self.merged or self.base
+        self.checkpoint = (settings.models_dir / "merged" / self.merged if self.merged
+                           else get_packaged(self.base).path(settings.models_dir))
         self.state_path = settings.run_dir / "server.json"
         self.log_path = settings.run_dir / "server.log"
         self.hold_path = settings.run_dir / "server.hold"  # touched by the app while it is open
@@ -183,6 +213,8 @@ class LocalServer:
 
     def lora_enabled(self) -> bool:
         """Whether to start with LoRA: it costs a CPU server throughput on every request."""
+        if self.settings.adapter_serving == "merged":
+            return False  # adapters are served merged, each by a server of its own
         mode = self.settings.lora
         if mode != "auto":
             return mode == "on"
@@ -197,9 +229,9 @@ class LocalServer:
             sys.executable, "-m",
             "agentlab.vllm_fork" if fork else "vllm.entrypoints.openai.api_server",
             "--model", str(self.checkpoint),
-            "--served-model-name", self.base,
+            "--served-model-name", self.served_name,
             "--host", s.host, "--port", str(port),
-            "--dtype", s.dtype,
+            "--dtype", server_dtype(s.dtype),
             "--max-model-len", str(s.max_model_len),
             "--api-key", s.api_key,
             "--disable-uvicorn-access-log",
@@ -265,7 +297,8 @@ class LocalServer:
             return False
         self._last_served = [str(m.get("id")) for m in models]
         return any(
-            m.get("id") == self.base and m.get("root") == str(self.checkpoint) for m in models
+            m.get("id") == self.served_name and m.get("root") == str(self.checkpoint)
+            for m in models
         )
 
     def running(self) -> ServerState | None:
@@ -286,7 +319,7 @@ class LocalServer:
 
     def _serves_requested(self, state: ServerState) -> bool:
         # running() just asked the server for its models; no second request on every command.
-        return self.settings.model == self.base or self.settings.model in self._last_served
+        return self.settings.model == self.served_name or self.settings.model in self._last_served
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -300,8 +333,14 @@ class LocalServer:
 
     # -- lifecycle ----------------------------------------------------------------------
     def _require_checkpoint(self, progress: Progress) -> None:
-        """Prepare the packaged base model on first use (a one-time conversion)."""
-        if not (self.checkpoint / MARKER).is_file():
+        """Prepare the packaged base model on first use (a one-time conversion); merge the
+        adapter served merged (again after it was retrained)."""
+        if self.merged:
+            from agentlab.models import merged_checkpoint
+
+            merged_checkpoint(self.settings.models_dir,
+                              self.settings.adapters_dir / self.merged, progress)
+        elif not (self.checkpoint / MARKER).is_file():
             from agentlab.models import prepare
 
             prepare(self.base, self.settings.models_dir, progress=progress)
@@ -320,7 +359,8 @@ class LocalServer:
             state = self.running()
             if state is not None and self._serves_requested(state):
                 return state.api_base
-            adapter = self.adapters().get(self.settings.model) if state is not None else None
+            adapter = (self.adapters().get(self.settings.model)
+                       if state is not None and not self.merged else None)
             if state is not None and state.lora and adapter is not None:
                 # An adapter trained since the server started: load it, no restart.
                 from agentlab.client import ModelClient
@@ -350,7 +390,7 @@ class LocalServer:
                     start_new_session=True,  # survives this command, and Ctrl-C in it
                 )
             state = ServerState(
-                pid=proc.pid, host=self.settings.host, port=port, model=self.base,
+                pid=proc.pid, host=self.settings.host, port=port, model=self.served_name,
                 checkpoint=str(self.checkpoint), log=str(self.log_path), started_at=time.time(),
                 lora=self.lora_enabled(),
             )
@@ -394,7 +434,7 @@ class LocalServer:
                 return
             elapsed = time.monotonic() - start
             if elapsed - last_note >= 5 or last_note == 0:
-                progress(f"starting vLLM server for {self.base} on {state.api_base} "
+                progress(f"starting vLLM server for {self.served_name} on {state.api_base} "
                          f"({elapsed:.0f}s; about 20-45 s on a 2-core CPU)")
                 last_note = elapsed or 0.001
             time.sleep(0.25)
@@ -417,13 +457,14 @@ class LocalServer:
             port = self._choose_port(progress)
             self._write_state(
                 ServerState(
-                    pid=os.getpid(), host=self.settings.host, port=port, model=self.base,
+                    pid=os.getpid(), host=self.settings.host, port=port,
+                    model=self.served_name,
                     checkpoint=str(self.checkpoint), log="-", started_at=time.time(),
                     lora=self.lora_enabled(),
                 )
             )
         cmd = self.command(port)
-        progress(f"serving {self.base} at http://{self.settings.host}:{port}/v1 (Ctrl-C stops)")
+        progress(f"serving {self.served_name} at http://{self.settings.host}:{port}/v1 (Ctrl-C stops)")
         os.execvpe(cmd[0], cmd, self.environment())
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -484,6 +525,25 @@ def ensure_models(settings: Settings, client: ModelClient, names: set[str],
         if name not in served:
             progress(f"loading adapter {name} into the server")
             client.load_adapter(name, str(settings.adapters_dir / name))
+
+
+def server_for(settings: Settings, model: str) -> str | None:
+    """The model litlab's own server must be started for to answer ``model``: an adapter
+    served merged is its own server; one served with LoRA shares its base's. None: a name
+    litlab does not know (a remote server's own model)."""
+    base = base_of(settings, model)
+    if base is None or settings.adapter_serving != "merged":
+        return base
+    return model
+
+
+def for_many_answers(settings: Settings) -> Settings:
+    """The settings for a run that asks for many answers (a suite, a gate): ``auto`` adapter
+    serving becomes ``merged`` on litlab's own server on a CPU, where each answer through
+    vLLM's LoRA kernels takes 4x longer than through the merged checkpoint."""
+    if settings.adapter_serving != "auto" or settings.api_base or on_gpu():
+        return settings
+    return settings.model_copy(update={"adapter_serving": "merged"})
 
 
 def base_of(settings: Settings, model: str) -> str | None:

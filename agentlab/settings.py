@@ -62,7 +62,10 @@ class Settings(BaseModel):
         8765, ge=1, le=65535, description="Preferred port of the managed local server."
     )
     dtype: Literal["auto", "bfloat16", "float32", "float16"] = Field(
-        "bfloat16", description="Weight dtype the local vLLM server computes in."
+        "auto", description="Weight dtype the local vLLM server computes in. 'auto': float32 "
+        "on a CPU without bfloat16 instructions (AVX512-BF16 or AMX), where vLLM emulates "
+        "bfloat16 (a cited answer 3x slower, measured by bench/cpu_serving.py); otherwise the "
+        "checkpoint's own (bfloat16).",
     )
     max_model_len: int = Field(
         4096, ge=256, description="Context length (prompt + answer) of the local server."
@@ -74,6 +77,15 @@ class Settings(BaseModel):
         "auto",
         description="Serve with LoRA adapters enabled: 'auto' enables it when adapters exist "
         "or one is asked for (LoRA slows a CPU server even for base-model requests).",
+    )
+    adapter_serving: Literal["auto", "lora", "merged"] = Field(
+        "auto",
+        description="How litlab's own server serves a LoRA adapter: 'lora' beside its base "
+        "(loaded at runtime, no restart, several adapters on one server); 'merged' restarts "
+        "the server on the adapter merged into its base (written once under "
+        "models/merged/), as fast as the base: vLLM's LoRA kernels on a CPU made a cited "
+        "answer 4x slower (bench/cpu_serving.py). 'auto': merged for evaluation suites and "
+        "fine-tuning gates on a CPU, lora otherwise.",
     )
     max_loras: int = Field(1, ge=1, description="LoRA adapters usable in one batch.")
     max_lora_rank: int = Field(16, ge=1, description="Largest LoRA rank the server accepts.")

@@ -192,9 +192,9 @@ class Runner:
     def base(self, t: Target) -> str | None:
         """The packaged base model that must serve target ``t`` (None: any server will do,
         or a model litlab does not manage)."""
-        from agentlab.server import base_of
+        from agentlab.server import server_for
 
-        return None if t.kind == "search" else base_of(self.settings, self.model(t))
+        return None if t.kind == "search" else server_for(self.settings, self.model(t))
 
     def by_base(self, units: list[Unit], split: bool) -> list[tuple[str | None, list[Unit]]]:
         """``units`` in groups that one server can answer, each with a model to switch the
@@ -205,11 +205,11 @@ class Runner:
         groups: dict[str | None, list[Unit]] = {}
         for u in units:
             groups.setdefault(self.base(u.target), []).append(u)
-        if len([b for b in groups if b is not None]) < 2:
+        if not needs_switch(set(groups)):
             return [(None, units)]
-        from agentlab.server import base_of
+        from agentlab.server import server_for
 
-        first = base_of(self.settings, self.settings.model)
+        first = server_for(self.settings, self.settings.model)
         order = sorted(groups, key=lambda b: (b is not None, b != first, b or ""))
         # a group is switched to by its first target's model (an adapter loads with its base)
         return [(None if b is None else self.model(groups[b][0].target), groups[b])
@@ -457,6 +457,15 @@ def shipped_suites() -> list[Path]:
                   key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.stem))
 
 
+def needs_switch(servers: set[str | None]) -> bool:
+    """Whether targets needing these servers (:func:`agentlab.server.server_for`) need
+    litlab's server restarted between them: two bases, or an adapter served merged."""
+    from agentlab.models import PACKAGED
+
+    named = servers - {None}
+    return len(named) > 1 or any(s not in PACKAGED for s in named)
+
+
 def run_suite(suite: Suite, settings: Any, client: Any, *, jobs: int = 4,
               targets: list[str] | None = None, tags: list[str] | None = None,
               repeat: int = 1, use_cache: bool = True,
@@ -474,12 +483,14 @@ def run_suite(suite: Suite, settings: Any, client: Any, *, jobs: int = 4,
         from retrievers.library import Library
 
         library = Library.from_settings(settings)
+    from agentlab.server import ensure_models, for_many_answers, switcher
+
+    home_settings, settings = settings, for_many_answers(settings)
     runner = Runner(suite, settings, client, library=library, use_cache=use_cache)
-    from agentlab.server import ensure_models, switcher
 
     bases = {runner.base(t) for t in suite.targets if not targets or t.name in targets}
     switch = None
-    if not settings.api_base and len(bases - {None}) > 1:
+    if not settings.api_base and needs_switch(bases):
         switch = switcher(settings, say or (lambda _m: None))
     else:
         # an adapter that a target (or the judge) names is loaded into the server, as for
@@ -494,7 +505,8 @@ def run_suite(suite: Suite, settings: Any, client: Any, *, jobs: int = 4,
         runner.store.close()
         if switch is not None:
             try:
-                switch(settings.model)  # the server serves the settings' model again
+                # the server serves the settings' model again, as the settings serve it
+                switcher(home_settings, say or (lambda _m: None))(home_settings.model)
             except UserError as e:
                 if say:
                     say(f"the server could not return to {settings.model}: {e}")

@@ -179,6 +179,8 @@ class AdapterStore:
     def remove(self, name: str) -> None:
         info = self.get(name)
         shutil.rmtree(info.path)
+        # the checkpoint a suite served it merged from (agentlab.models.merged_checkpoint)
+        shutil.rmtree(self.settings.models_dir / "merged" / name, ignore_errors=True)
 
     def export(self, name: str, dest: Path) -> Path:
         """A ``.tar.gz`` of the adapter and its metadata (or a folder copy when ``dest`` is
@@ -199,28 +201,17 @@ class AdapterStore:
     def merge(self, name: str, dest: Path, progress: Progress = lambda _m: None) -> Path:
         """Write base + adapter as one full checkpoint (safetensors, tokenizer, chat template)
         that vLLM or transformers load on their own."""
-        import torch
-        from peft import PeftModel
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from agentlab.models import adapter_stamp, merge_adapter
 
         info = self.get(name)
         base = base_checkpoint(self.settings, info.base)
         if dest.exists() and any(dest.iterdir()):
             raise UserError(f"{dest} is not empty", "merge into a new folder")
-        progress(f"loading {info.base} and {name}")
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-        merged = PeftModel.from_pretrained(model, str(info.path)).merge_and_unload()
-        tmp = dest.with_name(dest.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        progress(f"writing {dest}")
-        merged.save_pretrained(tmp, safe_serialization=True)
-        AutoTokenizer.from_pretrained(base).save_pretrained(tmp)
-        (tmp / "litlab-merged.json").write_text(json.dumps(
-            {"base": info.base, "adapter": name, "adapter_meta": info.to_dict()}, default=str))
-        dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             dest.rmdir()
-        tmp.rename(dest)
+        merge_adapter(base, info.path, dest, {**adapter_stamp(info.path), "base": info.base,
+                                              "adapter_meta": info.to_dict()}, progress)
+        progress(f"wrote {dest}")
         return dest
 
 

@@ -104,12 +104,15 @@ def gate_adapter(settings: Any, adapter: str, suite: str, *, say: Say | None = N
     """Run the evaluation gate of ``adapter`` on ``suite`` against the server (started or
     reused, serving the adapter; or ``client``'s); the verdict is stored with the adapter and
     returned."""
-    from agentlab.server import connect
+    from agentlab.server import connect, for_many_answers, server_for
     from finetune.gate import run_gate
 
     if client is None:
-        client = connect(settings.model_copy(update={"model": adapter}),
-                         say or (lambda _m: None))
+        # a server that serves the adapter; where the suite serves it merged (a CPU), the
+        # base's server, which the suite asks first (no restart for a LoRA server first)
+        many = for_many_answers(settings)
+        first = adapter if server_for(many, adapter) != adapter else settings.model
+        client = connect(many.model_copy(update={"model": first}), say or (lambda _m: None))
     return run_gate(settings, client, adapter, suite, progress=progress, stop=stop)
 
 

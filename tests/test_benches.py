@@ -34,7 +34,8 @@ def _run(script: str, env: dict[str, str], *args: str) -> str:
 
 def test_every_bench_has_a_smoke_test() -> None:
     scripts = {p.stem for p in BENCH.glob("*.py")} - {"common", "real_corpus"}
-    assert scripts == set(OFFLINE) | set(WITH_SERVER) | {"training", "finetune_quality"}
+    assert scripts == set(OFFLINE) | set(WITH_SERVER) | {"training", "finetune_quality",
+                                                         "cpu_serving"}
 
 
 @pytest.mark.slow
@@ -48,6 +49,14 @@ def test_training_bench_runs(prepared_models: Path, tmp_path: Path) -> None:
     home = home_with_models(tmp_path / "bench-home", prepared_models)
     out = _run("training", {**os.environ, "LITLAB_HOME": str(home)})
     assert "litlab/TRL tokens per second" in out
+
+
+@pytest.mark.slow
+def test_cpu_serving_bench_runs(prepared_models: Path, tmp_path: Path) -> None:
+    """Four servers of its own (bfloat16, auto, LoRA, merged) in a home of its own."""
+    home = home_with_models(tmp_path / "bench-home", prepared_models)
+    out = _run("cpu_serving", {**os.environ, "LITLAB_HOME": str(home)})
+    assert "c/d = " in out and "a/b = " in out
 
 
 @pytest.mark.slow

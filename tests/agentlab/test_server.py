@@ -290,3 +290,69 @@ def test_server_that_dies_while_starting_says_why(tmp_path: Path) -> None:
     with pytest.raises(ServerUnavailable, match="exited with code") as info:
         server.ensure()
     assert str(server.log_path) in str(info.value)
+
+
+def test_a_cpu_without_bfloat16_instructions_serves_in_float32(
+        tmp_path: Path, prepared_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Measured here (bench/cpu_serving.py): on an AVX2 CPU vLLM emulates bfloat16 and a cited
+    # answer takes 3x longer than in float32; a CPU with AVX512-BF16 or AMX keeps bfloat16.
+    import agentlab.server as server
+
+    avx2 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    assert not server.cpu_has_bf16(avx2)
+    assert server.cpu_has_bf16(avx2.replace("avx2", "avx2 avx512f avx512_bf16"))
+    assert server.cpu_has_bf16(avx2.replace("avx2", "avx2 amx_bf16 amx_tile"))
+    home = home_with_models(tmp_path / "home", prepared_models)
+
+    def dtype(settings: Settings) -> str:
+        cmd = LocalServer(settings).command(8000)
+        return cmd[cmd.index("--dtype") + 1]
+
+    monkeypatch.setattr(server, "on_gpu", lambda: False)
+    monkeypatch.setattr(server, "cpu_has_bf16", lambda: False)
+    assert dtype(Settings(home=home)) == "float32"
+    assert dtype(Settings(home=home, dtype="bfloat16")) == "bfloat16"  # a setting wins
+    monkeypatch.setattr(server, "cpu_has_bf16", lambda: True)
+    assert dtype(Settings(home=home)) == "auto"  # vLLM's auto: the checkpoint's bfloat16
+    monkeypatch.setattr(server, "on_gpu", lambda: True)
+    monkeypatch.setattr(server, "cpu_has_bf16", lambda: False)
+    assert dtype(Settings(home=home)) == "auto"
+
+
+def test_an_adapter_served_merged_is_a_server_of_its_own(
+        tmp_path: Path, prepared_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Suites and gates on a CPU serve an adapter merged into its base (4x faster answers than
+    # vLLM's CPU LoRA kernels, bench/cpu_serving.py): a server of its own, under its name.
+    import agentlab.server as server
+    from evals.runner import needs_switch
+
+    home = home_with_models(tmp_path / "home", prepared_models)
+    adapter = home / "adapters" / "tutor"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text(json.dumps(
+        {"base_model_name_or_path": str(prepared_models / DEFAULT_MODEL)}))
+    merged = Settings(home=home, model="tutor", adapter_serving="merged")
+    cmd = LocalServer(merged).command(8000)
+    assert cmd[cmd.index("--model") + 1] == str(home / "models" / "merged" / "tutor")
+    assert cmd[cmd.index("--served-model-name") + 1] == "tutor"
+    assert "--enable-lora" not in cmd
+    # the base beside it needs no LoRA either; with LoRA, the adapter rides on its base
+    assert "--enable-lora" not in LocalServer(merged.model_copy(
+        update={"model": DEFAULT_MODEL})).command(8000)
+    lora = Settings(home=home, model="tutor", adapter_serving="lora")
+    assert f"tutor={adapter}" in LocalServer(lora).command(8000)
+    assert server.server_for(merged, "tutor") == "tutor"
+    assert server.server_for(lora, "tutor") == DEFAULT_MODEL
+    assert server.server_for(merged, DEFAULT_MODEL) == DEFAULT_MODEL
+    assert server.server_for(merged, "someone-elses-model") is None
+    assert needs_switch({DEFAULT_MODEL, "tutor"}) and needs_switch({"tutor"})
+    assert not needs_switch({DEFAULT_MODEL, None})
+    # 'auto': merged for many answers on litlab's own CPU server; lora on a GPU or a remote
+    auto = Settings(home=home)
+    monkeypatch.setattr(server, "on_gpu", lambda: False)
+    assert server.for_many_answers(auto).adapter_serving == "merged"
+    assert server.for_many_answers(lora).adapter_serving == "lora"
+    assert server.for_many_answers(auto.model_copy(
+        update={"api_base": "http://gpu-box:8000/v1"})).adapter_serving == "auto"
+    monkeypatch.setattr(server, "on_gpu", lambda: True)
+    assert server.for_many_answers(auto).adapter_serving == "auto"

@@ -1,5 +1,6 @@
 """An adapter trained on the embedded model is loaded into the running vLLM server without a
-restart and changes what the model answers; the gate evaluates it against the base."""
+restart and changes what the model answers; the gate evaluates it against the base, serving
+it merged into its base on a CPU."""
 
 from __future__ import annotations
 
@@ -58,5 +59,17 @@ def test_adapter_hot_loads_and_changes_the_answer(vllm_server, tmp_path) -> None
     assert r.exit_code == (0 if gate["passed"] else 1)
     assert {d["assertion"] for d in gate["comparison"]["deltas"]} >= {"(case)", "refusal"}
     assert AdapterStore(s).get("codeword").gate_state == ("passed" if gate["passed"] else "failed")
+    # On a CPU the gate serves the adapter merged into its base (answers 4x faster than
+    # through vLLM's LoRA kernels): its cases ran on the merge (the trained weights: answers
+    # unlike the base's); then the server serves the base again, the adapter loaded beside it.
+    from evals.store import RunStore
+
+    store = RunStore(s.home_dir)
+    said = {t: " ".join(r.output.get("text") or "" for r in store.results(gate["run"])
+                        if r.target == t) for t in ("base", "adapter")}
+    store.close()
+    assert said["adapter"] and said["adapter"] != said["base"]
+    assert (s.models_dir / "merged" / "codeword" / "config.json").is_file()
+    state = json.loads((s.run_dir / "server.json").read_text())
+    assert state["model"] == "smollm2-135m-instruct" and state["pid"] != pid  # restarted
     assert "codeword" in client.models()
-    assert json.loads((s.run_dir / "server.json").read_text())["pid"] == pid  # no restart

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -342,3 +343,32 @@ def test_a_long_example_is_trained_whole_not_cut_before_its_answer(home: Path) -
     assert out["tokens"] > 1024 * 2  # two whole examples in the step (batch 2)
     run = json.loads((home / "runs" / "finetune" / "l1" / "run.json").read_text())
     assert run["training"]["max_length"] > 1024
+
+
+def test_a_merged_checkpoint_is_written_once_and_again_after_retraining(home: Path) -> None:
+    """What a suite serves for an adapter on a CPU: its merge, rewritten when it changed."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from agentlab.models import merged_checkpoint
+
+    litlab("finetune", "data", "build", "mem", "--from", str(home / "memorise.jsonl"))
+    litlab("finetune", "sft", "--data", "mem", "--name", "m", "--steps", "2", "--lr", "0.01")
+    adapter = home / "adapters" / "m"
+    first = merged_checkpoint(home / "models", adapter)
+    assert first == home / "models" / "merged" / "m"
+    written = (first / "model.safetensors").stat().st_mtime_ns
+    assert merged_checkpoint(home / "models", adapter) == first
+    assert (first / "model.safetensors").stat().st_mtime_ns == written  # not merged again
+    ids = torch.tensor([[2, 10, 11, 12, 13]])
+    with torch.no_grad():
+        before = AutoModelForCausalLM.from_pretrained(first)(ids).logits
+    # trained again: a new weights file where the old one was
+    litlab("finetune", "sft", "--data", "mem", "--name", "m2", "--steps", "4", "--lr", "0.02")
+    shutil.copy(home / "adapters" / "m2" / "adapter_model.safetensors", adapter)
+    again = merged_checkpoint(home / "models", adapter)
+    with torch.no_grad():
+        after = AutoModelForCausalLM.from_pretrained(again)(ids).logits
+    assert not torch.allclose(before, after, atol=1e-4)  # the retrained weights, merged
+    litlab("adapters", "remove", "m")
+    assert not first.exists()  # removing an adapter removes its merge
