@@ -264,6 +264,69 @@ def test_targets_on_different_base_models_each_reach_a_server_that_serves_them(
     assert switched[-1] == "smollm2-135m-instruct"
 
 
+def test_on_a_cpu_an_adapter_target_runs_on_its_merged_server_and_the_base_on_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gate's suite (base and adapter) on litlab's own CPU server: the base's cases where
+    the server already is, the adapter's on a server restarted on its merge (4x faster than
+    vLLM's CPU LoRA kernels), then back to the settings' model as they serve it; with
+    ``adapter_serving = "lora"`` the adapter is loaded beside the base, no restart."""
+    import json as _json
+
+    import agentlab.server as server
+    from agentlab.client import ChatResult
+    from agentlab.settings import Settings
+    from evals.runner import run_suite
+
+    class Serves:
+        def __init__(self, names: list[str]) -> None:
+            self.names, self.loaded = names, []
+
+        def chat(self, messages, *, model: str, **kw):
+            assert model in self.names, f"{model} asked of a server serving {self.names}"
+            return ChatResult(f"fine from {model}", model, 1, 1, "stop")
+
+        def models(self) -> list[str]:
+            return list(self.names)
+
+        def load_adapter(self, name: str, path: str) -> None:
+            self.loaded.append(name)
+            self.names.append(name)
+
+    switched: list[tuple[str, str]] = []
+
+    def switcher(settings, say):
+        def switch(model: str):
+            switched.append((model, settings.adapter_serving))
+            return Serves([model])
+        return switch
+
+    monkeypatch.setattr(server, "switcher", switcher)
+    monkeypatch.setattr(server, "on_gpu", lambda: False)
+    home = tmp_path / "home"
+    (home / "adapters" / "tutor").mkdir(parents=True)
+    (home / "adapters" / "tutor" / "adapter_config.json").write_text(_json.dumps(
+        {"base_model_name_or_path": "/x/models/smollm2-135m-instruct"}))
+    (tmp_path / "s.yaml").write_text(
+        "targets:\n"
+        "  - {name: adapter, kind: prompt, model: tutor}\n"
+        "  - {name: base, kind: prompt, model: smollm2-135m-instruct}\n"
+        "prompts: [zero_shot]\nassert: [{type: icontains, value: fine}]\n"
+        "cases: [{id: a, question: 'q?'}, {id: b, question: 'r?'}]\n")
+    summary = run_suite(load_suite(tmp_path / "s.yaml"), Settings(home=home),
+                        Serves(["smollm2-135m-instruct"]), jobs=2)
+    assert {r.target: r.output["text"] for r in summary.results} == {
+        "adapter": "fine from tutor", "base": "fine from smollm2-135m-instruct"}
+    assert switched == [("smollm2-135m-instruct", "merged"), ("tutor", "merged"),
+                        ("smollm2-135m-instruct", "auto")]  # back as the settings serve it
+
+    switched.clear()
+    beside = Serves(["smollm2-135m-instruct"])
+    summary = run_suite(load_suite(tmp_path / "s.yaml"),
+                        Settings(home=home, adapter_serving="lora"), beside, use_cache=False)
+    assert all(r.passed for r in summary.results) and not switched
+    assert beside.loaded == ["tutor"]
+
+
 def test_a_remote_server_is_never_switched(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """With api_base set, the remote server answers every target as it can; litlab restarts
