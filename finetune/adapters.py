@@ -234,6 +234,10 @@ def load_into_server(settings: Any, name: str, *, restart: bool = False,
     from agentlab.server import LocalServer
 
     info = AdapterStore(settings).get(name)
+    if settings.adapter_serving == "merged" and not settings.api_base:
+        # served merged into its base: a server of its own (restarted on it unless it is)
+        LocalServer(settings.model_copy(update={"model": name})).ensure(progress)
+        return f"the server serves {name} merged into {info.base} (adapter_serving = merged)"
     if info.rank > settings.max_lora_rank:
         raise UserError(f"{name} has LoRA rank {info.rank}; the server accepts up to "
                         f"{settings.max_lora_rank}",

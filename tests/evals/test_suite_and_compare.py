@@ -279,7 +279,7 @@ def test_on_a_cpu_an_adapter_target_runs_on_its_merged_server_and_the_base_on_it
 
     class Serves:
         def __init__(self, names: list[str]) -> None:
-            self.names, self.loaded = names, []
+            self.names, self.loaded = names, list[str]()
 
         def chat(self, messages, *, model: str, **kw):
             assert model in self.names, f"{model} asked of a server serving {self.names}"

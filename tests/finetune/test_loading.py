@@ -77,3 +77,22 @@ def test_an_adapter_for_another_base_or_too_high_a_rank_is_refused(running) -> N
     with pytest.raises(UserError, match="rank 64; the server accepts up to 16"):
         load_into_server(settings, "wide")
     assert AdapterStore(settings).get("wide").base == "smollm2-135m-instruct"
+
+
+def test_with_adapter_serving_merged_loading_serves_the_merge(
+        running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``adapter_serving = "merged"``: loading an adapter makes litlab's server serve it merged
+    into its base (a server of its own), not LoRA beside a base that has LoRA off."""
+    from agentlab.server import LocalServer
+
+    settings, home = running
+    adapter(home, "mine", home / "models" / "smollm2-135m-instruct")
+    started: list[tuple[str | None, str]] = []
+    def ensure(self: LocalServer, progress: object = None) -> str:
+        started.append((self.merged, str(self.checkpoint)))
+        return "http://127.0.0.1:1/v1"
+
+    monkeypatch.setattr(LocalServer, "ensure", ensure)
+    said = load_into_server(settings.model_copy(update={"adapter_serving": "merged"}), "mine")
+    assert "serves mine merged into smollm2-135m-instruct" in said
+    assert started == [("mine", str(home / "models" / "merged" / "mine"))]
