@@ -529,7 +529,8 @@ def check(claim: Reading, window: Reading, context: str = "",
     if swapped:
         return Check(CONTRADICTED, coverage, f"the source says {swapped[1]}, not {swapped[0]}",
                      swapped[1])
-    counted = quantity(claim, window) if coverage >= coverage_needed else None
+    counted = (quantity(claim, window) or frequency(claim, window)
+               if coverage >= coverage_needed else None)
     if counted:
         return Check(CONTRADICTED, coverage, f"the source says {counted[1]}, not {counted[0]}",
                      counted[1])
@@ -759,10 +760,19 @@ def _as_written(r: Reading, stem_: str) -> str:
     return r.tokens[r.words[stem_][0]] if r.words.get(stem_) else stem_
 
 
-def _foreign_at(sentence: Reading, pos: int, claim: Reading, name: bool) -> str | None:
+def _adverb(word: str) -> bool:
+    return len(word) > 4 and word.lower().endswith("ly")
+
+
+def _foreign_at(sentence: Reading, pos: int, claim: Reading, name: bool,
+                shown: str = "") -> str | None:
     """The sentence's name (``name``) or content word at ``pos`` as written, when the claim
-    does not hold it."""
+    does not hold it; an adverb in -ly is no stand-in for the claim's word ``shown`` unless
+    that is one too ("the *authors* endorse" against "We *strongly* endorse"; "*linearly*"
+    against "*quadratically*" is a swap)."""
     if not 0 <= pos < len(sentence.tokens):
+        return None
+    if shown and _adverb(sentence.tokens[pos]) != _adverb(shown):
         return None
     tok = sentence.tokens[pos].rstrip(".-")
     if name:
@@ -830,7 +840,7 @@ def substitution(claim: Reading, sentence: Reading, title: str = "") -> tuple[st
                 if spot >= 0 and sentence.tokens[spot + 1:at_term] == trail:
                     while spot > 0 and _abbreviation(sentence.raw[spot]):
                         spot -= 1  # "*Long* (L) summaries": the word before its letter
-                    other = _foreign_at(sentence, spot, claim, False)
+                    other = _foreign_at(sentence, spot, claim, False, shown)
                     if other and not _itself(sentence, spot, shown, title):
                         return shown, other
         if before and not after and claim.tokens[pos - 1] in _LINKS:
@@ -843,7 +853,7 @@ def substitution(claim: Reading, sentence: Reading, title: str = "") -> tuple[st
                 spot += len(lead)
                 while spot < len(sentence.tokens) - 1 and sentence.tokens[spot] in STOP_WORDS:
                     spot += 1  # "linked to *their* captions"
-                other = _foreign_at(sentence, spot, claim, name)
+                other = _foreign_at(sentence, spot, claim, name, shown)
                 if other:
                     return shown, other
         if not before or not after:
@@ -856,7 +866,7 @@ def substitution(claim: Reading, sentence: Reading, title: str = "") -> tuple[st
             continue  # the same word in another form ("PDF *parser*" against "PDF *parsing*
             # utility"): a paraphrase, not a swap
         replacing = [t for p in range(lo + 1, hi)
-                     if (t := _foreign_at(sentence, p, claim, name))
+                     if (t := _foreign_at(sentence, p, claim, name, shown))
                      and not _itself(sentence, p, shown, title)]
         if replacing:
             return shown, replacing[0]
@@ -922,12 +932,32 @@ _ROLE_WORDS = frozenset(["from", "to", "into", "than", "by", "over", "against", 
                          "before", "after", "onto", "versus", "vs"])
 
 
+# how often, said in words: "often requires glue code" against "rarely requires" (never is a
+# negation already, read apart)
+_OFTEN = frozenset(["often", "usually", "always", "frequently", "commonly", "typically",
+                    "generally", "mostly", "regularly"])
+_RARELY = frozenset(["rarely", "seldom", "hardly", "occasionally", "infrequently"])
+
+
+def frequency(claim: Reading, window: Reading) -> tuple[str, str] | None:
+    """(the claim's word, the source's) when they say how often with words of opposite kinds:
+    "*rarely* require glue code" against "it *often* requires"."""
+    for mine, other in ((_OFTEN, _RARELY), (_RARELY, _OFTEN)):
+        said = next((t for t in claim.tokens if t in mine), None)
+        theirs = next((t for t in window.tokens if t in other), None)
+        if said and theirs and not any(t in mine for t in window.tokens):
+            return said, theirs
+    return None
+
+
 def _roles(r: Reading) -> dict[str, set[str]]:
     """For each term (content word or name), the role words that mark it: the nearest of
     "from", "to", "than", "by", "through", "across", ... within the three tokens before it
     ("from a visual selection to text": selection <- from, text <- to)."""
     out: dict[str, set[str]] = {}
-    terms = [(w, p) for w, at in r.words.items() if w not in _RELATIONS for p in at]
+    # how often something happens is no term ("for scientific documents *often* require")
+    terms = [(w, p) for w, at in r.words.items()
+             if w not in _RELATIONS and r.tokens[at[0]] not in _OFTEN | _RARELY for p in at]
     terms += [(t.rstrip(".-"), p) for p, t in enumerate(r.tokens) if t.rstrip(".-") in r.names]
     for term, p in terms:
         for back in range(p - 1, max(-1, p - 4), -1):

@@ -504,3 +504,27 @@ def test_a_modifier_is_read_before_every_place_of_its_term() -> None:
     assert check(claim, read(source)).verdict == CONTRADICTED
     assert verdict("Multi-task approaches that train on the multiple granularities of summaries "
                    "demonstrate promise for improving long summary quality.", source) == SUPPORTED
+
+
+def test_how_often_said_in_words_must_be_the_sources() -> None:
+    source = ("While these research models are powerful and extensible for research purposes, "
+              "it often requires significant glue code and stitching software tools to create "
+              "robust processing pipelines.")
+    result = checked("Research models for scientific documents rarely require glue code to "
+                     "create robust processing pipelines.", source)
+    assert result.verdict == CONTRADICTED and result.value == "often"
+    # "often" is how often, not a term a role word ("for") binds: nothing traded places
+    assert verdict("Research models for scientific documents often require significant glue "
+                   "code to create robust processing pipelines.", source) == SUPPORTED
+
+
+def test_an_adverb_does_not_stand_in_for_the_claims_word() -> None:
+    # the paper says "We"; "strongly" in the place before "endorse" is not another subject
+    source = ("We strongly endorse efforts to increase the transparency of the court system, "
+              "including free release of court documents and case summaries for other types "
+              "of lawsuits in the U.S.")
+    assert verdict("The authors endorse the free release of court documents and case "
+                   "summaries for other types of lawsuits.", source) == SUPPORTED
+    # an adverb for an adverb still is a swap
+    assert verdict("The cost scales linearly with sequence length.",
+                   "The cost scales quadratically with sequence length.") == CONTRADICTED
