@@ -216,6 +216,29 @@ def test_no_answer_line_from_a_passage_about_something_the_question_does_not_nam
     assert line is not None and "2e-5" in line[1]
 
 
+def test_a_table_row_can_be_the_answer_line_and_wrapped_prose_cannot() -> None:
+    """"How many S2ORC papers have DOIs?" is answered by a row of the statistics table, which
+    sentence splitting had run together with every other row into one long run; a line of
+    wrapped prose (a sentence's end inside, function words all along) is no row."""
+    from agentlab.answer_line import best_sentence
+    from agentlab.citations import Source
+
+    table = ("Our PDF coverage is 35.6%, or 28.9M papers. The statistics follow.\n"
+             "Total papers 81.1M\nPapers w/ PDF 28.9M (35.6%)\nPapers w/ DOIs 52.2M (64.3%)\n"
+             "Papers w/ ACL IDs 42k (0.1%)\nTable 3: Statistics on paper provenance.")
+    sources = [Source(n=1, chunk_id=1, paper="p", title="S2ORC", section="3", pages="5",
+                      text=table)]
+    line = best_sentence("In S2ORC, how many papers have DOIs?", sources)
+    assert line == (1, "Papers w/ DOIs 52.2M (64.3%)")
+    prose = ("Writing a summary means reading the case documents and tracing\n"
+             "each case's timeline. For a typical summary, this process takes an expert 1-4 "
+             "hours. And it needs to\nbe reviewed by a second expert.")
+    sources = [Source(n=1, chunk_id=1, paper="p", title="Multi-LexSum", section="3",
+                      pages="4", text=prose)]
+    line = best_sentence("How many hours does a typical summary take an expert?", sources)
+    assert line == (1, "For a typical summary, this process takes an expert 1-4 hours.")
+
+
 def test_an_answer_stopped_early_still_counts_the_tokens_it_got() -> None:
     """A loop cut on the stream closes it before vLLM's usage chunk; the app's status line
     said '0 tokens'. Each streamed chunk is a token."""
