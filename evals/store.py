@@ -108,6 +108,13 @@ class RunStore:
     def finish(self, run_id: str) -> None:
         with self._lock, transaction(self.db):
             self.db.execute("UPDATE runs SET finished_at = ? WHERE id = ?", (time.time(), run_id))
+        # a kill between a result's commit and its line lost the line: the finished run's
+        # cases.jsonl is written again from the database, one line a result
+        path = self.folder / run_id / "cases.jsonl"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in self.results(run_id)))
+        tmp.replace(path)
 
     def runs(self) -> list[RunInfo]:
         return [self._info(r) for r in
