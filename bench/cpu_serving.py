@@ -30,16 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ask import QUESTIONS  # the questions bench/ask.py times
 from common import question_arguments, sentence, settings, write
 
-QUESTIONS = [
-    "How does Mamba scale with sequence length?",
-    "What does low-rank adaptation freeze?",
-    "How is the RLHF policy optimised?",
-    "What is the reward model trained on?",
-    "What loss aligns images and text?",
-    "How many trainable parameters does LoRA save?",
-]
 ADAPTER = "bench-lora"
 
 
