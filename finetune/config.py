@@ -155,6 +155,11 @@ def training_config(s: RunSpec, output_dir: Path, *, cuda: bool) -> Any:
         values["eval_steps"] = values["save_steps"]  # the best point must be a checkpoint
     if not cuda:
         values.setdefault("use_cpu", True)
+        # TRL checkpoints activations by default, recomputing the forward pass in the
+        # backward one to save GPU memory; a 135M model's activations fit a CPU's memory
+        # many times over, and not recomputing made an SFT step ~15% faster (53/46 s
+        # against 62/53 s on this 2-core CPU, the same batches).
+        values.setdefault("gradient_checkpointing", False)
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # processes of one run (torchrun)
             values.setdefault("ddp_backend", "gloo")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:

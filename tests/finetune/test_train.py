@@ -61,6 +61,9 @@ def test_sft_loss_falls_and_the_adapter_is_registered(home: Path) -> None:
     assert info["gate_state"] == "not evaluated"
     run = json.loads((home / "runs" / "finetune" / "mem1" / "run.json").read_text())
     assert run["state"] == "finished" and run["versions"]["trl"] and run["seed"] == 0
+    # On a CPU activations are kept, not recomputed in the backward pass (TRL's default is
+    # to recompute, which only saves GPU memory): ~15% a step.
+    assert run["training"]["gradient_checkpointing"] is False
     assert (home / "runs" / "finetune" / "mem1" / "loss.png").stat().st_size > 1000
     # Not passed a gate: `use` refuses without --force.
     result = CliRunner().invoke(main, ["adapters", "use", "mem1"])
