@@ -23,7 +23,18 @@ from typing import Any
 import numpy as np
 
 from agentlab.citations import Source
-from agentlab.verify import CONTRADICTED, NOT_FOUND, SUPPORTED, Evidence, Vocabulary, judge
+from agentlab.tables import Cell, tables
+from agentlab.verify import (
+    CONTRADICTED,
+    NOT_FOUND,
+    SUPPORTED,
+    Evidence,
+    Number,
+    Vocabulary,
+    _same,
+    judge,
+    read,
+)
 from litcore.text import tokens
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -87,6 +98,36 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
+def prose(text: str, cells: Sequence[Cell] | None = None) -> str:
+    """``text`` without its tables' rows."""
+    if cells is None:
+        cells = [c for t in tables(text) for c in t]
+    rows = {c.row for c in cells}
+    if not rows:
+        return text
+
+    def row(line: str) -> bool:  # a row, or the line a row's label began on ("Macro Avg")
+        line = " ".join(line.split())
+        return bool(line) and (line in rows or any(r.startswith(line + " ") for r in rows))
+    return "\n".join(ln for ln in text.splitlines() if not row(ln))
+
+
+def source_pieces(text: str, claimed: Sequence[Number] = ()) -> list[str]:
+    """What a source says, piece by piece: its sentences, and for its tables (which sentence
+    splitting would run together into one "sentence" where every number sits near every
+    label) the cells that give a number of ``claimed``, each read with its row, its column
+    and its table's caption (:mod:`agentlab.tables`)."""
+    cells = [c for t in tables(text) for c in t]
+    if not cells:
+        return split_sentences(text.replace("\n", " ")) or [text]
+    out = split_sentences(prose(text, cells).replace("\n", " "))
+    for c in cells:
+        if any(_same(mine, theirs, True) for theirs in read(c.value).numbers
+               for mine in claimed):
+            out.append(c.text)
+    return out or [text]
+
+
 def attribute(answer: str, sources: Sequence[Source], embed: Embed,
               threshold: float = 0.55, vocabulary: Vocabulary | None = None
               ) -> list[Sentence]:
@@ -97,15 +138,18 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
     if not sentences or not sources:
         return [Sentence(s) for s in sentences]
     plain = [_MARKER.sub("", s).strip() for s in sentences]
-    pieces: list[tuple[int, str]] = []  # (source number, one sentence of it)
+    pieces: list[tuple[int, str]] = []  # (source number, one sentence or table cell of it)
+    claimed = [n for s in plain for n in read(s).numbers]
     for src in sources:
-        parts = split_sentences(src.text.replace("\n", " ")) or [src.text]
-        pieces += [(src.n, p) for p in parts]
+        pieces += [(src.n, p) for p in source_pieces(src.text, claimed)]
     vectors = np.asarray(embed(plain + [p for _, p in pieces]), dtype=np.float32)
     mine, theirs = vectors[:len(plain)], vectors[len(plain):]
     similarity = mine @ theirs.T  # normalised vectors: cosine
     by_n = {s.n: s for s in sources}
-    contexts = {s.n: f"{s.title} {s.section} {s.text}".lower() for s in sources}
+    # where a claim's names may be besides the sentence: the passage, but not its tables'
+    # rows (a name in a row is said of that row's values: "Papers w/ LaTeX full text 1.5M"
+    # does not put LaTeX in "full text ... for 8.1M papers")
+    contexts = {s.n: f"{s.title} {s.section} {prose(s.text)}".lower() for s in sources}
     out = []
     for i, (raw, text) in enumerate(zip(sentences, plain, strict=True)):
         sentence = Sentence(raw)

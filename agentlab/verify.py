@@ -752,7 +752,10 @@ def _given_to(claim: Reading, number: Number, window: Reading, theirs: Number) -
     counted_there = [t for t in window.unit(theirs) if t in window.names]
     if counted and counted_there and not set(counted) & set(counted_there) \
             and len(foreign(counted_there)) == len(counted_there):
-        return window.raw[window.tokens.index(counted_there[0], theirs.pos)]
+        # what it counts may come before it ("GROBID full text is 8.1M")
+        at = [i for i, t in enumerate(window.tokens) if t == counted_there[0]]
+        return window.raw[min(at, key=lambda i: abs(i - theirs.pos))] if at else \
+            counted_there[0]
     return None
 
 
