@@ -19,11 +19,10 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from litcore.text import STOP_WORDS, keywords, stem, tokens
+from litcore.text import keywords, stem, tokens
 
 _NUMBER = re.compile(r"\d")
 _MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
-_LIST_MARK = re.compile(r"\(\s*\d{1,2}\s*\)|\b\d{1,2}\)")
 MIN_SHARE = 0.34  # at least a third of the question's weight, or no answer line
 
 
@@ -77,29 +76,14 @@ def _candidates(text: str, split: Callable[[str], list[str]]) -> list[tuple[str,
     1.5M (1.8%)", four words or more), which sentence splitting runs together into one long
     run of a table; a row is read with its table's caption ("Over 50 pages 2.27M" under
     "Table 8: PDFs filtered out before GROBID processing")."""
-    rows = [" ".join(ln.split()) for ln in text.splitlines() if _row(ln)]
+    from agentlab.tables import is_row
+
+    rows = [" ".join(ln.split()) for ln in text.splitlines() if is_row(ln)]
     # a "sentence" holding two rows is the table run together, not a sentence
     sentences = [t for t in split(text.replace("\n", " "))
                  if sum(r in " ".join(t.split()) for r in rows) < 2]
     caption = next((ln for ln in text.splitlines() if _CAPTION.match(ln)), "") if rows else ""
     return [(t, 6, "") for t in sentences] + [(r, 4, caption) for r in rows]
-
-
-def _row(line: str) -> bool:
-    """A table's row, not a line of wrapped prose: labels and values, at most one function
-    word ("Number of papers 81.1M"; prose has them all along: "For a typical summary, this
-    process takes an expert 1-4 hours. And it needs to"), no sentence's end, no list mark
-    taken for a value."""
-    words = line.split()
-    valued = _LIST_MARK.sub(" ", _MARKERS.sub(" ", line))  # "(2) Predictors" holds no value
-    return (bool(_NUMBER.search(valued)) and re.match(r"\s*[A-Za-z]", line) is not None
-            and 4 <= len(words) <= 20 and ". " not in line
-            and not line.rstrip().endswith((".", ":", ";", ","))
-            and sum(w.lower().strip(",;:()") in STOP_WORDS for w in words) <= 1
-            # labels and values, mostly: "Papers w/ DOIs 52.2M (64.3%)", not "learning rate
-            # decay with 10% warm-up, batch size"
-            and sum(w.strip("(),;:")[:1].isupper() or bool(_NUMBER.search(w))
-                    for w in words) >= 0.4 * len(words))
 
 
 def answering_number(question: str, sentence: str, idf: Any = None,

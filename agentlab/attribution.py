@@ -122,7 +122,7 @@ def source_pieces(text: str, claimed: Sequence[Number] = ()) -> list[str]:
         return split_sentences(text.replace("\n", " ")) or [text]
     out = split_sentences(prose(text, cells).replace("\n", " "))
     for c in cells:
-        if any(_same(mine, theirs, True) for theirs in read(c.value).numbers
+        if any(_same(mine, theirs, True) for theirs in read(c.value or c.row).numbers
                for mine in claimed):
             out.append(c.text)
     return out or [text]

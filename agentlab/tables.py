@@ -53,7 +53,8 @@ def is_row(line: str) -> bool:
             # decay with 10% warm-up, batch size"
             and sum(w.strip("(),;:")[:1].isupper() or bool(_NUMBER.search(w))
                     for w in words) >= 0.4 * len(words)
-            and len(split_row(line)[1]) >= 1)
+            # a value among them: "P R F1 P R F1" is a header
+            and any(_VALUE.match(w) and w not in "-\u2013\u2014" for w in words))
 
 
 def split_row(line: str) -> tuple[str, list[str]]:
@@ -134,8 +135,10 @@ class Cell:
     def text(self) -> str:
         """How the cell is read and quoted: "Test (20%), Tiny T is 312 (Table 8: ...)" (what
         a value counts is read before "is", as in "a recall of 81.2")."""
-        where = ", ".join(x for x in (self.context, self.label, self.column) if x)
         caption = f" ({self.caption.rstrip('.')})" if self.caption else ""
+        if not self.value:  # words among the values: the row as printed
+            return f"{self.row}{caption}"
+        where = ", ".join(x for x in (self.context, self.label, self.column) if x)
         return f"{where} is {self.value}{caption}"
 
 
@@ -204,6 +207,9 @@ def _read(lines: list[str], start: int, end: int, rows: list[int],
     for k in rows:
         group = spans[max(s for s in spans if s < k)] if any(s < k for s in spans) else []
         label, values = split_row(lines[k])
+        if not values:  # "S2ORC (PDF-parse) 8.1M full text yes": a row, not of cells
+            cells.append(Cell(lines[k], "", "", caption, lines[k]))
+            continue
         columns, context, grouped = _line_up(heads, len(values), group)
         if columns is None:
             cells.append(Cell(label, "", " ".join(values), caption, lines[k]))
