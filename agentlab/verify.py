@@ -365,16 +365,34 @@ def _has(reading: Reading, word: str) -> bool:
         return True
     # the words as written, where the stemmer cut one short ("proceed" -> "proc", while
     # "proceeding" -> "proceed")
-    return len(word) >= 5 and any(len(t) >= 5 and (t.startswith(word) or word.startswith(t))
-                                  for t in reading.tokens if t.isalpha())
+    if len(word) >= 5 and any(len(t) >= 5 and (t.startswith(word) or word.startswith(t))
+                              for t in reading.tokens if t.isalpha()):
+        return True
+    return _spelled_apart(reading, word)
+
+
+def _spelled_apart(reading: Reading, word: str) -> bool:
+    """A hyphenated word whose parts the reading writes apart, in order ("the over-50-pages
+    filter" and "Over 50 pages")."""
+    parts = [p for p in word.split("-") if p]
+    if len(parts) < 2:
+        return False
+
+    def alike(a: str, b: str) -> bool:
+        a, b = stem(a), stem(b)
+        return a == b or (min(len(a), len(b)) >= 3 and (a.startswith(b) or b.startswith(a)))
+    toks = reading.tokens
+    return any(all(alike(toks[i + k], p) for k, p in enumerate(parts))
+               for i in range(len(toks) - len(parts) + 1))
 
 
 def _name_in(name: str, reading: Reading, context: str) -> bool:
     """The name is in the reading or the context, with or without its hyphens ("GROBID-parsed"
-    and "GROBIDparsed" as PDF text sometimes loses them)."""
+    and "GROBIDparsed" as PDF text sometimes loses them; "over-50-pages" and "Over 50
+    pages")."""
     bare = name.replace("-", "")
     if name in reading.names or stem(name) in reading.words or bare in {
-            n.replace("-", "") for n in reading.names}:
+            n.replace("-", "") for n in reading.names} or _spelled_apart(reading, name):
         return True
     low = reading.text.lower() + " " + context
     if re.search(rf"(?<![\w-]){re.escape(name)}s?(?![\w-])", low) is not None:

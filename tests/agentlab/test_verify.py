@@ -528,3 +528,9 @@ def test_an_adverb_does_not_stand_in_for_the_claims_word() -> None:
     # an adverb for an adverb still is a swap
     assert verdict("The cost scales linearly with sequence length.",
                    "The cost scales quadratically with sequence length.") == CONTRADICTED
+
+
+def test_a_hyphenated_word_is_held_where_the_source_writes_its_parts_apart() -> None:
+    source = "The filter for PDFs of over 50 pages removes most dissertations."
+    assert verdict("The over-50-pages filter removes most dissertations.", source) == SUPPORTED
+    assert verdict("The over-60-pages filter removes most dissertations.", source) != SUPPORTED
