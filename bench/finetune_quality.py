@@ -1,5 +1,6 @@
-"""Does fine-tuning make answers better on questions people ask? The default recipe
-(`litlab finetune run`: SFT, then GRPO with rewards checked against the library) and SFT alone,
+"""Does fine-tuning make answers better on questions people ask? SFT alone (the default recipe,
+`litlab finetune run`, chosen by this benchmark) and SFT then GRPO (rewards checked against the
+library),
 trained on the dev papers but those held out (default: S2ORC alone) and gated on the
 hand-written key-fact questions (evals/suites/keyfacts.yaml) about the held-out papers, which
 training never saw, plus the questions no paper answers, on two targets: the answer as `ask`

@@ -346,8 +346,9 @@ finetune_group.add_command(retriever_group)
               "build one with `litlab finetune data build NAME`.")
 @click.option("--eval", "suite", help="Gate the last adapter: base vs adapter on this suite.")
 @click.option("--recipe", "stages", default=None,
-              help="Methods in order, separated by commas [default: sft,grpo]; each stage "
-                   "goes on training the adapter of the one before.")
+              help="Methods in order, separated by commas [default: sft; e.g. sft,grpo "
+                   "adds GRPO with rewards checked against the library]; each stage goes on "
+                   "training the adapter of the one before.")
 @click.option("--name", help="Name of the recipe; its runs are NAME-sft, NAME-grpo... Run the "
                              "same command with the same --name to continue after a stop.")
 @click.option("--base", help="Base model (default: smollm2-135m-instruct).")
@@ -358,10 +359,12 @@ finetune_group.add_command(retriever_group)
 def run_recipe(ctx: click.Context, data: str, suite: str | None, stages: str | None,
                name: str | None, base: str | None, steps: int | None, no_load: bool,
                as_json: bool) -> None:
-    """The default fine-tuning recipe, end to end: SFT on the dataset, then GRPO from that
-    adapter with rewards checked against the library (the answer states the key fact, its
-    claims are verified against the passages, it cites the right one, refuses exactly when
-    the passages do not answer); then the last adapter is loaded and, with --eval, gated.
+    """The default fine-tuning recipe, end to end: SFT on the dataset (the recipe measured
+    best: GRPO after it gained nothing on hand-written questions and took 14 more minutes);
+    then the adapter is loaded and, with --eval, gated. `--recipe sft,grpo` adds GRPO from
+    the SFT adapter with rewards checked against the library (the answer states the key fact,
+    its claims are verified against the passages, it cites the right one, refuses exactly
+    when the passages do not answer).
 
     Each stage is an ordinary run (`litlab finetune runs`); the adapter is the last stage's.
     """

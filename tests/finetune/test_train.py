@@ -286,9 +286,10 @@ def test_two_processes_train_one_run_whose_loss_follows_a_one_process_run(home: 
 
 def test_the_recipe_runs_sft_then_grpo_from_that_adapter_and_continues_where_it_stopped(
         home: Path) -> None:
-    """`finetune run`: SFT, then GRPO going on from the SFT adapter with the library-checked
-    rewards (key fact, verified claims) among its metrics; the same command again finds both
-    stages done and trains nothing; a recipe of unknown methods is one line."""
+    """`finetune run --recipe sft,grpo`: SFT, then GRPO going on from the SFT adapter with the
+    library-checked rewards (key fact, verified claims) among its metrics; the same command
+    again finds both stages done and trains nothing; the default recipe is SFT alone (the one
+    measured best); a recipe of unknown methods is one line."""
     passage = "the model uses eight attention heads in every layer ."
     rows = [{"prompt": [{"role": "system", "content": f"sources : [1] {passage}"},
                         {"role": "user", "content": f"how many heads does it use ? {w}"}],
@@ -301,7 +302,7 @@ def test_the_recipe_runs_sft_then_grpo_from_that_adapter_and_continues_where_it_
     f.write_text("\n".join(json.dumps(r) for r in rows))
     litlab("finetune", "data", "build", "r", "--from", str(f), "--eval-share", "0")
     out = json.loads(litlab("finetune", "run", "--data", "r", "--name", "r1", "--steps", "2",
-                            "--no-load", "--json"))
+                            "--recipe", "sft,grpo", "--no-load", "--json"))
     assert [s["name"] for s in out["stages"]] == ["r1-sft", "r1-grpo"]
     assert out["adapter"] == "r1-grpo"
     runs = home / "runs" / "finetune"
@@ -319,10 +320,16 @@ def test_the_recipe_runs_sft_then_grpo_from_that_adapter_and_continues_where_it_
     assert set(rl) == set(sft) and moved < 0.5 * lora_b_norm(home / "adapters" / "r1-sft")
 
     again = CliRunner().invoke(main, ["finetune", "run", "--data", "r", "--name", "r1",
-                                      "--no-load", "--json"], catch_exceptions=False)
+                                      "--recipe", "sft,grpo", "--no-load", "--json"],
+                               catch_exceptions=False)
     assert again.exit_code == 0
     assert "stage 1 of 2: sft: done before" in again.stderr
     assert json.loads(again.stdout)["adapter"] == "r1-grpo"
+    # the default recipe: SFT alone (here done before, under the same name)
+    default = CliRunner().invoke(main, ["finetune", "run", "--data", "r", "--name", "r1",
+                                        "--no-load", "--json"], catch_exceptions=False)
+    assert "stage 1 of 1: sft: done before" in default.stderr
+    assert [s["name"] for s in json.loads(default.stdout)["stages"]] == ["r1-sft"]
 
     bad = CliRunner().invoke(main, ["finetune", "run", "--data", "r", "--recipe", "sft,ppo"])
     assert bad.exit_code == 1 and "unknown recipe stage 'ppo'" in bad.output

@@ -130,8 +130,8 @@ async def test_the_retriever_is_fine_tuned_from_the_models_screen_and_gated(tmp_
 
 @pytest.mark.anyio
 async def test_the_recipe_runs_from_the_models_screen_and_is_gated(home: Path) -> None:
-    """f: SFT on the library, GRPO from that adapter, then the gate; the status line gives
-    the verdict and the adapter (the GRPO stage's) is listed with it."""
+    """f: the default recipe (SFT on the library), then the gate; the status line gives the
+    verdict and the adapter is listed with it."""
     (home / "litlab.toml").write_text("")
     from finetune.config import TRAINING_DEFAULTS, Method
 
@@ -151,8 +151,8 @@ async def test_the_recipe_runs_from_the_models_screen_and_is_gated(home: Path) -
             await pilot.pause()
             status = str(screen.query_one("#train-status", Label).render())
             assert "gate (citations)" in status, status
-            row = next(r for r in screen._rows if r["name"].endswith("-grpo"))
-            assert row["method"] == "grpo" and row["gate"] in ("passed", "failed")
+            row = next(r for r in screen._rows if r["name"].startswith("recipe-"))
+            assert row["method"] == "sft" and row["gate"] in ("passed", "failed")
             assert f"adapter {row['name']} ready" in status
     finally:
         for m, steps in saved.items():

@@ -52,7 +52,7 @@ litlab says so instead of guessing.
 |---|---|
 | s | fine-tune (LoRA SFT) on examples built from your library; live loss curve |
 | d | fine-tune (DPO) on your feedback: corrected answers and thumbs up vs down |
-| f | the default recipe: SFT, then GRPO with rewards checked against the library, then the gate |
+| f | the default recipe (SFT, the one measured best), loaded and gated |
 | r | fine-tune the retriever (the embedder) on your library, kept only when search gets better |
 | Esc | stop the run (a checkpoint is kept; the same key continues it) |
 | u | answer with the selected model or adapter in the chat |

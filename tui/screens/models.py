@@ -26,7 +26,7 @@ class ModelsScreen(Screen[None]):
         Binding("f12", "app.switch_mode('chat')", "Chat"),
         Binding("s", "train('sft')", "SFT from library"),
         Binding("d", "train('dpo')", "DPO from feedback"),
-        Binding("f", "recipe", "Recipe: SFT, GRPO, gate"),
+        Binding("f", "recipe", "Recipe: SFT, gate"),
         Binding("r", "retriever", "Retriever from library"),
         Binding("u", "use", "Use in chat"),
         Binding("escape", "stop", "Stop run"),
@@ -216,9 +216,9 @@ class ModelsScreen(Screen[None]):
 
     @work(thread=True, group="models-train", exclusive=True)
     def train_recipe(self) -> None:
-        """What `litlab finetune run --data library --eval citations` does: SFT, then GRPO
-        from that adapter with the library-checked rewards, then load and gate. Pressed again
-        after a stop, it continues the same recipe."""
+        """What `litlab finetune run --data library --eval citations` does: the default
+        recipe's stages (SFT), then load and gate. Pressed again after a stop, it continues the
+        same recipe."""
         from finetune.workflow import RECIPE, recipe
 
         call = self.app.call_from_thread
