@@ -129,7 +129,9 @@ class Cell:
     value: str
     caption: str
     row: str
-    context: str = ""  # a header line over every column ("Model Full Grobid Subset")
+    # a header line over every column ("Model Full Grobid Subset"), or the whole header
+    # over a row whose values do not line up with it
+    context: str = ""
 
     @property
     def text(self) -> str:
@@ -137,7 +139,8 @@ class Cell:
         a value counts is read before "is", as in "a recall of 81.2")."""
         caption = f" ({self.caption.rstrip('.')})" if self.caption else ""
         if not self.value:  # words among the values: the row as printed
-            return f"{self.row}{caption}"
+            return f"{self.context}: {self.row}{caption}" if self.context else \
+                f"{self.row}{caption}"
         where = ", ".join(x for x in (self.context, self.label, self.column) if x)
         return f"{where} is {self.value}{caption}"
 
@@ -194,6 +197,14 @@ def _read(lines: list[str], start: int, end: int, rows: list[int],
     if end < len(lines) and CAPTION.match(lines[end]):
         captions.append(_caption_at(lines, end)[0])
     heads = [lines[k] for k in range(top + 1, start) if lines[k]]
+    # the header over rows that do not line up, read with each of them: the short lines
+    # right above the first row, however many a narrow header wraps into ("Corpus Papers
+    # w/", "body text", "Citation", "contexts", ...)
+    k = start - 1
+    while k >= 0 and k > start - 13 and lines[k] and not CAPTION.match(lines[k]) \
+            and len(lines[k].split()) <= 6 and not lines[k].rstrip().endswith("."):
+        k -= 1
+    header = " ".join(lines[k + 1:start])
     # a caption above and one below: one is another table's ("Table 1: Types of Predictors"
     # over "Model Full Grobid Subset" whose own caption follows); the table's own shares
     # its words ("Multi-LexSum train-dev-test splits" over rows Train, Test, Dev)
@@ -208,11 +219,11 @@ def _read(lines: list[str], start: int, end: int, rows: list[int],
         group = spans[max(s for s in spans if s < k)] if any(s < k for s in spans) else []
         label, values = split_row(lines[k])
         if not values:  # "S2ORC (PDF-parse) 8.1M full text yes": a row, not of cells
-            cells.append(Cell(lines[k], "", "", caption, lines[k]))
+            cells.append(Cell(lines[k], "", "", caption, lines[k], header))
             continue
         columns, context, grouped = _line_up(heads, len(values), group)
         if columns is None:
-            cells.append(Cell(label, "", " ".join(values), caption, lines[k]))
+            cells.append(Cell(label, "", " ".join(values), caption, lines[k], header))
             continue
         for c, v in enumerate(values):
             column = _gloss(columns[c])

@@ -71,11 +71,12 @@ def test_a_table_whose_header_does_not_line_up_is_read_row_by_row() -> None:
     cells = [c for t in tables(text) for c in t]
     assert [(c.label, c.column, c.value) for c in cells] == [
         ("Total papers", "", "81.1M"), ("Papers w/ PDF", "", "28.9M (35.6%)")]
-    # words among the values: the row read whole
-    text = ("Corpus Papers w/ body text Full text\nS2ORC (PDF-parse) 8.1M full text yes\n"
+    # words among the values: the row read whole, with its header (wrapped over lines)
+    text = ("Corpus Papers w/\nbody text\nS2ORC (PDF-parse) 8.1M full text yes\n"
             "PubMed Central (OA) 2.6M full text yes\n")
-    assert [c.text for c in tables(text)[0]] == ["S2ORC (PDF-parse) 8.1M full text yes",
-                                                 "PubMed Central (OA) 2.6M full text yes"]
+    assert [c.text for c in tables(text)[0]] == [
+        "Corpus Papers w/ body text: S2ORC (PDF-parse) 8.1M full text yes",
+        "Corpus Papers w/ body text: PubMed Central (OA) 2.6M full text yes"]
     # wrapped prose with a number is no table
     assert tables("For a typical summary, this process takes an expert 1-4 hours.\n"
                   "And it needs to be done for every case in the 2021 release.") == []
