@@ -75,15 +75,20 @@ def _candidates(text: str, split: Callable[[str], list[str]]) -> list[tuple[str,
     passage's sentences (six words or more), and its table rows ("Papers w/ LaTeX full text
     1.5M (1.8%)", four words or more), which sentence splitting runs together into one long
     run of a table; a row is read with its table's caption ("Over 50 pages 2.27M" under
-    "Table 8: PDFs filtered out before GROBID processing")."""
-    from agentlab.tables import is_row
+    "Table 8: PDFs filtered out before GROBID processing"); and a table's cells whose header
+    lines up, each with its row, column and caption ("Test (20%), Tiny T is 312 (Table 8:
+    Multi-LexSum train-dev-test splits)"), where the row alone does not say which value is
+    which."""
+    from agentlab.tables import is_row, tables
 
     rows = [" ".join(ln.split()) for ln in text.splitlines() if is_row(ln)]
     # a "sentence" holding two rows is the table run together, not a sentence
     sentences = [t for t in split(text.replace("\n", " "))
                  if sum(r in " ".join(t.split()) for r in rows) < 2]
     caption = next((ln for ln in text.splitlines() if _CAPTION.match(ln)), "") if rows else ""
-    return [(t, 6, "") for t in sentences] + [(r, 4, caption) for r in rows]
+    cells = [c.text for t in tables(text) for c in t if c.column] if rows else []
+    return [(t, 6, "") for t in sentences] + [(r, 4, caption) for r in rows] + \
+        [(c, 3, "") for c in cells]
 
 
 def answering_number(question: str, sentence: str, idf: Any = None,

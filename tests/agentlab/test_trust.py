@@ -237,6 +237,14 @@ def test_a_table_row_can_be_the_answer_line_and_wrapped_prose_cannot() -> None:
                       pages="4", text=prose)]
     line = best_sentence("How many hours does a typical summary take an expert?", sources)
     assert line == (1, "For a typical summary, this process takes an expert 1-4 hours.")
+    # a row of several values: the cell under the asked column, with its row and caption
+    splits = ("Table 8: Dataset train-dev-test splits.\nSource D Long L Short S Tiny T Total\n"
+              "Train (70%) 28,557 3,177 2,210 1,130 6,517\nTest (20%) 7,428 908 616 312 1,836\n"
+              "Dev (10%) 4,134 454 312 161 927\n")
+    sources = [Source(n=1, chunk_id=1, paper="p", title="Multi-LexSum", section="C",
+                      pages="20", text=splits)]
+    line = best_sentence("How many tiny summaries are in the test split?", sources)
+    assert line == (1, "Test (20%), Tiny T is 312 (Table 8: Dataset train-dev-test splits)")
 
 
 def test_an_answer_stopped_early_still_counts_the_tokens_it_got() -> None:
