@@ -19,10 +19,10 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from agentlab.tables import CAPTION, MARKERS, is_row, tables
 from litcore.text import keywords, stem, tokens
 
 _NUMBER = re.compile(r"\d")
-_MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
 MIN_SHARE = 0.34  # at least a third of the question's weight, or no answer line
 
 
@@ -61,13 +61,10 @@ def best_sentence(question: str, sources: Sequence[Any], idf: Any = None,
             if accept is not None and not accept(sentence):
                 continue
             if wants_number:
-                score += _number_bonus(_MARKERS.sub(" ", sentence), weight, total)
+                score += _number_bonus(MARKERS.sub(" ", sentence), weight, total)
             if best is None or score > best[0]:
                 best = (score, src.n, " ".join(sentence.split()))
     return (best[1], best[2]) if best else None
-
-
-_CAPTION = re.compile(r"^\s*Table\s+[A-Z]?\d+\s*[:.]", re.MULTILINE)
 
 
 def _candidates(text: str, split: Callable[[str], list[str]]) -> list[tuple[str, int, str]]:
@@ -79,13 +76,11 @@ def _candidates(text: str, split: Callable[[str], list[str]]) -> list[tuple[str,
     lines up, each with its row, column and caption ("Test (20%), Tiny T is 312 (Table 8:
     Multi-LexSum train-dev-test splits)"), where the row alone does not say which value is
     which."""
-    from agentlab.tables import is_row, tables
-
     rows = [" ".join(ln.split()) for ln in text.splitlines() if is_row(ln)]
     # a "sentence" holding two rows is the table run together, not a sentence
     sentences = [t for t in split(text.replace("\n", " "))
                  if sum(r in " ".join(t.split()) for r in rows) < 2]
-    caption = next((ln for ln in text.splitlines() if _CAPTION.match(ln)), "") if rows else ""
+    caption = next((ln for ln in text.splitlines() if CAPTION.match(ln)), "") if rows else ""
     cells = [c.text for t in tables(text) for c in t if c.column] if rows else []
     return [(t, 6, "") for t in sentences] + [(r, 4, caption) for r in rows] + \
         [(c, 3, "") for c in cells]
@@ -103,7 +98,7 @@ def answering_number(question: str, sentence: str, idf: Any = None,
 
     weight = {stem(w): max(float(idf(w)) if idf else 1.0, 0.1) for w in keywords(question)}
     what = {stem(w) for w in keywords(counted)}
-    reading = read(_MARKERS.sub(" ", sentence))
+    reading = read(MARKERS.sub(" ", sentence))
     best: tuple[float, Any] | None = None
     for number in reading.numbers:
         near = reading.stems_near(number.pos, NUMBER_NEAR)

@@ -98,10 +98,13 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-def prose(text: str, cells: Sequence[Cell] | None = None) -> str:
-    """``text`` without its tables' rows."""
-    if cells is None:
-        cells = [c for t in tables(text) for c in t]
+def cells_of(text: str) -> list[Cell]:
+    """Every cell of ``text``'s tables (:mod:`agentlab.tables`)."""
+    return [c for t in tables(text) for c in t]
+
+
+def prose(text: str, cells: Sequence[Cell]) -> str:
+    """``text`` without the rows of its tables (``cells``: :func:`cells_of` it)."""
     rows = {c.row for c in cells}
     if not rows:
         return text
@@ -112,12 +115,12 @@ def prose(text: str, cells: Sequence[Cell] | None = None) -> str:
     return "\n".join(ln for ln in text.splitlines() if not row(ln))
 
 
-def source_pieces(text: str, claimed: Sequence[Number] = ()) -> list[str]:
+def source_pieces(text: str, cells: Sequence[Cell], claimed: Sequence[Number] = ()
+                  ) -> list[str]:
     """What a source says, piece by piece: its sentences, and for its tables (which sentence
     splitting would run together into one "sentence" where every number sits near every
     label) the cells that give a number of ``claimed``, each read with its row, its column
-    and its table's caption (:mod:`agentlab.tables`)."""
-    cells = [c for t in tables(text) for c in t]
+    and its table's caption (``cells``: :func:`cells_of` ``text``)."""
     if not cells:
         return split_sentences(text.replace("\n", " ")) or [text]
     out = split_sentences(prose(text, cells).replace("\n", " "))
@@ -140,8 +143,9 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
     plain = [_MARKER.sub("", s).strip() for s in sentences]
     pieces: list[tuple[int, str]] = []  # (source number, one sentence or table cell of it)
     claimed = [n for s in plain for n in read(s).numbers]
+    cells = {src.n: cells_of(src.text) for src in sources}  # each source's tables, read once
     for src in sources:
-        pieces += [(src.n, p) for p in source_pieces(src.text, claimed)]
+        pieces += [(src.n, p) for p in source_pieces(src.text, cells[src.n], claimed)]
     vectors = np.asarray(embed(plain + [p for _, p in pieces]), dtype=np.float32)
     mine, theirs = vectors[:len(plain)], vectors[len(plain):]
     similarity = mine @ theirs.T  # normalised vectors: cosine
@@ -149,7 +153,8 @@ def attribute(answer: str, sources: Sequence[Source], embed: Embed,
     # where a claim's names may be besides the sentence: the passage, but not its tables'
     # rows (a name in a row is said of that row's values: "Papers w/ LaTeX full text 1.5M"
     # does not put LaTeX in "full text ... for 8.1M papers")
-    contexts = {s.n: f"{s.title} {s.section} {prose(s.text)}".lower() for s in sources}
+    contexts = {s.n: f"{s.title} {s.section} {prose(s.text, cells[s.n])}".lower()
+                for s in sources}
     out = []
     for i, (raw, text) in enumerate(zip(sentences, plain, strict=True)):
         sentence = Sentence(raw)

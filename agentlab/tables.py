@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from litcore.text import STOP_WORDS, stem, tokens
 
 _NUMBER = re.compile(r"\d")
-_MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
+MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")  # "[12]", "[3, 4]"
 _LIST_MARK = re.compile(r"\(\s*\d{1,2}\s*\)|\b\d{1,2}\)")
 CAPTION = re.compile(r"^\s*Table\s+[A-Z]?\d+\s*[:.]", re.MULTILINE)
 # a value: a number with its marks ("28,557", "81.1M", "35.6%", "-1.60", "94."), or a
@@ -43,7 +43,7 @@ def is_row(line: str) -> bool:
     process takes an expert 1-4 hours. And it needs to"), no sentence's end, no list mark
     taken for a value."""
     words = line.split()
-    valued = _LIST_MARK.sub(" ", _MARKERS.sub(" ", line))  # "(2) Predictors" holds no value
+    valued = _LIST_MARK.sub(" ", MARKERS.sub(" ", line))  # "(2) Predictors" holds no value
     return (bool(_NUMBER.search(valued)) and re.match(r"\s*[A-Za-z(]", line) is not None
             and 2 <= len(words) <= 30 and ". " not in line
             and not line.rstrip().endswith((":", ";", ","))

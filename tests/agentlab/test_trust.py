@@ -223,28 +223,26 @@ def test_a_table_row_can_be_the_answer_line_and_wrapped_prose_cannot() -> None:
     from agentlab.answer_line import best_sentence
     from agentlab.citations import Source
 
+    def line(title: str, text: str, question: str) -> tuple[int, str] | None:
+        return best_sentence(question, [Source(n=1, chunk_id=1, paper="p", title=title,
+                                               section="3", pages="5", text=text)])
+
     table = ("Our PDF coverage is 35.6%, or 28.9M papers. The statistics follow.\n"
              "Total papers 81.1M\nPapers w/ PDF 28.9M (35.6%)\nPapers w/ DOIs 52.2M (64.3%)\n"
              "Papers w/ ACL IDs 42k (0.1%)\nTable 3: Statistics on paper provenance.")
-    sources = [Source(n=1, chunk_id=1, paper="p", title="S2ORC", section="3", pages="5",
-                      text=table)]
-    line = best_sentence("In S2ORC, how many papers have DOIs?", sources)
-    assert line == (1, "Papers w/ DOIs 52.2M (64.3%)")
+    assert line("S2ORC", table, "In S2ORC, how many papers have DOIs?") == \
+        (1, "Papers w/ DOIs 52.2M (64.3%)")
     prose = ("Writing a summary means reading the case documents and tracing\n"
              "each case's timeline. For a typical summary, this process takes an expert 1-4 "
              "hours. And it needs to\nbe reviewed by a second expert.")
-    sources = [Source(n=1, chunk_id=1, paper="p", title="Multi-LexSum", section="3",
-                      pages="4", text=prose)]
-    line = best_sentence("How many hours does a typical summary take an expert?", sources)
-    assert line == (1, "For a typical summary, this process takes an expert 1-4 hours.")
+    assert line("Multi-LexSum", prose, "How many hours does a typical summary take an "
+                "expert?") == (1, "For a typical summary, this process takes an expert 1-4 hours.")
     # a row of several values: the cell under the asked column, with its row and caption
     splits = ("Table 8: Dataset train-dev-test splits.\nSource D Long L Short S Tiny T Total\n"
               "Train (70%) 28,557 3,177 2,210 1,130 6,517\nTest (20%) 7,428 908 616 312 1,836\n"
               "Dev (10%) 4,134 454 312 161 927\n")
-    sources = [Source(n=1, chunk_id=1, paper="p", title="Multi-LexSum", section="C",
-                      pages="20", text=splits)]
-    line = best_sentence("How many tiny summaries are in the test split?", sources)
-    assert line == (1, "Test (20%), Tiny T is 312 (Table 8: Dataset train-dev-test splits)")
+    assert line("Multi-LexSum", splits, "How many tiny summaries are in the test split?") == \
+        (1, "Test (20%), Tiny T is 312 (Table 8: Dataset train-dev-test splits)")
 
 
 def test_an_answer_stopped_early_still_counts_the_tokens_it_got() -> None:
